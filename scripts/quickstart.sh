@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Quick start on a fresh Debian machine: install redis-server if missing, build runbook, start a
+# local sandbox cluster shaped like the seed's (4 masters 6391/6393/6395/6397, each with a
+# replica on the next port) holding 100k keys, and check it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v redis-server >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server
+fi
+RUNBOOK=${RUNBOOK:-}
+if [ -z "$RUNBOOK" ]; then
+  cargo build --release --quiet
+  RUNBOOK=./target/release/runbook
+fi
+PORT=${RUNBOOK_BASE_PORT:-6391}
+KEYS=${RUNBOOK_KEYS:-100000}
+
+set -x
+"$RUNBOOK" sandbox down
+"$RUNBOOK" sandbox up --masters 4 --replicas 1 --base-port "$PORT" --keys "$KEYS"
+"$RUNBOOK" check --cluster "127.0.0.1:$PORT"

@@ -1,0 +1,52 @@
+//! Validated settings, built from the raw arguments before anything touches a cluster.
+
+use crate::cli::ClusterArgs;
+use crate::error::{Error, Result};
+use crate::live::Credentials;
+use crate::model::Addr;
+
+/// Where the cluster is and how to log in.
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    pub seed: Addr,
+    pub creds: Credentials,
+}
+
+impl ClusterConfig {
+    pub fn from_args(args: &ClusterArgs) -> Result<Self> {
+        let seed = args.cluster.as_deref().ok_or(Error::NoCluster)?;
+        Ok(Self {
+            seed: parse_seed(seed)?,
+            creds: Credentials { user: args.user.clone(), password: args.password.clone() },
+        })
+    }
+}
+
+/// `host:port`, `[v6]:port`, or a bare port meaning 127.0.0.1.
+pub fn parse_seed(text: &str) -> Result<Addr> {
+    let text = text.trim().trim_start_matches("redis://");
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(Addr::new("127.0.0.1", port));
+    }
+    match Addr::parse(text) {
+        Ok(a) if !a.host.is_empty() && a.port != 0 => Ok(a),
+        _ => Err(Error::usage(
+            format!("`{text}` is not a node address"),
+            Some("give HOST:PORT of any node, e.g. --cluster 10.0.0.5:6379 (or just a port for 127.0.0.1)"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds() {
+        assert_eq!(parse_seed("6391").unwrap().to_string(), "127.0.0.1:6391");
+        assert_eq!(parse_seed("10.0.0.5:6379").unwrap().to_string(), "10.0.0.5:6379");
+        assert_eq!(parse_seed("[::1]:7000").unwrap().to_string(), "[::1]:7000");
+        assert!(parse_seed("nowhere").is_err());
+        assert!(parse_seed("host:99999").is_err());
+    }
+}

@@ -1,0 +1,278 @@
+//! The one error type: what went wrong as data, its exit code, and how it is shown to an operator.
+//! Nothing else in the crate formats an error for the terminal.
+
+use std::fmt;
+
+use crate::model::SelectError;
+
+/// Exit codes, documented in the README. One per kind of failure, so scripts can branch on them.
+pub mod exit {
+    pub const OK: u8 = 0;
+    /// A step failed while running; the message says what state the cluster was left in.
+    pub const FAILED: u8 = 1;
+    /// Bad input: arguments, parameters, runbook name, script syntax, node selector.
+    pub const USAGE: u8 = 2;
+    /// The cluster is unhealthy, or a safety check refused the operation. Nothing was changed.
+    pub const REFUSED: u8 = 3;
+    /// The cluster could not be reached or authenticated against.
+    pub const UNREACHABLE: u8 = 4;
+    /// A confirmation was declined, or needed with no terminal and no `--yes`.
+    pub const NOT_CONFIRMED: u8 = 5;
+    /// Stopped by Ctrl-C.
+    pub const CANCELLED: u8 = 130;
+}
+
+/// Where in a runbook an error happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Location {
+    pub path: String,
+    pub line: usize,
+    pub col: usize,
+    pub source_line: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// Bad command-line usage.
+    Usage {
+        message: String,
+        hint: Option<String>,
+    },
+    RunbookNotFound {
+        name: String,
+        available: Vec<String>,
+    },
+    /// Parameters that do not match what the runbook declares.
+    Params {
+        runbook: String,
+        problems: Vec<String>,
+        accepted: Vec<String>,
+    },
+    /// A runbook failed to compile or threw; `inner` is set when a primitive failed.
+    Script {
+        message: String,
+        location: Option<Location>,
+        syntax: bool,
+        inner: Option<Box<Error>>,
+    },
+    NoCluster,
+    Connect {
+        addr: String,
+        reason: String,
+    },
+    Auth {
+        addr: String,
+        reason: String,
+    },
+    NotCluster {
+        addr: String,
+    },
+    Select(SelectError),
+    /// A command a node rejected, with the state the cluster was left in.
+    Command {
+        node: String,
+        command: String,
+        reason: String,
+        state: Option<String>,
+    },
+    /// A safety check said no; nothing was changed.
+    Refused {
+        message: String,
+        hint: Option<String>,
+    },
+    Unhealthy {
+        problems: Vec<String>,
+    },
+    Timeout {
+        what: String,
+        detail: String,
+    },
+    Declined {
+        question: String,
+    },
+    NoTty {
+        question: String,
+    },
+    Cancelled,
+    Io {
+        context: String,
+        reason: String,
+    },
+    MissingProgram {
+        program: String,
+        package: String,
+    },
+    Protocol {
+        node: String,
+        reason: String,
+    },
+}
+
+impl Error {
+    pub fn usage(message: impl Into<String>, hint: Option<&str>) -> Self {
+        Error::Usage { message: message.into(), hint: hint.map(str::to_string) }
+    }
+
+    pub fn refused(message: impl Into<String>, hint: Option<&str>) -> Self {
+        Error::Refused { message: message.into(), hint: hint.map(str::to_string) }
+    }
+
+    pub fn io(context: impl Into<String>, err: &std::io::Error) -> Self {
+        Error::Io { context: context.into(), reason: err.to_string() }
+    }
+
+    pub fn code(&self) -> u8 {
+        match self {
+            Error::Usage { .. } | Error::RunbookNotFound { .. } | Error::Params { .. } | Error::Select(_) => {
+                exit::USAGE
+            }
+            Error::NoCluster | Error::MissingProgram { .. } => exit::USAGE,
+            Error::Script { inner: Some(inner), .. } => inner.code(),
+            Error::Script { syntax: true, .. } => exit::USAGE,
+            Error::Script { .. }
+            | Error::Command { .. }
+            | Error::Timeout { .. }
+            | Error::Io { .. }
+            | Error::Protocol { .. } => exit::FAILED,
+            Error::Refused { .. } | Error::Unhealthy { .. } => exit::REFUSED,
+            Error::Connect { .. } | Error::Auth { .. } | Error::NotCluster { .. } => exit::UNREACHABLE,
+            Error::Declined { .. } | Error::NoTty { .. } => exit::NOT_CONFIRMED,
+            Error::Cancelled => exit::CANCELLED,
+        }
+    }
+
+    /// What the operator can do next, when there is something useful to say.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Usage { hint, .. } | Error::Refused { hint, .. } => hint.clone(),
+            Error::RunbookNotFound { available, .. } => {
+                Some(format!("give a path to a .rhai file, or one of the shipped runbooks: {}", available.join(", ")))
+            }
+            Error::Params { accepted, runbook, .. } => Some(format!(
+                "`{runbook}` accepts:\n{}",
+                accepted.iter().map(|a| format!("    {a}")).collect::<Vec<_>>().join("\n")
+            )),
+            Error::Script { inner: Some(inner), .. } => inner.hint(),
+            Error::NoCluster => {
+                Some("pass --cluster HOST:PORT (any node of the cluster) or set RUNBOOK_CLUSTER".into())
+            }
+            Error::Connect { .. } => {
+                Some("check the address and that the node is running; any node of the cluster will do".into())
+            }
+            Error::Auth { .. } => Some("check --user and --password (or REDISCLI_AUTH)".into()),
+            Error::NotCluster { .. } => Some("point --cluster at a node started with `cluster-enabled yes`".into()),
+            Error::Select(SelectError::NotFound { candidates, .. }) => Some(format!(
+                "name a node by port, host:port or node-id prefix; the cluster has:\n{}",
+                candidates.iter().map(|c| format!("    {c}")).collect::<Vec<_>>().join("\n")
+            )),
+            Error::Select(SelectError::Ambiguous { matches, .. }) => Some(format!(
+                "use a longer id prefix or host:port; it matches:\n{}",
+                matches.iter().map(|c| format!("    {c}")).collect::<Vec<_>>().join("\n")
+            )),
+            Error::Command { state: Some(state), .. } => {
+                Some(format!("{state}\nrun the same command again to finish, or `runbook check` to see the cluster"))
+            }
+            Error::Unhealthy { .. } => {
+                Some("see `runbook check` for details; fix the cluster before changing it".into())
+            }
+            Error::NoTty { .. } => {
+                Some("pass --yes to answer yes, after reviewing the plan (e.g. with --dry-run)".into())
+            }
+            Error::Cancelled => Some("run the same command again to finish the job".into()),
+            Error::MissingProgram { package, .. } => Some(format!("install it: apt-get install -y {package}")),
+            _ => None,
+        }
+    }
+
+    /// The full text shown to an operator: message, source context, hint.
+    pub fn render(&self) -> String {
+        let mut out = format!("error: {self}\n");
+        if let Error::Script { location: Some(loc), .. } = self {
+            out.push_str(&render_location(loc));
+        }
+        if let Some(hint) = self.hint() {
+            out.push_str(&format!("hint: {hint}\n"));
+        }
+        out
+    }
+}
+
+fn render_location(loc: &Location) -> String {
+    let num = loc.line.to_string();
+    let pad = " ".repeat(num.len());
+    let mut out = format!("{pad}--> {}:{}:{}\n", loc.path, loc.line, loc.col);
+    if let Some(src) = &loc.source_line {
+        let caret_at: usize = src.chars().take(loc.col.saturating_sub(1)).map(|c| if c == '\t' { 4 } else { 1 }).sum();
+        out.push_str(&format!("{pad} |\n{num} | {}\n{pad} | {}^\n", src.replace('\t', "    "), " ".repeat(caret_at)));
+    }
+    out
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Usage { message, .. } | Error::Refused { message, .. } => f.write_str(message),
+            Error::RunbookNotFound { name, .. } => write!(f, "no runbook named `{name}`"),
+            Error::Params { runbook, problems, .. } => {
+                write!(f, "bad parameters for `{runbook}`: {}", problems.join("; "))
+            }
+            Error::Script { message, inner: Some(inner), .. } if message.is_empty() => write!(f, "{inner}"),
+            Error::Script { message, .. } => f.write_str(message),
+            Error::NoCluster => f.write_str("no cluster given"),
+            Error::Connect { addr, reason } => write!(f, "cannot connect to {addr}: {reason}"),
+            Error::Auth { addr, reason } => write!(f, "authentication failed on {addr}: {reason}"),
+            Error::NotCluster { addr } => write!(f, "{addr} is not a cluster node (cluster support disabled)"),
+            Error::Select(SelectError::NotFound { selector, .. }) => write!(f, "no node matches `{selector}`"),
+            Error::Select(SelectError::Ambiguous { selector, .. }) => {
+                write!(f, "`{selector}` matches more than one node")
+            }
+            Error::Command { node, command, reason, .. } => write!(f, "{command} failed on {node}: {reason}"),
+            Error::Unhealthy { problems } => {
+                write!(f, "the cluster is not healthy:\n  - {}", problems.join("\n  - "))
+            }
+            Error::Timeout { what, detail } => write!(f, "timed out {what}: {detail}"),
+            Error::Declined { question } => write!(f, "not confirmed: {question}"),
+            Error::NoTty { question } => {
+                write!(f, "confirmation needed but there is no terminal to ask: {question}")
+            }
+            Error::Cancelled => f.write_str("cancelled"),
+            Error::Io { context, reason } => write!(f, "{context}: {reason}"),
+            Error::MissingProgram { program, .. } => write!(f, "`{program}` was not found on PATH"),
+            Error::Protocol { node, reason } => write!(f, "unexpected reply from {node}: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<SelectError> for Error {
+    fn from(e: SelectError) -> Self {
+        Error::Select(e)
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn script_errors_point_at_the_column() {
+        let e = Error::Script {
+            message: "no node matches `6397`".into(),
+            location: Some(Location {
+                path: "decommission.rhai".into(),
+                line: 12,
+                col: 14,
+                source_line: Some("let victim = c.node(params.node);".into()),
+            }),
+            syntax: false,
+            inner: None,
+        };
+        let text = e.render();
+        assert!(text.contains("  --> decommission.rhai:12:14\n"), "{text}");
+        assert!(text.contains("12 | let victim = c.node(params.node);\n   |              ^\n"), "{text}");
+        assert_eq!(e.code(), exit::FAILED);
+    }
+}

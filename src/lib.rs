@@ -1,0 +1,19 @@
+//! `runbook`: safe, scriptable scale-in for Redis Cluster and Valkey.
+//!
+//! Layers, dependencies pointing down: `cli`/`run`/`sandbox` → `script` (rhai glue) → `ops` (the
+//! `Cluster` trait and the procedures on it) → `live` (real nodes) → `plan` → `model`.
+//! `model` and `plan` are pure: no I/O, no rhai.
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod live;
+pub mod model;
+pub mod ops;
+pub mod plan;
+mod run;
+pub mod sandbox;
+pub mod script;
+pub mod state_dir;
+
+pub use run::run;

@@ -1,0 +1,267 @@
+//! Moving a batch of slots between two masters with the legacy MIGRATE protocol.
+//!
+//! Order matters and is the documented one: IMPORTING on the target before MIGRATING on the
+//! source (so the target is ready for ASK), then keys, then SETSLOT NODE on the target first (it
+//! bumps its epoch), the source next, other masters last. SETSLOT calls are pipelined per batch:
+//! each one makes a node save its config, and one save per batch instead of per slot is where most
+//! of redis-cli's time goes.
+
+use std::time::Duration;
+
+use futures::future::join_all;
+
+use super::pool::Pool;
+use crate::error::{Error, Result};
+use crate::model::{NodeInfo, Topology};
+use crate::ops::{MoveOpts, MoveStats};
+use crate::plan::Batch;
+
+/// Replies a source may give to SETSLOT NODE after it lost its last slot and turned itself into a
+/// replica (Redis ≥ 7), or from Valkey's replicated SETSLOT; the target already owns the slot.
+fn tolerated_on_source(reason: &str) -> bool {
+    reason.contains("only with masters")
+        || reason.contains("only with primaries")
+        || reason.contains("UNBLOCKED")
+        || reason.contains("NOREPLICAS")
+}
+
+pub async fn move_slots(pool: &Pool, topo: &Topology, batch: &Batch, opts: &MoveOpts) -> Result<MoveStats> {
+    let src =
+        topo.node(&batch.from).ok_or_else(|| Error::refused(format!("unknown source node {}", batch.from), None))?;
+    let dst = topo.node(&batch.to).ok_or_else(|| Error::refused(format!("unknown target node {}", batch.to), None))?;
+    let pair = format!("{} → {}", src.addr, dst.addr);
+
+    // Slots the target already owns were finished by an earlier run: only the source's and the
+    // others' views need closing. The rest go through the whole protocol.
+    let (done, todo): (Vec<u16>, Vec<u16>) =
+        batch.slots.iter().partition(|&&s| dst.slots.contains(s) && !src.slots.contains(s));
+    for &s in &todo {
+        if !src.slots.contains(s) {
+            return Err(Error::refused(
+                format!(
+                    "slot {s} is not owned by {} (nor yet by {}), so it cannot be moved between them",
+                    src.addr, dst.addr
+                ),
+                Some("re-read the cluster (the plan may be stale) and plan again"),
+            ));
+        }
+    }
+
+    let mut stats = MoveStats::default();
+    if !todo.is_empty() {
+        let open_state = |slots: &[u16]| {
+            format!(
+                "slots {} may be left MIGRATING on {} and IMPORTING on {}; every key is on one of the two and still served",
+                slots.iter().copied().collect::<crate::model::SlotSet>(),
+                src.addr,
+                dst.addr
+            )
+        };
+        let importing: Vec<u16> = todo.iter().copied().filter(|s| dst.importing.get(s) != Some(&src.id)).collect();
+        setslot(pool, dst, &importing, "IMPORTING", &src.id, |_| false)
+            .await
+            .map_err(|e| with_state(e, open_state(&todo)))?;
+        let migrating: Vec<u16> = todo.iter().copied().filter(|s| src.migrating.get(s) != Some(&dst.id)).collect();
+        setslot(pool, src, &migrating, "MIGRATING", &dst.id, |_| false)
+            .await
+            .map_err(|e| with_state(e, open_state(&todo)))?;
+
+        for &slot in &todo {
+            stats.keys +=
+                migrate_keys(pool, src, dst, slot, opts).await.map_err(|e| with_state(e, open_state(&todo)))?;
+        }
+
+        // The invariant: never hand a slot over while the source still holds keys of it.
+        let counts = count_keys(pool, src, &todo).await.map_err(|e| with_state(e, open_state(&todo)))?;
+        if let Some((slot, n)) = todo.iter().zip(&counts).find(|(_, n)| **n > 0) {
+            return Err(Error::Command {
+                node: src.addr.to_string(),
+                command: "MIGRATE".into(),
+                reason: format!("slot {slot} still holds {n} keys after migrating; ownership was not changed"),
+                state: Some(open_state(&todo)),
+            });
+        }
+        setslot(pool, dst, &todo, "NODE", &dst.id, |_| false).await.map_err(|e| with_state(e, open_state(&todo)))?;
+        stats.slots += todo.len();
+    }
+
+    // The target owns the slots now; the source and the other masters only need telling. Their
+    // failures are not fatal: the target's epoch bump propagates by gossip anyway.
+    let all: Vec<u16> = batch.slots.clone();
+    setslot(pool, src, &all, "NODE", &dst.id, tolerated_on_source).await.map_err(|e| {
+        with_state(
+            e,
+            format!("the target {} owns the slots; the source {} will learn it by gossip", dst.addr, src.addr),
+        )
+    })?;
+    let others: Vec<&NodeInfo> = topo
+        .masters()
+        .filter(|m| m.id != src.id && m.id != dst.id && topo.is_reachable(&m.id) && !m.is_failed())
+        .collect();
+    let _ = join_all(others.iter().map(|m| setslot(pool, m, &all, "NODE", &dst.id, |_| true))).await;
+    stats.slots += done.len();
+    let _ = pair;
+    Ok(stats)
+}
+
+fn with_state(e: Error, state: String) -> Error {
+    match e {
+        Error::Command { node, command, reason, state: None } => {
+            Error::Command { node, command, reason, state: Some(state) }
+        }
+        Error::Timeout { what, detail } => {
+            Error::Command { node: String::new(), command: what, reason: detail, state: Some(state) }
+        }
+        other => other,
+    }
+}
+
+/// Pipelines `CLUSTER SETSLOT s <how> <id>` for every slot on one node; the first reply that is
+/// an error and not `tolerated` fails the call.
+async fn setslot(
+    pool: &Pool,
+    node: &NodeInfo,
+    slots: &[u16],
+    how: &str,
+    id: &str,
+    tolerated: impl Fn(&str) -> bool,
+) -> Result<()> {
+    if slots.is_empty() {
+        return Ok(());
+    }
+    let mut pipe = redis::pipe();
+    for &s in slots {
+        pipe.cmd("CLUSTER").arg("SETSLOT").arg(s).arg(how).arg(id);
+    }
+    let name = format!("CLUSTER SETSLOT {how}");
+    let replies = pool.pipeline(&node.addr, &name, &pipe).await?;
+    for (slot, reply) in slots.iter().zip(replies) {
+        if let Err(reason) = reply
+            && !tolerated(&reason)
+        {
+            return Err(Error::Command {
+                node: node.addr.to_string(),
+                command: format!("CLUSTER SETSLOT {slot} {how}"),
+                reason,
+                state: None,
+            });
+        }
+    }
+    Ok(())
+}
+
+pub async fn count_keys(pool: &Pool, node: &NodeInfo, slots: &[u16]) -> Result<Vec<u64>> {
+    let mut out = Vec::with_capacity(slots.len());
+    for chunk in slots.chunks(1024) {
+        let mut pipe = redis::pipe();
+        for &s in chunk {
+            pipe.cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(s);
+        }
+        for reply in pool.pipeline(&node.addr, "CLUSTER COUNTKEYSINSLOT", &pipe).await? {
+            match reply {
+                Ok(redis::Value::Int(n)) => out.push(n.max(0) as u64),
+                Ok(other) => {
+                    return Err(Error::Protocol {
+                        node: node.addr.to_string(),
+                        reason: format!("COUNTKEYSINSLOT replied {other:?}"),
+                    });
+                }
+                Err(reason) => {
+                    return Err(Error::Command {
+                        node: node.addr.to_string(),
+                        command: "CLUSTER COUNTKEYSINSLOT".into(),
+                        reason,
+                        state: None,
+                    });
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// MIGRATEs every key of `slot` from `src` to `dst`; returns how many moved.
+async fn migrate_keys(pool: &Pool, src: &NodeInfo, dst: &NodeInfo, slot: u16, opts: &MoveOpts) -> Result<u64> {
+    let mut moved = 0u64;
+    let mut io_retries = 0;
+    let client_timeout = opts.timeout * 4 + Duration::from_secs(5);
+    loop {
+        let keys: Vec<Vec<u8>> = pool
+            .query(
+                &src.addr,
+                "CLUSTER GETKEYSINSLOT",
+                redis::cmd("CLUSTER").arg("GETKEYSINSLOT").arg(slot).arg(opts.keys_per_migrate.max(1)),
+            )
+            .await?;
+        if keys.is_empty() {
+            return Ok(moved);
+        }
+        let mut replace = opts.replace;
+        loop {
+            let cmd = migrate_cmd(pool, dst, &keys, opts.timeout, replace);
+            match pool.query_with_timeout::<redis::Value>(&src.addr, "MIGRATE", &cmd, client_timeout).await {
+                Ok(_) => break,
+                Err(Error::Command { reason, .. }) if reason.contains("BUSYKEY") && !replace => {
+                    let key = first_existing(pool, dst, &keys).await.unwrap_or_else(|| "(one of the batch)".into());
+                    return Err(Error::Command {
+                        node: src.addr.to_string(),
+                        command: "MIGRATE".into(),
+                        reason: format!(
+                            "key `{key}` of slot {slot} already exists on the target {}; nothing was overwritten",
+                            dst.addr
+                        ),
+                        state: Some("pass `replace: true` to overwrite the target's copy with the source's".into()),
+                    });
+                }
+                // After an I/O error a key may exist on both sides; the source's copy is the one
+                // clients still write to (existing keys are served by a MIGRATING source), so
+                // retrying with REPLACE is both safe and needed.
+                Err(Error::Command { reason, .. }) if reason.contains("IOERR") && io_retries < 3 => {
+                    io_retries += 1;
+                    replace = true;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        moved += keys.len() as u64;
+    }
+}
+
+fn migrate_cmd(pool: &Pool, dst: &NodeInfo, keys: &[Vec<u8>], timeout: Duration, replace: bool) -> redis::Cmd {
+    let mut cmd = redis::cmd("MIGRATE");
+    cmd.arg(&dst.addr.host).arg(dst.addr.port).arg("").arg(0).arg(timeout.as_millis() as u64);
+    if replace {
+        cmd.arg("REPLACE");
+    }
+    let creds = pool.credentials();
+    match (&creds.user, &creds.password) {
+        (Some(user), Some(pw)) => {
+            cmd.arg("AUTH2").arg(user).arg(pw);
+        }
+        (None, Some(pw)) => {
+            cmd.arg("AUTH").arg(pw);
+        }
+        _ => {}
+    }
+    cmd.arg("KEYS");
+    for k in keys {
+        cmd.arg(k.as_slice());
+    }
+    cmd
+}
+
+async fn first_existing(pool: &Pool, dst: &NodeInfo, keys: &[Vec<u8>]) -> Option<String> {
+    for k in keys {
+        let mut cmd = redis::cmd("EXISTS");
+        cmd.arg(k.as_slice());
+        // The target imports the slot, so it answers only when asked with ASKING first.
+        let mut pipe = redis::pipe();
+        pipe.cmd("ASKING").ignore().add_command(cmd);
+        if let Ok(replies) = pool.pipeline(&dst.addr, "EXISTS", &pipe).await
+            && matches!(replies.first(), Some(Ok(redis::Value::Int(1))))
+        {
+            return Some(String::from_utf8_lossy(k).into_owned());
+        }
+    }
+    None
+}

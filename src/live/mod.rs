@@ -1,0 +1,200 @@
+//! The live backend: `Cluster` over real nodes, one connection each, on a tokio runtime.
+//!
+//! Rhai is synchronous, so each primitive blocks on the runtime (`Runtime::block_on`) from the
+//! engine's thread, which is never a runtime thread.
+
+pub mod discover;
+pub mod form;
+pub mod migrate;
+pub mod pool;
+pub mod stats;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures::future::join_all;
+use tokio::runtime::Runtime;
+
+pub use pool::{Credentials, Pool, Timeouts};
+
+use crate::error::{Error, Result};
+use crate::model::{Addr, NodeInfo, Topology};
+use crate::ops::{Cluster, MoveOpts, MoveStats, NodeStats, Retire};
+use crate::plan::Batch;
+
+/// Builds the runtime every live operation blocks on.
+pub fn runtime() -> Result<Arc<Runtime>> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map(Arc::new)
+        .map_err(|e| Error::io("starting the I/O runtime", &e))
+}
+
+pub struct LiveCluster {
+    rt: Arc<Runtime>,
+    pool: Arc<Pool>,
+    seed: Addr,
+    cancel: Arc<AtomicBool>,
+}
+
+impl LiveCluster {
+    /// Connects to `seed` and checks it is a cluster node; nothing is changed.
+    pub fn connect(rt: Arc<Runtime>, seed: Addr, creds: Credentials, cancel: Arc<AtomicBool>) -> Result<Self> {
+        let me = Self { rt, pool: Arc::new(Pool::new(creds, Timeouts::default())), seed, cancel };
+        me.block(discover::read_view(&me.pool, &me.seed))?;
+        Ok(me)
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Runs `fut` to completion, or stops with `Cancelled` once Ctrl-C was pressed.
+    fn block<T>(&self, fut: impl Future<Output = Result<T>>) -> Result<T> {
+        let cancel = self.cancel.clone();
+        self.rt.block_on(async move {
+            tokio::select! {
+                r = fut => r,
+                () = async {
+                    while !cancel.load(Ordering::Relaxed) {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                } => Err(Error::Cancelled),
+            }
+        })
+    }
+
+    /// The same as `block`, but lets the current step finish even after Ctrl-C (used where
+    /// stopping half-way would leave more to repair than finishing does).
+    fn block_uncancellable<T>(&self, fut: impl Future<Output = Result<T>>) -> Result<T> {
+        self.rt.block_on(fut)
+    }
+}
+
+impl Cluster for LiveCluster {
+    fn name(&self) -> String {
+        self.seed.to_string()
+    }
+
+    fn topology(&self) -> Result<Topology> {
+        self.block(discover::load(&self.pool, &self.seed))
+    }
+
+    fn stats(&self, topo: &Topology) -> Result<BTreeMap<String, NodeStats>> {
+        self.block(stats::gather(&self.pool, topo))
+    }
+
+    fn count_keys(&self, node: &NodeInfo, slots: &[u16]) -> Result<Vec<u64>> {
+        self.block(migrate::count_keys(&self.pool, node, slots))
+    }
+
+    fn move_slots(&self, topo: &Topology, batch: &Batch, opts: &MoveOpts) -> Result<MoveStats> {
+        if self.cancel.load(Ordering::Relaxed) {
+            return Err(Error::Cancelled);
+        }
+        // A batch runs to its end once started, so Ctrl-C never leaves a slot open.
+        self.block_uncancellable(migrate::move_slots(&self.pool, topo, batch, opts))
+    }
+
+    fn forget(&self, on: &[NodeInfo], id: &str) -> Vec<(String, Result<()>)> {
+        let pool = &self.pool;
+        let futs = on.iter().map(|n| async move {
+            let r: Result<redis::Value> =
+                pool.query(&n.addr, "CLUSTER FORGET", redis::cmd("CLUSTER").arg("FORGET").arg(id)).await;
+            (n.id.clone(), r.map(|_| ()))
+        });
+        self.rt.block_on(join_all(futs))
+    }
+
+    fn replicate(&self, replica: &NodeInfo, master_id: &str) -> Result<()> {
+        self.block(async {
+            let _: redis::Value = self
+                .pool
+                .query(&replica.addr, "CLUSTER REPLICATE", redis::cmd("CLUSTER").arg("REPLICATE").arg(master_id))
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn retire(&self, node: &NodeInfo, how: Retire) -> Result<()> {
+        self.block(async {
+            match how {
+                Retire::Keep => Ok(()),
+                Retire::Reset => {
+                    let _: redis::Value = self
+                        .pool
+                        .query(&node.addr, "CLUSTER RESET SOFT", redis::cmd("CLUSTER").arg("RESET").arg("SOFT"))
+                        .await?;
+                    Ok(())
+                }
+                Retire::Shutdown => {
+                    // The connection drops as the server exits: that is the success case.
+                    match self
+                        .pool
+                        .query::<redis::Value>(&node.addr, "SHUTDOWN", redis::cmd("SHUTDOWN").arg("NOSAVE"))
+                        .await
+                    {
+                        Ok(_) | Err(Error::Connect { .. } | Error::Timeout { .. }) => Ok(()),
+                        Err(e) => Err(e),
+                    }
+                }
+            }
+        })
+    }
+
+    fn call(&self, node: &NodeInfo, args: &[String]) -> Result<serde_json::Value> {
+        let Some((first, rest)) = args.split_first() else {
+            return Err(Error::usage("call needs a command", Some("e.g. c.call(n, \"CLUSTER INFO\")")));
+        };
+        let mut cmd = redis::cmd(first);
+        for a in rest {
+            cmd.arg(a);
+        }
+        let name = first.to_uppercase();
+        let v: redis::Value = self.block(self.pool.query(&node.addr, &name, &cmd))?;
+        Ok(to_json(v))
+    }
+
+    fn pause(&self, d: Duration) -> Result<()> {
+        self.block(async move {
+            tokio::time::sleep(d).await;
+            Ok(())
+        })
+    }
+}
+
+/// A reply as data a script can use: strings, numbers, arrays, maps.
+pub fn to_json(v: redis::Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        redis::Value::Nil => J::Null,
+        redis::Value::Int(i) => J::from(i),
+        redis::Value::BulkString(b) => J::String(String::from_utf8_lossy(&b).into_owned()),
+        redis::Value::SimpleString(s) => J::String(s),
+        redis::Value::Okay => J::String("OK".into()),
+        redis::Value::Array(a) | redis::Value::Set(a) => J::Array(a.into_iter().map(to_json).collect()),
+        redis::Value::Map(m) => J::Object(
+            m.into_iter()
+                .map(|(k, v)| {
+                    (
+                        match to_json(k) {
+                            J::String(s) => s,
+                            other => other.to_string(),
+                        },
+                        to_json(v),
+                    )
+                })
+                .collect(),
+        ),
+        redis::Value::Double(d) => J::from(d),
+        redis::Value::Boolean(b) => J::Bool(b),
+        redis::Value::VerbatimString { text, .. } => J::String(text),
+        redis::Value::ServerError(e) => J::String(format!("{} {}", e.code(), e.details().unwrap_or_default())),
+        other => J::String(format!("{other:?}")),
+    }
+}

@@ -1,0 +1,199 @@
+//! One multiplexed connection per node, opened on first use, with explicit timeouts.
+//!
+//! Why not redis-rs's cluster client: an admin tool must address one node at a time (SETSLOT on
+//! this node, FORGET on that one) and must never be redirected silently, so we keep our own map.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, Client, ConnectionAddr, ConnectionInfo, FromRedisValue, IntoConnectionInfo};
+use tokio::sync::Mutex;
+
+use crate::error::{Error, Result};
+use crate::model::Addr;
+
+/// Username and password for AUTH and for MIGRATE's AUTH/AUTH2. `Debug` never shows the password.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Credentials {
+    pub user: Option<String>,
+    pub password: Option<String>,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Credentials {{ user: {:?}, password: {} }}",
+            self.user,
+            if self.password.is_some() { "<redacted>" } else { "none" }
+        )
+    }
+}
+
+/// Connect and per-command timeouts. The crate's async default (500 ms) would kill a long
+/// MIGRATE or GETKEYSINSLOT, so every command carries its own deadline instead.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub command: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self { connect: Duration::from_secs(3), command: Duration::from_secs(15) }
+    }
+}
+
+pub struct Pool {
+    creds: Credentials,
+    timeouts: Timeouts,
+    conns: Mutex<HashMap<String, MultiplexedConnection>>,
+}
+
+impl Pool {
+    pub fn new(creds: Credentials, timeouts: Timeouts) -> Self {
+        Self { creds, timeouts, conns: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn credentials(&self) -> &Credentials {
+        &self.creds
+    }
+
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
+
+    async fn connection(&self, addr: &Addr) -> Result<MultiplexedConnection> {
+        let key = addr.to_string();
+        if let Some(c) = self.conns.lock().await.get(&key) {
+            return Ok(c.clone());
+        }
+        let mut redis_info = redis::RedisConnectionInfo::default().set_skip_set_lib_name();
+        if let Some(u) = &self.creds.user {
+            redis_info = redis_info.set_username(u);
+        }
+        if let Some(p) = &self.creds.password {
+            redis_info = redis_info.set_password(p);
+        }
+        let info: ConnectionInfo = ConnectionAddr::Tcp(addr.host.clone(), addr.port)
+            .into_connection_info()
+            .map_err(|e| Error::Connect { addr: key.clone(), reason: e.to_string() })?
+            .set_redis_settings(redis_info);
+        let client = Client::open(info).map_err(|e| Error::Connect { addr: key.clone(), reason: e.to_string() })?;
+        let cfg =
+            AsyncConnectionConfig::new().set_connection_timeout(Some(self.timeouts.connect)).set_response_timeout(None);
+        let conn = match tokio::time::timeout(
+            self.timeouts.connect + Duration::from_secs(1),
+            client.get_multiplexed_async_connection_with_config(&cfg),
+        )
+        .await
+        {
+            Err(_) => return Err(Error::Connect { addr: key, reason: "timed out".into() }),
+            Ok(Err(e)) => return Err(connect_error(&key, &e)),
+            Ok(Ok(c)) => c,
+        };
+        self.conns.lock().await.insert(key, conn.clone());
+        Ok(conn)
+    }
+
+    /// Forgets the connection to `addr`, so the next command reconnects.
+    pub async fn drop_connection(&self, addr: &Addr) {
+        self.conns.lock().await.remove(&addr.to_string());
+    }
+
+    /// Runs one command on one node. `name` is what error messages call it (never its arguments,
+    /// which may hold a password).
+    pub async fn query<T: FromRedisValue>(&self, addr: &Addr, name: &str, cmd: &redis::Cmd) -> Result<T> {
+        self.query_with_timeout(addr, name, cmd, self.timeouts.command).await
+    }
+
+    pub async fn query_with_timeout<T: FromRedisValue>(
+        &self,
+        addr: &Addr,
+        name: &str,
+        cmd: &redis::Cmd,
+        timeout: Duration,
+    ) -> Result<T> {
+        let mut conn = self.connection(addr).await?;
+        match tokio::time::timeout(timeout, cmd.query_async::<T>(&mut conn)).await {
+            Err(_) => {
+                self.drop_connection(addr).await;
+                Err(Error::Timeout {
+                    what: format!("waiting for {name} on {addr}"),
+                    detail: format!("no reply within {timeout:?}"),
+                })
+            }
+            Ok(Err(e)) => {
+                if e.is_io_error() || e.is_connection_dropped() {
+                    self.drop_connection(addr).await;
+                }
+                Err(command_error(addr, name, &e))
+            }
+            Ok(Ok(v)) => Ok(v),
+        }
+    }
+
+    /// Sends a pipeline and returns one result per command, so one refused SETSLOT does not hide
+    /// the outcome of the others.
+    pub async fn pipeline(
+        &self,
+        addr: &Addr,
+        name: &str,
+        pipe: &redis::Pipeline,
+    ) -> Result<Vec<std::result::Result<redis::Value, String>>> {
+        let mut conn = self.connection(addr).await?;
+        let mut pipe = pipe.clone();
+        pipe.ignore_errors();
+        let fut = pipe.query_async::<Vec<redis::Value>>(&mut conn);
+        let values = match tokio::time::timeout(self.timeouts.command, fut).await {
+            Err(_) => {
+                self.drop_connection(addr).await;
+                return Err(Error::Timeout {
+                    what: format!("waiting for {name} on {addr}"),
+                    detail: format!("no reply within {:?}", self.timeouts.command),
+                });
+            }
+            Ok(Err(e)) => return Err(command_error(addr, name, &e)),
+            Ok(Ok(v)) => v,
+        };
+        Ok(values
+            .into_iter()
+            .map(|v| match v {
+                redis::Value::ServerError(e) => {
+                    Err(format!("{} {}", e.code(), e.details().unwrap_or_default()).trim().to_string())
+                }
+                other => Ok(other),
+            })
+            .collect())
+    }
+}
+
+fn connect_error(addr: &str, e: &redis::RedisError) -> Error {
+    let text = e.to_string();
+    if matches!(e.kind(), redis::ErrorKind::AuthenticationFailed)
+        || text.contains("WRONGPASS")
+        || text.contains("NOAUTH")
+    {
+        // The server's words (WRONGPASS…, "AUTH called without any password configured…"); they
+        // never contain the password itself.
+        Error::Auth { addr: addr.to_string(), reason: e.detail().map_or_else(|| text.clone(), str::to_string) }
+    } else {
+        Error::Connect { addr: addr.to_string(), reason: text }
+    }
+}
+
+fn command_error(addr: &Addr, name: &str, e: &redis::RedisError) -> Error {
+    let text = match (e.code(), e.detail()) {
+        (Some(code), Some(detail)) => format!("{code} {detail}"),
+        _ => e.to_string(),
+    };
+    if text.contains("NOAUTH") || text.contains("WRONGPASS") {
+        return Error::Auth { addr: addr.to_string(), reason: text };
+    }
+    if e.is_io_error() || e.is_connection_dropped() {
+        return Error::Connect { addr: addr.to_string(), reason: text };
+    }
+    Error::Command { node: addr.to_string(), command: name.to_string(), reason: text, state: None }
+}

@@ -1,0 +1,171 @@
+//! `CheckReport`: everything `redis-cli --cluster check` says and more, assembled from a topology
+//! and per-node statistics. Pure: the backends gather the inputs.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::model::{NodeInfo, OpenSlot, SLOTS, Topology, describe};
+
+/// What one node reports about itself beside `CLUSTER NODES`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct NodeStats {
+    pub keys: Option<u64>,
+    pub used_memory: Option<u64>,
+    pub maxmemory: Option<u64>,
+    pub cluster_state: Option<String>,
+    pub master_link_up: Option<bool>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct MasterSummary {
+    pub node: String,
+    pub id: String,
+    pub addr: String,
+    pub slots: usize,
+    pub ranges: String,
+    pub keys: Option<u64>,
+    pub used_memory: Option<u64>,
+    pub replicas: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CheckReport {
+    pub healthy: bool,
+    pub fingerprint: String,
+    pub nodes: usize,
+    pub masters: Vec<MasterSummary>,
+    pub covered: usize,
+    pub open_slots: Vec<OpenSlot>,
+    /// One sentence per problem, naming nodes by address.
+    pub problems: Vec<String>,
+}
+
+impl CheckReport {
+    pub fn build(topo: &Topology, stats: &BTreeMap<String, NodeStats>) -> Self {
+        let name = |id: &str| topo.node(id).map_or_else(|| id.chars().take(8).collect(), |n| n.addr.to_string());
+        let mut problems = Vec::new();
+
+        let uncovered = topo.uncovered();
+        if !uncovered.is_empty() {
+            problems.push(format!("{} of {SLOTS} slots are not covered by any master: {uncovered}", uncovered.len()));
+        }
+        for slot in 0..SLOTS {
+            let owners = topo.owners(slot);
+            if owners.len() > 1 {
+                let names: Vec<String> = owners.iter().map(|n| n.addr.to_string()).collect();
+                problems.push(format!("slot {slot} is claimed by more than one master: {}", names.join(", ")));
+                break;
+            }
+        }
+        let open = topo.open_slots();
+        for o in &open {
+            let dir = if o.state == "migrating" { "to" } else { "from" };
+            problems.push(format!("slot {} is open: {} on {} {dir} {}", o.slot, o.state, name(&o.node), name(&o.peer)));
+        }
+        for (id, reason) in topo.unreachable() {
+            problems.push(format!("{} cannot be reached: {reason}", name(id)));
+        }
+        for (id, witnesses) in topo.failed() {
+            let w: Vec<String> = witnesses.iter().map(|w| name(w)).collect();
+            problems.push(format!("{} is flagged as failing by {}", name(&id), w.join(", ")));
+        }
+        for d in topo.disagreements() {
+            let who = name(&d.node);
+            for m in &d.missing {
+                problems.push(format!("{who} does not know node {}", name(m)));
+            }
+            for e in &d.extra {
+                problems.push(format!("{who} still knows node {} that the others have forgotten", name(e)));
+            }
+            for (slots, believed, claimed) in &d.slots {
+                let believed = if believed.is_empty() { "no owner".to_string() } else { name(believed) };
+                let claimed = if claimed.is_empty() { "no owner".to_string() } else { name(claimed) };
+                problems.push(format!("{who} thinks slots {slots} belong to {believed}, but the owner is {claimed}"));
+            }
+        }
+        for (id, s) in stats {
+            if let Some(state) = &s.cluster_state
+                && state != "ok"
+            {
+                problems.push(format!("{} reports cluster_state:{state}", name(id)));
+            }
+        }
+
+        let masters = topo
+            .masters()
+            .filter(|m| !m.slots.is_empty() || topo.is_reachable(&m.id))
+            .map(|m| summary(topo, m, stats.get(&m.id)))
+            .collect();
+        CheckReport {
+            healthy: problems.is_empty(),
+            fingerprint: topo.fingerprint(),
+            nodes: topo.nodes().len(),
+            masters,
+            covered: usize::from(SLOTS) - uncovered.len(),
+            open_slots: open,
+            problems,
+        }
+    }
+
+    /// The human report, as `runbook check` prints it.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        out.push_str(&format!(
+            "{:<24} {:>6}  {:<22} {:>10} {:>10}  replicas\n",
+            "master", "slots", "ranges", "keys", "memory"
+        ));
+        for m in &self.masters {
+            let ranges = if m.ranges.len() > 22 { format!("{}…", &m.ranges[..21]) } else { m.ranges.clone() };
+            out.push_str(&format!(
+                "{:<24} {:>6}  {:<22} {:>10} {:>10}  {}\n",
+                m.addr,
+                m.slots,
+                ranges,
+                m.keys.map_or("?".into(), |k| k.to_string()),
+                m.used_memory.map_or("?".into(), human_bytes),
+                if m.replicas.is_empty() { "-".to_string() } else { m.replicas.join(", ") }
+            ));
+        }
+        out.push_str(&format!(
+            "\n{} nodes, {} masters, {}/{SLOTS} slots covered\n",
+            self.nodes,
+            self.masters.len(),
+            self.covered
+        ));
+        if self.healthy {
+            out.push_str(
+                "[OK] all slots covered, all nodes agree on slots and membership, no open slots, no failed nodes\n",
+            );
+        } else {
+            for p in &self.problems {
+                out.push_str(&format!("[ERR] {p}\n"));
+            }
+        }
+        out
+    }
+}
+
+fn summary(topo: &Topology, m: &NodeInfo, stats: Option<&NodeStats>) -> MasterSummary {
+    MasterSummary {
+        node: describe(m),
+        id: m.id.clone(),
+        addr: m.addr.to_string(),
+        slots: m.slots.len(),
+        ranges: m.slots.to_string(),
+        keys: stats.and_then(|s| s.keys),
+        used_memory: stats.and_then(|s| s.used_memory),
+        replicas: topo.replicas_of(&m.id).map(|r| r.addr.to_string()).collect(),
+    }
+}
+
+pub fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 { format!("{b} B") } else { format!("{v:.1} {}", UNITS[u]) }
+}

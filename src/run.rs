@@ -1,0 +1,78 @@
+//! `run`: parse arguments, dispatch, render any error once, return the exit code.
+
+use std::ffi::OsString;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use clap::Parser;
+
+use crate::cli::{Arguments, Command};
+use crate::config::ClusterConfig;
+use crate::error::{Result, exit};
+use crate::live::{self, LiveCluster};
+use crate::ops::Cluster;
+
+pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
+    let args = match Arguments::try_parse_from(args) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { exit::USAGE } else { exit::OK };
+        }
+    };
+    match dispatch(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprint!("{}", e.render());
+            e.code()
+        }
+    }
+}
+
+fn dispatch(args: Arguments) -> Result<u8> {
+    match args.command {
+        Command::Check { cluster, json } => {
+            let cfg = ClusterConfig::from_args(&cluster)?;
+            let (_rt, c) = connect(&cfg)?;
+            let report = c.topology().and_then(|t| Ok(crate::ops::CheckReport::build(&t, &c.stats(&t)?)))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report).expect("report serializes"));
+            } else {
+                print!("{}", report.render());
+            }
+            Ok(if report.healthy { exit::OK } else { exit::REFUSED })
+        }
+        Command::Sandbox { action } => crate::sandbox::execute(action),
+        Command::Run { args } => crate::script::run_command(&args),
+        Command::List => {
+            for (name, summary) in crate::script::shipped_summaries() {
+                println!("{name:<16} {summary}");
+            }
+            Ok(exit::OK)
+        }
+    }
+}
+
+/// A live cluster behind a cancel flag that the first Ctrl-C sets; a second Ctrl-C exits at once.
+pub fn connect(cfg: &ClusterConfig) -> Result<(Arc<tokio::runtime::Runtime>, LiveCluster)> {
+    let rt = live::runtime()?;
+    let cancel = cancel_on_ctrl_c(&rt);
+    let cluster = LiveCluster::connect(rt.clone(), cfg.seed.clone(), cfg.creds.clone(), cancel)?;
+    Ok((rt, cluster))
+}
+
+pub fn cancel_on_ctrl_c(rt: &tokio::runtime::Runtime) -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let f = flag.clone();
+    rt.spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\nstopping after the current batch (no slot is left open); press Ctrl-C again to stop now");
+            f.store(true, Ordering::SeqCst);
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("stopped; run the same command again to finish");
+                std::process::exit(i32::from(exit::CANCELLED));
+            }
+        }
+    });
+    flag
+}

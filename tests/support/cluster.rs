@@ -1,0 +1,207 @@
+//! `TestCluster`: redis-server processes on free loopback ports in a temp dir, formed into a
+//! cluster by the product's own code, and killed when dropped. At most `RUNBOOK_TEST_CLUSTERS`
+//! (default 2) exist at once, which is what a 2-core machine carries.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use runbook::live::Credentials;
+use runbook::model::{Addr, Topology};
+
+static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
+static SLOTS_IN_USE: Mutex<usize> = Mutex::new(0);
+static SLOT_FREED: Condvar = Condvar::new();
+
+fn max_clusters() -> usize {
+    std::env::var("RUNBOOK_TEST_CLUSTERS").ok().and_then(|v| v.parse().ok()).unwrap_or(2)
+}
+
+struct Permit;
+
+impl Permit {
+    fn acquire() -> Self {
+        let mut n = SLOTS_IN_USE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        while *n >= max_clusters() {
+            n = SLOT_FREED.wait(n).unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        *n += 1;
+        Permit
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        *SLOTS_IN_USE.lock().unwrap_or_else(std::sync::PoisonError::into_inner) -= 1;
+        SLOT_FREED.notify_one();
+    }
+}
+
+/// A port whose cluster bus port (+10000) is free too. Each test process starts at its own
+/// offset so parallel runs on one machine rarely collide; collisions are still checked.
+pub fn free_port() -> u16 {
+    let _ = NEXT_PORT.compare_exchange(
+        0,
+        21000 + (std::process::id() % 400) as u16 * 20,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    loop {
+        let p = NEXT_PORT.fetch_add(1, Ordering::SeqCst);
+        if p > 55000 {
+            NEXT_PORT.store(21000, Ordering::SeqCst);
+            continue;
+        }
+        if TcpListener::bind(("127.0.0.1", p)).is_ok() && TcpListener::bind(("127.0.0.1", p + 10000)).is_ok() {
+            return p;
+        }
+    }
+}
+
+pub struct Server {
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl Server {
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+pub struct TestCluster {
+    pub nodes: Vec<Server>,
+    pub masters: usize,
+    dir: tempfile::TempDir,
+    _permit: Permit,
+}
+
+fn redis_server() -> std::path::PathBuf {
+    runbook::sandbox::find_program("redis-server")
+        .expect("redis-server is not installed: `apt-get install -y redis-server` (.ci/run does this)")
+}
+
+impl TestCluster {
+    /// `masters` masters with `replicas` replicas each; node i < masters is a master, and the
+    /// replicas of master m are the nodes `masters + k*masters + m`.
+    pub fn start(masters: usize, replicas: usize) -> Self {
+        let mut c = Self::spawn(masters * (replicas + 1), masters);
+        c.form();
+        c
+    }
+
+    /// Started, empty, unformed nodes (for spares: call `form` or add them yourself).
+    pub fn spawn(n: usize, masters: usize) -> Self {
+        let permit = Permit::acquire();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut c = TestCluster { nodes: Vec::new(), masters, dir, _permit: permit };
+        for _ in 0..n {
+            c.add_server();
+        }
+        c
+    }
+
+    /// Starts one more empty node and returns its index.
+    pub fn add_server(&mut self) -> usize {
+        let port = free_port();
+        let d = self.dir.path().join(port.to_string());
+        std::fs::create_dir_all(&d).unwrap();
+        let child = Command::new(redis_server())
+            .args(runbook::sandbox::server_args(port, &d))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        self.nodes.push(Server { port, child: Some(child) });
+        self.wait_ping(self.nodes.len() - 1);
+        self.nodes.len() - 1
+    }
+
+    fn wait_ping(&self, i: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.try_conn(i).and_then(|mut c| redis::cmd("PING").query::<String>(&mut c).ok()).is_none() {
+            assert!(Instant::now() < deadline, "redis-server on {} did not answer", self.nodes[i].port);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn form(&mut self) -> Topology {
+        let addrs: Vec<Addr> = self.nodes.iter().map(|s| Addr::new("127.0.0.1", s.port)).collect();
+        runbook::sandbox::form_blocking(&addrs, self.masters, &Credentials::default()).expect("form cluster")
+    }
+
+    pub fn seed(&self) -> String {
+        self.nodes[0].addr()
+    }
+
+    pub fn port(&self, i: usize) -> u16 {
+        self.nodes[i].port
+    }
+
+    fn try_conn(&self, i: usize) -> Option<redis::Connection> {
+        redis::Client::open(format!("redis://127.0.0.1:{}/", self.nodes[i].port)).ok()?.get_connection().ok()
+    }
+
+    /// A plain connection to node `i`, for assertions.
+    pub fn conn(&self, i: usize) -> redis::Connection {
+        self.try_conn(i).expect("connect to test node")
+    }
+
+    pub fn node_id(&self, i: usize) -> String {
+        redis::cmd("CLUSTER").arg("MYID").query(&mut self.conn(i)).unwrap()
+    }
+
+    /// Node `i`'s CLUSTER NODES reply.
+    pub fn cluster_nodes(&self, i: usize) -> String {
+        redis::cmd("CLUSTER").arg("NODES").query(&mut self.conn(i)).unwrap()
+    }
+
+    /// Loads `n` sample keys (`key:<i>`) through the product's loader.
+    pub fn load_keys(&self, n: u64) {
+        let topo = self.topology();
+        runbook::sandbox::load_keys(&topo, n, 16, &Credentials::default()).expect("load keys");
+    }
+
+    pub fn topology(&self) -> Topology {
+        let views = self
+            .running()
+            .map(|i| {
+                let nodes = runbook::model::parse_nodes(&self.cluster_nodes(i)).unwrap();
+                (nodes.iter().find(|n| n.flags.myself).unwrap().id.clone(), nodes)
+            })
+            .collect();
+        Topology::new(views, std::collections::BTreeMap::default())
+    }
+
+    /// Indices of nodes still running.
+    pub fn running(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.nodes.len()).filter(|&i| self.nodes[i].child.is_some())
+    }
+
+    /// Kills node `i` (SIGKILL) and waits for it to exit.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.nodes[i].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Sum of DBSIZE over the masters that are running.
+    pub fn total_keys(&self) -> u64 {
+        let topo = self.topology();
+        topo.masters()
+            .filter_map(|m| self.nodes.iter().position(|s| s.port == m.addr.port))
+            .map(|i| redis::cmd("DBSIZE").query::<u64>(&mut self.conn(i)).unwrap())
+            .sum()
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.kill(i);
+        }
+    }
+}
