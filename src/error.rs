@@ -176,7 +176,7 @@ impl Error {
                 Some("see `runbook check` for details; fix the cluster before changing it".into())
             }
             Error::NoTty { .. } => {
-                Some("pass --yes to answer yes, after reviewing the plan (e.g. with --dry-run)".into())
+                Some("pass --yes to answer yes, once you have reviewed the plan it prints".into())
             }
             Error::Cancelled => Some("run the same command again to finish the job".into()),
             Error::MissingProgram { package, .. } => Some(format!("install it: apt-get install -y {package}")),
@@ -274,5 +274,14 @@ mod tests {
         assert!(text.contains("  --> decommission.rhai:12:14\n"), "{text}");
         assert!(text.contains("12 | let victim = c.node(params.node);\n   |              ^\n"), "{text}");
         assert_eq!(e.code(), exit::FAILED);
+    }
+}
+
+impl From<crate::plan::PlanError> for Error {
+    fn from(e: crate::plan::PlanError) -> Self {
+        match e {
+            crate::plan::PlanError::BadInput(m) => Error::Usage { message: m, hint: None },
+            crate::plan::PlanError::Impossible(m) => Error::Refused { message: m, hint: None },
+        }
     }
 }

@@ -11,7 +11,7 @@ pub mod live;
 pub mod model;
 pub mod ops;
 pub mod plan;
-mod run;
+pub(crate) mod run;
 pub mod sandbox;
 pub mod script;
 pub mod state_dir;

@@ -56,14 +56,15 @@ fn dispatch(args: Arguments) -> Result<u8> {
 /// A live cluster behind a cancel flag that the first Ctrl-C sets; a second Ctrl-C exits at once.
 pub fn connect(cfg: &ClusterConfig) -> Result<(Arc<tokio::runtime::Runtime>, LiveCluster)> {
     let rt = live::runtime()?;
-    let cancel = cancel_on_ctrl_c(&rt);
+    let cancel = Arc::new(AtomicBool::new(false));
+    cancel_on_ctrl_c(&rt, cancel.clone());
     let cluster = LiveCluster::connect(rt.clone(), cfg.seed.clone(), cfg.creds.clone(), cancel)?;
     Ok((rt, cluster))
 }
 
-pub fn cancel_on_ctrl_c(rt: &tokio::runtime::Runtime) -> Arc<AtomicBool> {
-    let flag = Arc::new(AtomicBool::new(false));
-    let f = flag.clone();
+/// Sets `flag` on the first Ctrl-C; exits at once on the second.
+pub fn cancel_on_ctrl_c(rt: &tokio::runtime::Runtime, flag: Arc<AtomicBool>) {
+    let f = flag;
     rt.spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             eprintln!("\nstopping after the current batch (no slot is left open); press Ctrl-C again to stop now");
@@ -74,5 +75,4 @@ pub fn cancel_on_ctrl_c(rt: &tokio::runtime::Runtime) -> Arc<AtomicBool> {
             }
         }
     });
-    flag
 }

@@ -1,8 +1,14 @@
 //! Cluster operations: the `Cluster` trait and the procedures built on it (apply a plan, forget,
 //! delete a node, wait for convergence). Procedures only use the trait, so a dry run runs them too.
 
+pub mod apply;
 pub mod check;
 pub mod cluster;
+pub mod membership;
+pub mod say;
 
+pub use apply::{ApplyReport, apply};
 pub use check::{CheckReport, NodeStats};
 pub use cluster::{Cluster, MoveOpts, MoveStats, Retire};
+pub use membership::{DelNodeOpts, DelNodeReport, ReplicaPolicy, del_node, forget_everywhere, wait_converged};
+pub use say::say;

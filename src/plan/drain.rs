@@ -1,5 +1,6 @@
 //! Drain planner: spread the slots of leaving masters over the masters that stay.
 
+use super::PlanError;
 use super::moves::{Move, Plan};
 use crate::model::{NodeInfo, Topology, describe};
 
@@ -7,17 +8,19 @@ use crate::model::{NodeInfo, Topology, describe};
 /// (from equal starting counts that is an even split: 4096 over 3 is 1366/1365/1365). Each
 /// receiver gets one contiguous run of the leaving slots. Never a replica, a failed master, or
 /// another leaving node.
-pub fn plan_drain(topo: &Topology, leaving: &[&str]) -> Result<Plan, String> {
+pub fn plan_drain(topo: &Topology, leaving: &[&str]) -> Result<Plan, PlanError> {
     for id in leaving {
-        let n = topo.node(id).ok_or_else(|| format!("unknown node id {id}"))?;
+        let n = topo.node(id).ok_or_else(|| PlanError::BadInput(format!("unknown node id {id}")))?;
         if !n.is_master() {
-            return Err(format!("{} is a replica: it owns no slots to drain", describe(n)));
+            return Err(PlanError::BadInput(format!("{} is a replica: it owns no slots to drain", describe(n))));
         }
     }
     let mut targets: Vec<&NodeInfo> =
         topo.masters().filter(|m| !leaving.contains(&m.id.as_str()) && !m.is_failed() && m.addr.is_known()).collect();
     if targets.is_empty() {
-        return Err("no master would be left to take the slots: a cluster needs at least one master".into());
+        return Err(PlanError::Impossible(
+            "no master would be left to take the slots: a cluster needs at least one master".into(),
+        ));
     }
     targets.sort_by(|a, b| (&a.addr.host, a.addr.port).cmp(&(&b.addr.host, b.addr.port)));
     let mut slots: Vec<(u16, &str)> = Vec::new();
@@ -92,9 +95,9 @@ mod tests {
     #[test]
     fn refuses_replicas_and_the_last_master() {
         let t = topo();
-        assert!(plan_drain(&t, &[&id(&t, 27905)]).unwrap_err().contains("is a replica"));
+        assert!(plan_drain(&t, &[&id(&t, 27905)]).unwrap_err().to_string().contains("is a replica"));
         let all: Vec<String> = t.masters().map(|m| m.id.clone()).collect();
         let all: Vec<&str> = all.iter().map(String::as_str).collect();
-        assert!(plan_drain(&t, &all).unwrap_err().contains("at least one master"));
+        assert!(plan_drain(&t, &all).unwrap_err().to_string().contains("at least one master"));
     }
 }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use super::PlanError;
 use super::moves::{Move, Plan};
 use crate::model::{NodeInfo, Topology};
 
@@ -24,7 +25,7 @@ impl Default for RebalanceOpts {
 }
 
 /// One master's share: (node, slots now, slots expected).
-fn shares<'a>(topo: &'a Topology, opts: &RebalanceOpts) -> Result<Vec<(&'a NodeInfo, usize, usize)>, String> {
+fn shares<'a>(topo: &'a Topology, opts: &RebalanceOpts) -> Result<Vec<(&'a NodeInfo, usize, usize)>, PlanError> {
     let involved: Vec<(&NodeInfo, f64)> = topo
         .masters()
         .filter(|m| !m.is_failed() && m.addr.is_known())
@@ -35,11 +36,11 @@ fn shares<'a>(topo: &'a Topology, opts: &RebalanceOpts) -> Result<Vec<(&'a NodeI
         })
         .collect();
     if let Some((m, w)) = involved.iter().find(|(_, w)| !w.is_finite() || *w < 0.0) {
-        return Err(format!("invalid weight {w} for {}: weights are numbers ≥ 0", m.addr));
+        return Err(PlanError::BadInput(format!("invalid weight {w} for {}: weights are numbers ≥ 0", m.addr)));
     }
     let total_weight: f64 = involved.iter().map(|(_, w)| w).sum();
     if total_weight <= 0.0 {
-        return Err("every master has weight 0: at least one must keep slots".into());
+        return Err(PlanError::BadInput("every master has weight 0: at least one must keep slots".into()));
     }
     let total_slots: usize = involved.iter().map(|(m, _)| m.slots.len()).sum();
     // Largest remainder, so the expected counts add up exactly (redis-cli's floor-then-patch
@@ -66,9 +67,12 @@ fn shares<'a>(topo: &'a Topology, opts: &RebalanceOpts) -> Result<Vec<(&'a NodeI
 
 /// Plans the moves that bring every involved master to its weighted share, or an empty plan
 /// with a note when every master is already within `threshold` percent.
-pub fn plan_rebalance(topo: &Topology, opts: &RebalanceOpts) -> Result<Plan, String> {
+pub fn plan_rebalance(topo: &Topology, opts: &RebalanceOpts) -> Result<Plan, PlanError> {
     if !(0.0..=100.0).contains(&opts.threshold) {
-        return Err(format!("threshold {} is out of range: give a percentage from 0 to 100", opts.threshold));
+        return Err(PlanError::BadInput(format!(
+            "threshold {} is out of range: give a percentage from 0 to 100",
+            opts.threshold
+        )));
     }
     let shares = shares(topo, opts)?;
     let over = |&(_, have, want): &(&NodeInfo, usize, usize)| {
@@ -185,11 +189,11 @@ mod tests {
         assert!(plan_rebalance(&t, &RebalanceOpts { threshold: 150.0, ..RebalanceOpts::default() }).is_err());
         let mut opts = RebalanceOpts::default();
         opts.weights.insert(id(&t, 27901), -1.0);
-        assert!(plan_rebalance(&t, &opts).unwrap_err().contains("invalid weight"));
+        assert!(plan_rebalance(&t, &opts).unwrap_err().to_string().contains("invalid weight"));
         let mut opts = RebalanceOpts::default();
         for m in t.masters() {
             opts.weights.insert(m.id.clone(), 0.0);
         }
-        assert!(plan_rebalance(&t, &opts).unwrap_err().contains("weight 0"));
+        assert!(plan_rebalance(&t, &opts).unwrap_err().to_string().contains("weight 0"));
     }
 }

@@ -1,0 +1,204 @@
+//! Removing nodes from the cluster: FORGET everywhere within the ban window, `del_node`, and
+//! waiting until every node agrees.
+
+use std::time::{Duration, Instant};
+
+use super::cluster::{Cluster, Retire};
+use super::say::say;
+use crate::error::{Error, Result};
+use crate::model::{NodeInfo, Topology, describe};
+
+/// How `del_node` treats the node's replicas.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplicaPolicy {
+    /// Re-home each to the master with fewest replicas (never a leaving node).
+    Rehome,
+    /// Remove them from the cluster too.
+    Remove,
+}
+
+#[derive(Clone, Debug)]
+pub struct DelNodeOpts {
+    pub replicas: ReplicaPolicy,
+    pub retire: Retire,
+    /// Node ids also on their way out: never chosen as a new master for replicas.
+    pub leaving: Vec<String>,
+}
+
+impl Default for DelNodeOpts {
+    fn default() -> Self {
+        Self { replicas: ReplicaPolicy::Rehome, retire: Retire::Reset, leaving: Vec::new() }
+    }
+}
+
+/// What `del_node` did, for the runbook's summary.
+#[derive(Clone, Debug, Default)]
+pub struct DelNodeReport {
+    pub removed: Vec<String>,
+    pub rehomed: Vec<(String, String)>,
+    pub notes: Vec<String>,
+}
+
+/// The ban list keeps a forgotten node out for 60 s (`cluster-blacklist-ttl`); every node must
+/// have forgotten it well inside that, so the rounds stop at 45 s.
+const FORGET_WINDOW: Duration = Duration::from_secs(45);
+
+/// Sends `CLUSTER FORGET id` to every other reachable node in parallel, then re-reads every
+/// node and repeats where the node is still known, until none knows it.
+pub fn forget_everywhere(c: &dyn Cluster, id: &str) -> Result<()> {
+    let deadline = Instant::now() + FORGET_WINDOW;
+    let mut first = true;
+    loop {
+        let topo = c.topology()?;
+        let holders: Vec<NodeInfo> = topo
+            .nodes()
+            .iter()
+            .filter(|n| n.id != id && topo.is_reachable(&n.id))
+            .filter(|n| first || topo.views().get(&n.id).is_some_and(|v| v.iter().any(|x| x.id == id)))
+            .cloned()
+            .collect();
+        if holders.is_empty() && !first {
+            return Ok(());
+        }
+        for (node, result) in c.forget(&holders, id) {
+            if let Err(e) = result {
+                let text = e.to_string();
+                if text.contains("Unknown node") {
+                    continue;
+                }
+                let who = topo.node(&node).map_or(node.clone(), describe);
+                if text.contains("Can't forget my master") {
+                    return Err(Error::refused(
+                        format!("{who} is a replica of the node being removed and cannot forget its own master"),
+                        Some("re-home or remove its replicas first: del_node(node, #{ replicas: \"rehome\" })"),
+                    ));
+                }
+                return Err(e);
+            }
+        }
+        if !first && Instant::now() > deadline {
+            let names: Vec<String> = holders.iter().map(describe).collect();
+            return Err(Error::Timeout {
+                what: "making every node forget the removed node".into(),
+                detail: format!("still known by {}", names.join(", ")),
+            });
+        }
+        first = false;
+    }
+}
+
+/// Removes a node that owns no slots: its replicas re-homed or removed, every other node made to
+/// forget it, then the node itself reset or shut down. Works when the node is unreachable.
+pub fn del_node(c: &dyn Cluster, id: &str, opts: &DelNodeOpts) -> Result<DelNodeReport> {
+    let topo = c.topology()?;
+    let node = topo.node(id).ok_or_else(|| Error::refused(format!("no node with id {id} in the cluster"), None))?.clone();
+    if !node.slots.is_empty() {
+        return Err(Error::refused(
+            format!("{} still owns {} slots; removing it would leave them uncovered", describe(&node), node.slots.len()),
+            Some("move them first: c.apply(c.plan_drain(node)), then del_node"),
+        ));
+    }
+    if topo.nodes().len() <= 1 {
+        return Err(Error::refused("it is the last node of the cluster", None));
+    }
+    let mut report = DelNodeReport::default();
+    let mut leaving = opts.leaving.clone();
+    leaving.push(node.id.clone());
+    let replicas: Vec<NodeInfo> = topo.replicas_of(&node.id).cloned().collect();
+    for r in &replicas {
+        match opts.replicas {
+            ReplicaPolicy::Remove => {
+                let sub = del_node(c, &r.id, &DelNodeOpts { leaving: leaving.clone(), ..opts.clone() })?;
+                report.removed.extend(sub.removed);
+                report.notes.extend(sub.notes);
+            }
+            ReplicaPolicy::Rehome => {
+                let topo = c.topology()?;
+                let master = fewest_replicas(&topo, &leaving).ok_or_else(|| {
+                    Error::refused(format!("no master is left to take {} as a replica", describe(r)), Some("remove it instead: #{ replicas: \"remove\" }"))
+                })?;
+                say(&format!("{} becomes a replica of {}", r.addr, master.addr));
+                c.replicate(r, &master.id)?;
+                report.rehomed.push((r.addr.to_string(), master.addr.to_string()));
+            }
+        }
+    }
+    say(&format!("making every node forget {}", describe(&node)));
+    forget_everywhere(c, &node.id)?;
+    if topo.is_reachable(&node.id) {
+        let how = match opts.retire {
+            Retire::Reset => "CLUSTER RESET SOFT",
+            Retire::Shutdown => "SHUTDOWN",
+            Retire::Keep => "left running",
+        };
+        say(&format!("{}: {how}", node.addr));
+        c.retire(&node, opts.retire)?;
+    } else {
+        report.notes.push(format!(
+            "{} was unreachable: every other node has forgotten it; make sure it stays down or is reset before it returns",
+            node.addr
+        ));
+    }
+    report.removed.push(node.addr.to_string());
+    Ok(report)
+}
+
+/// The master (not failing, not leaving) with fewest replicas; ties by address.
+fn fewest_replicas<'a>(topo: &'a Topology, leaving: &[String]) -> Option<&'a NodeInfo> {
+    topo.masters()
+        .filter(|m| !m.is_failed() && !leaving.contains(&m.id) && topo.is_reachable(&m.id))
+        .min_by_key(|m| (topo.replicas_of(&m.id).count(), m.addr.host.clone(), m.addr.port))
+}
+
+/// Waits until every reachable node agrees on slots, membership and roles. On timeout, names
+/// the nodes that still disagree and how.
+pub fn wait_converged(c: &dyn Cluster, timeout: Duration) -> Result<Topology> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let topo = c.topology()?;
+        let problems = disagreement(&topo);
+        if problems.is_empty() {
+            return Ok(topo);
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::Timeout {
+                what: format!("waiting {}s for the nodes to agree", timeout.as_secs()),
+                detail: problems.join("; "),
+            });
+        }
+        c.pause(Duration::from_millis(100))?;
+    }
+}
+
+fn disagreement(topo: &Topology) -> Vec<String> {
+    let name = |id: &str| topo.node(id).map_or_else(|| id.chars().take(8).collect(), |n| n.addr.to_string());
+    let mut out = Vec::new();
+    for d in topo.disagreements() {
+        let who = name(&d.node);
+        if !d.missing.is_empty() {
+            out.push(format!("{who} does not know {}", d.missing.iter().map(|m| name(m)).collect::<Vec<_>>().join(", ")));
+        }
+        if !d.extra.is_empty() {
+            out.push(format!("{who} still knows {}", d.extra.iter().map(|m| name(m)).collect::<Vec<_>>().join(", ")));
+        }
+        if let Some((slots, _, claimed)) = d.slots.first() {
+            out.push(format!("{who} has an old owner for slots {slots} (now {})", name(claimed)));
+        }
+    }
+    for (viewer, view) in topo.views() {
+        for n in view {
+            if let Some(own) = topo.node(&n.id)
+                && (own.is_master() != n.is_master() || own.master_id != n.master_id)
+                && topo.is_reachable(&n.id)
+            {
+                out.push(format!("{} sees an old role for {}", name(viewer), n.addr));
+            }
+            if n.flags.handshake {
+                out.push(format!("{} is still in handshake with {}", name(viewer), n.addr));
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}

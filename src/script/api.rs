@@ -1,0 +1,368 @@
+//! The functions runbooks call. Each is registered with a doc comment, the one source for
+//! `runbook functions`, the REPL's help and the guide.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rhai::{Array, Dynamic, Engine, FuncRegistration, Map};
+
+use super::session::Session;
+use super::types::{CheckValue, ClusterHandle, Node, PlanValue, RhaiResult, rhai_err};
+use crate::error::Error;
+use crate::model::{NodeInfo, Topology, select};
+use crate::ops::{self, Cluster, DelNodeOpts, MoveOpts, ReplicaPolicy, Retire};
+use crate::plan::{self, Move, Plan, RebalanceOpts};
+
+/// Registers `f` under `name` with a one-line doc comment.
+macro_rules! api {
+    ($engine:expr, $name:literal, $doc:literal, $f:expr) => {
+        FuncRegistration::new($name).with_comments([concat!("/// ", $doc)]).register_into_engine($engine, $f);
+    };
+}
+
+fn err<T>(e: Error) -> RhaiResult<T> {
+    Err(rhai_err(e))
+}
+
+/// The node a runbook means: a `Node` (looked up again by id), a selector string or a port.
+fn resolve(topo: &Topology, who: &Dynamic) -> Result<NodeInfo, Error> {
+    if let Some(n) = who.clone().try_cast::<Node>() {
+        return topo.node(&n.0.id).cloned().ok_or_else(|| {
+            Error::refused(format!("{} is no longer part of the cluster", n.0.addr), Some("re-read it with c.node(...)"))
+        });
+    }
+    let sel = if let Ok(i) = who.as_int() { i.to_string() } else { who.clone().into_string().map_err(|t| {
+        Error::usage(format!("a node is a Node, a port, host:port or an id prefix, not a {t}"), None)
+    })? };
+    Ok(select(topo, &sel)?.clone())
+}
+
+fn nodes_of(topo: &Topology, pick: impl Fn(&NodeInfo) -> bool) -> Array {
+    topo.nodes().iter().filter(|n| pick(n)).map(|n| Dynamic::from(Node(n.clone()))).collect()
+}
+
+fn number(v: &Dynamic, what: &str) -> Result<f64, Error> {
+    v.as_float()
+        .or_else(|_| v.as_int().map(|i| i as f64))
+        .map_err(|_| Error::usage(format!("`{what}` must be a number, not {}", v.type_name()), None))
+}
+
+fn boolean(v: &Dynamic, what: &str) -> Result<bool, Error> {
+    v.as_bool().map_err(|_| Error::usage(format!("`{what}` must be true or false, not {}", v.type_name()), None))
+}
+
+fn check_keys(opts: &Map, accepted: &[&str], what: &str) -> Result<(), Error> {
+    for k in opts.keys() {
+        if !accepted.contains(&k.as_str()) {
+            return Err(Error::usage(format!("unknown option `{k}` for {what}"), Some(&format!("{what} accepts: {}", accepted.join(", ")))));
+        }
+    }
+    Ok(())
+}
+
+const MOVE_KEYS: &[&str] = &["pipeline", "timeout", "replace", "batch"];
+
+/// `pipeline` (keys per MIGRATE), `timeout` (ms), `replace`, `batch` (slots open at once).
+fn move_opts(opts: &Map) -> Result<MoveOpts, Error> {
+    let mut m = MoveOpts::default();
+    if let Some(v) = opts.get("pipeline") {
+        let n = number(v, "pipeline")?;
+        if !(1.0..=100_000.0).contains(&n) {
+            return Err(Error::usage(format!("pipeline {n} is out of range: keys per MIGRATE, 1 to 100000"), None));
+        }
+        m.keys_per_migrate = n as usize;
+    }
+    if let Some(v) = opts.get("timeout") {
+        let ms = number(v, "timeout")?;
+        if ms < 1.0 {
+            return Err(Error::usage(format!("timeout {ms} is out of range: milliseconds, at least 1"), None));
+        }
+        m.timeout = Duration::from_millis(ms as u64);
+    }
+    if let Some(v) = opts.get("replace") {
+        m.replace = boolean(v, "replace")?;
+    }
+    if let Some(v) = opts.get("batch") {
+        m.slots_per_batch = number(v, "batch")?.max(1.0) as usize;
+    }
+    Ok(m)
+}
+
+fn report_map(r: &ops::ApplyReport) -> Map {
+    let mut m = Map::new();
+    m.insert("slots".into(), Dynamic::from(r.stats.slots as i64));
+    m.insert("keys".into(), Dynamic::from(r.stats.keys as i64));
+    m.insert("seconds".into(), Dynamic::from(r.seconds));
+    m
+}
+
+/// Adds the key count of every planned slot, so the plan shows what it will move.
+fn with_keys(c: &dyn Cluster, topo: &Topology, mut plan: Plan) -> Result<Plan, Error> {
+    let mut keys = vec![0u64; plan.moves.len()];
+    let mut by_source: std::collections::BTreeMap<&str, Vec<usize>> = std::collections::BTreeMap::new();
+    for (i, m) in plan.moves.iter().enumerate() {
+        by_source.entry(m.from.as_str()).or_default().push(i);
+    }
+    for (src, idx) in by_source {
+        let Some(node) = topo.node(src) else { continue };
+        let slots: Vec<u16> = idx.iter().map(|&i| plan.moves[i].slot).collect();
+        for (i, n) in idx.iter().zip(c.count_keys(node, &slots)?) {
+            keys[*i] = n;
+        }
+    }
+    plan.keys = Some(keys);
+    Ok(plan)
+}
+
+fn rebalance_opts(c: &dyn Cluster, topo: &Topology, opts: &Map) -> Result<(RebalanceOpts, MoveOpts, bool), Error> {
+    const KEYS: &[&str] = &["weights", "auto_weights", "use_empty_masters", "threshold", "simulate", "pipeline", "timeout", "replace", "batch"];
+    check_keys(opts, KEYS, "rebalance")?;
+    let mut r = RebalanceOpts::default();
+    if let Some(v) = opts.get("threshold") {
+        r.threshold = number(v, "threshold")?;
+    }
+    if let Some(v) = opts.get("use_empty_masters") {
+        r.use_empty_masters = boolean(v, "use_empty_masters")?;
+    }
+    if opts.get("auto_weights").map(|v| boolean(v, "auto_weights")).transpose()?.unwrap_or(false) {
+        // Weights from each master's maxmemory: a bigger box takes a bigger share.
+        let stats = c.stats(topo)?;
+        for m in topo.masters().filter(|m| !m.is_failed()) {
+            let max = stats.get(&m.id).and_then(|s| s.maxmemory).unwrap_or(0);
+            if max == 0 {
+                return Err(Error::usage(
+                    format!("auto_weights needs maxmemory set on every master, and {} has none", m.addr),
+                    Some("set maxmemory on every master, or give weights explicitly"),
+                ));
+            }
+            r.weights.insert(m.id.clone(), max as f64);
+        }
+    }
+    if let Some(w) = opts.get("weights") {
+        let w = w.clone().try_cast::<Map>().ok_or_else(|| Error::usage("`weights` must be a map: #{ \"6391\": 2, \"6397\": 0 }", None))?;
+        for (sel, v) in w {
+            let node = select(topo, &sel)?;
+            if !node.is_master() {
+                return Err(Error::usage(format!("{} is a replica: only masters take weights", node.addr), None));
+            }
+            r.weights.insert(node.id.clone(), number(&v, &format!("weights.{sel}"))?);
+        }
+    }
+    let simulate = opts.get("simulate").map(|v| boolean(v, "simulate")).transpose()?.unwrap_or(false);
+    Ok((r, move_opts(opts)?, simulate))
+}
+
+fn del_opts(opts: &Map) -> Result<DelNodeOpts, Error> {
+    check_keys(opts, &["replicas", "shutdown", "keep_running"], "del_node")?;
+    let mut d = DelNodeOpts::default();
+    if let Some(v) = opts.get("replicas") {
+        d.replicas = match v.clone().into_string().unwrap_or_default().as_str() {
+            "rehome" => ReplicaPolicy::Rehome,
+            "remove" => ReplicaPolicy::Remove,
+            other => return Err(Error::usage(format!("replicas: \"{other}\" is not a policy"), Some("use \"rehome\" or \"remove\""))),
+        };
+    }
+    if opts.get("shutdown").map(|v| boolean(v, "shutdown")).transpose()?.unwrap_or(false) {
+        d.retire = Retire::Shutdown;
+    }
+    if opts.get("keep_running").map(|v| boolean(v, "keep_running")).transpose()?.unwrap_or(false) {
+        d.retire = Retire::Keep;
+    }
+    Ok(d)
+}
+
+fn apply_plan(c: &dyn Cluster, plan: &Plan, mopts: &MoveOpts) -> RhaiResult<Map> {
+    ops::apply(c, plan, mopts).map(|r| report_map(&r)).map_err(rhai_err)
+}
+
+fn migrate(c: &dyn Cluster, slots: &[i64], to: &Dynamic, opts: &Map) -> RhaiResult<Map> {
+    check_keys(opts, MOVE_KEYS, "migrate_slot").map_err(rhai_err)?;
+    let mopts = move_opts(opts).map_err(rhai_err)?;
+    let topo = c.topology().map_err(rhai_err)?;
+    let target = resolve(&topo, to).map_err(rhai_err)?;
+    if !target.is_master() {
+        return err(Error::usage(format!("{} is a replica: slots can only go to a master", target.addr), None));
+    }
+    let mut moves = Vec::new();
+    for &s in slots {
+        let slot = u16::try_from(s).ok().filter(|s| *s < crate::model::SLOTS).ok_or_else(|| rhai_err(Error::usage(format!("{s} is not a slot (0-16383)"), None)))?;
+        let owner = topo.owner(slot).ok_or_else(|| rhai_err(Error::refused(format!("slot {slot} has no owner"), Some("run `runbook check`"))))?;
+        if owner.id != target.id {
+            moves.push(Move { slot, from: owner.id.clone(), to: target.id.clone() });
+        }
+    }
+    moves.sort_by(|a, b| (&a.from, a.slot).cmp(&(&b.from, b.slot)));
+    apply_plan(c, &Plan::new("moves", &topo, moves), &mopts)
+}
+
+/// Registers every primitive.
+pub fn register(engine: &mut Engine, session: &Arc<Session>) {
+    let s = session.clone();
+    api!(engine, "cluster", "The cluster named by --cluster or RUNBOOK_CLUSTER.", move || -> RhaiResult<ClusterHandle> {
+        s.cluster(None).map_err(rhai_err)
+    });
+    let s = session.clone();
+    api!(engine, "cluster", "The cluster that `addr` (host:port of any node) belongs to.", move |addr: &str| -> RhaiResult<ClusterHandle> {
+        s.cluster(Some(addr)).map_err(rhai_err)
+    });
+    let s = session.clone();
+    api!(engine, "confirm", "Asks a yes/no question; --yes answers yes; with no terminal and no --yes the run stops (exit 5).", move |q: &str| -> RhaiResult<bool> {
+        s.confirm(q).map_err(rhai_err)
+    });
+    let s = session.clone();
+    api!(engine, "sleep", "Waits `secs` seconds (Ctrl-C interrupts).", move |secs: f64| -> RhaiResult<()> { sleep(&s, secs) });
+    let s = session.clone();
+    api!(engine, "sleep", "Waits `secs` seconds (Ctrl-C interrupts).", move |secs: i64| -> RhaiResult<()> { sleep(&s, secs as f64) });
+
+    api!(engine, "nodes", "Every node of the cluster, sorted by address.", |c: &mut ClusterHandle| -> RhaiResult<Array> {
+        Ok(nodes_of(&c.0.topology().map_err(rhai_err)?, |_| true))
+    });
+    api!(engine, "masters", "The masters, sorted by address.", |c: &mut ClusterHandle| -> RhaiResult<Array> {
+        Ok(nodes_of(&c.0.topology().map_err(rhai_err)?, NodeInfo::is_master))
+    });
+    api!(engine, "replicas_of", "The replicas of a master.", |c: &mut ClusterHandle, n: Dynamic| -> RhaiResult<Array> {
+        let topo = c.0.topology().map_err(rhai_err)?;
+        let m = resolve(&topo, &n).map_err(rhai_err)?;
+        Ok(nodes_of(&topo, |r| !r.is_master() && r.master_id.as_deref() == Some(m.id.as_str())))
+    });
+    api!(engine, "node", "The node a selector names: a port (6397), host:port, or a node id or unique prefix.", |c: &mut ClusterHandle, sel: Dynamic| -> RhaiResult<Node> {
+        let topo = c.0.topology().map_err(rhai_err)?;
+        Ok(Node(resolve(&topo, &sel).map_err(rhai_err)?))
+    });
+    api!(engine, "slots_of", "The slot ranges a node owns, as [[start, end], ...].", |c: &mut ClusterHandle, n: Dynamic| -> RhaiResult<Array> {
+        let topo = c.0.topology().map_err(rhai_err)?;
+        let n = resolve(&topo, &n).map_err(rhai_err)?;
+        Ok(n.slots.ranges().into_iter().map(|(a, b)| Dynamic::from(vec![Dynamic::from(i64::from(a)), Dynamic::from(i64::from(b))])).collect())
+    });
+    api!(engine, "fingerprint", "A short hash of the slot map and membership.", |c: &mut ClusterHandle| -> RhaiResult<String> {
+        Ok(c.0.topology().map_err(rhai_err)?.fingerprint())
+    });
+    api!(engine, "check", "Health: coverage, agreement on slots and membership, open slots, failures, per-master load.", |c: &mut ClusterHandle| -> RhaiResult<CheckValue> {
+        let topo = c.0.topology().map_err(rhai_err)?;
+        let stats = c.0.stats(&topo).map_err(rhai_err)?;
+        Ok(CheckValue(Arc::new(ops::CheckReport::build(&topo, &stats))))
+    });
+    api!(engine, "wait_converged", "Waits (up to 60 s) until every node agrees on slots, membership and roles.", |c: &mut ClusterHandle| -> RhaiResult<()> {
+        ops::wait_converged(c.0.as_ref(), Duration::from_secs(60)).map(|_| ()).map_err(rhai_err)
+    });
+    api!(engine, "wait_converged", "Waits up to `secs` seconds until every node agrees on slots, membership and roles.", |c: &mut ClusterHandle, secs: i64| -> RhaiResult<()> {
+        ops::wait_converged(c.0.as_ref(), Duration::from_secs(secs.max(0) as u64)).map(|_| ()).map_err(rhai_err)
+    });
+    api!(engine, "migrate_slot", "Moves one slot, keys and ownership, to the master `to`.", |c: &mut ClusterHandle, slot: i64, to: Dynamic| -> RhaiResult<Map> {
+        migrate(c.0.as_ref(), &[slot], &to, &Map::new())
+    });
+    api!(engine, "migrate_slot", "Moves one slot to `to`; opts: pipeline, timeout (ms), replace, batch.", |c: &mut ClusterHandle, slot: i64, to: Dynamic, opts: Map| -> RhaiResult<Map> {
+        migrate(c.0.as_ref(), &[slot], &to, &opts)
+    });
+    api!(engine, "migrate_slots", "Moves several slots to `to`, batched per source.", |c: &mut ClusterHandle, slots: Array, to: Dynamic| -> RhaiResult<Map> {
+        let slots: Vec<i64> = slots.iter().map(|s| s.as_int().map_err(|t| rhai_err(Error::usage(format!("slots are integers, not {t}"), None)))).collect::<RhaiResult<_>>()?;
+        migrate(c.0.as_ref(), &slots, &to, &Map::new())
+    });
+    api!(engine, "migrate_slots", "Moves several slots to `to`; opts: pipeline, timeout (ms), replace, batch.", |c: &mut ClusterHandle, slots: Array, to: Dynamic, opts: Map| -> RhaiResult<Map> {
+        let slots: Vec<i64> = slots.iter().map(|s| s.as_int().map_err(|t| rhai_err(Error::usage(format!("slots are integers, not {t}"), None)))).collect::<RhaiResult<_>>()?;
+        migrate(c.0.as_ref(), &slots, &to, &opts)
+    });
+    api!(engine, "plan_drain", "A plan spreading the slots of a master (or an array of masters) evenly over the others.", |c: &mut ClusterHandle, who: Dynamic| -> RhaiResult<PlanValue> {
+        let topo = c.0.topology().map_err(rhai_err)?;
+        let list: Array = who.clone().try_cast::<Array>().unwrap_or_else(|| vec![who.clone()]);
+        let ids: Vec<String> = list.iter().map(|w| resolve(&topo, w).map(|n| n.id)).collect::<Result<_, _>>().map_err(rhai_err)?;
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let plan = plan::plan_drain(&topo, &ids).map_err(|e| rhai_err(e.into()))?;
+        Ok(PlanValue(Arc::new(with_keys(c.0.as_ref(), &topo, plan).map_err(rhai_err)?)))
+    });
+    api!(engine, "plan_rebalance", "A rebalance plan with default options (threshold 2%).", |c: &mut ClusterHandle| -> RhaiResult<PlanValue> {
+        plan_rebalance(c.0.as_ref(), &Map::new())
+    });
+    api!(engine, "plan_rebalance", "A rebalance plan; opts: weights, auto_weights, use_empty_masters, threshold.", |c: &mut ClusterHandle, opts: Map| -> RhaiResult<PlanValue> {
+        plan_rebalance(c.0.as_ref(), &opts)
+    });
+    api!(engine, "apply", "Carries out a plan, batch by batch; returns #{slots, keys, seconds}.", |c: &mut ClusterHandle, p: PlanValue| -> RhaiResult<Map> {
+        apply_plan(c.0.as_ref(), &p.0, &MoveOpts::default())
+    });
+    api!(engine, "apply", "Carries out a plan; opts: pipeline, timeout (ms), replace, batch.", |c: &mut ClusterHandle, p: PlanValue, opts: Map| -> RhaiResult<Map> {
+        check_keys(&opts, MOVE_KEYS, "apply").map_err(rhai_err)?;
+        apply_plan(c.0.as_ref(), &p.0, &move_opts(&opts).map_err(rhai_err)?)
+    });
+    api!(engine, "forget", "Makes every other node forget a node (CLUSTER FORGET everywhere, verified, repeated within the 60 s ban).", |c: &mut ClusterHandle, n: Dynamic| -> RhaiResult<()> {
+        let topo = c.0.topology().map_err(rhai_err)?;
+        let n = resolve(&topo, &n).map_err(rhai_err)?;
+        ops::forget_everywhere(c.0.as_ref(), &n.id).map_err(rhai_err)
+    });
+    api!(engine, "del_node", "Removes a node that owns no slots: re-homes its replicas, forgets it everywhere, then CLUSTER RESET SOFT.", |c: &mut ClusterHandle, n: Dynamic| -> RhaiResult<Map> {
+        del_node(c.0.as_ref(), &n, &Map::new())
+    });
+    api!(engine, "del_node", "Removes a node; opts: replicas (\"rehome\" or \"remove\"), shutdown, keep_running.", |c: &mut ClusterHandle, n: Dynamic, opts: Map| -> RhaiResult<Map> {
+        del_node(c.0.as_ref(), &n, &opts)
+    });
+    api!(engine, "rebalance", "Evens out slots across masters (threshold 2%); returns #{slots, keys, seconds}.", |c: &mut ClusterHandle| -> RhaiResult<Map> {
+        rebalance(c.0.as_ref(), &Map::new())
+    });
+    api!(engine, "rebalance", "Rebalance; opts: weights, auto_weights, use_empty_masters, threshold, simulate, pipeline, timeout, replace.", |c: &mut ClusterHandle, opts: Map| -> RhaiResult<Map> {
+        rebalance(c.0.as_ref(), &opts)
+    });
+    api!(engine, "call", "Runs a raw command on one node, e.g. c.call(n, \"CLUSTER INFO\"); the reply as data.", |c: &mut ClusterHandle, n: Dynamic, cmd: &str| -> RhaiResult<Dynamic> {
+        call(c.0.as_ref(), &n, cmd.split_whitespace().map(str::to_string).collect())
+    });
+    api!(engine, "call", "Runs a raw command given as an array of arguments on one node.", |c: &mut ClusterHandle, n: Dynamic, args: Array| -> RhaiResult<Dynamic> {
+        call(c.0.as_ref(), &n, args.into_iter().map(|a| a.to_string()).collect())
+    });
+}
+
+fn sleep(s: &Session, secs: f64) -> RhaiResult<()> {
+    let until = std::time::Instant::now() + Duration::from_secs_f64(secs.max(0.0));
+    while std::time::Instant::now() < until {
+        if s.cancelled() {
+            return err(Error::Cancelled);
+        }
+        std::thread::sleep(Duration::from_millis(20).min(until.saturating_duration_since(std::time::Instant::now())));
+    }
+    Ok(())
+}
+
+fn plan_rebalance(c: &dyn Cluster, opts: &Map) -> RhaiResult<PlanValue> {
+    let topo = c.topology().map_err(rhai_err)?;
+    let (r, _, _) = rebalance_opts(c, &topo, opts).map_err(rhai_err)?;
+    let plan = plan::plan_rebalance(&topo, &r).map_err(|e| rhai_err(e.into()))?;
+    Ok(PlanValue(Arc::new(with_keys(c, &topo, plan).map_err(rhai_err)?)))
+}
+
+fn rebalance(c: &dyn Cluster, opts: &Map) -> RhaiResult<Map> {
+    let topo = c.topology().map_err(rhai_err)?;
+    let (r, mopts, simulate) = rebalance_opts(c, &topo, opts).map_err(rhai_err)?;
+    let plan = plan::plan_rebalance(&topo, &r).map_err(|e| rhai_err(e.into()))?;
+    let mut out = if plan.is_empty() {
+        ops::say(&format!("no rebalancing needed: {}", plan.note.clone().unwrap_or_default()));
+        report_map(&ops::ApplyReport::default())
+    } else if simulate {
+        ops::say(&format!("simulate: would move {} slots", plan.moves.len()));
+        report_map(&ops::ApplyReport::default())
+    } else {
+        apply_plan(c, &plan, &mopts)?
+    };
+    out.insert("plan".into(), Dynamic::from(PlanValue(Arc::new(plan))));
+    Ok(out)
+}
+
+fn del_node(c: &dyn Cluster, n: &Dynamic, opts: &Map) -> RhaiResult<Map> {
+    let topo = c.topology().map_err(rhai_err)?;
+    let node = resolve(&topo, n).map_err(rhai_err)?;
+    let opts = del_opts(opts).map_err(rhai_err)?;
+    let r = ops::del_node(c, &node.id, &opts).map_err(rhai_err)?;
+    let mut m = Map::new();
+    m.insert("removed".into(), Dynamic::from(r.removed.into_iter().map(Dynamic::from).collect::<Array>()));
+    m.insert(
+        "rehomed".into(),
+        Dynamic::from(r.rehomed.into_iter().map(|(a, b)| Dynamic::from(format!("{a} → {b}"))).collect::<Array>()),
+    );
+    for note in &r.notes {
+        ops::say(note);
+    }
+    Ok(m)
+}
+
+fn call(c: &dyn Cluster, n: &Dynamic, args: Vec<String>) -> RhaiResult<Dynamic> {
+    let topo = c.topology().map_err(rhai_err)?;
+    let node = resolve(&topo, n).map_err(rhai_err)?;
+    let v = c.call(&node, &args).map_err(rhai_err)?;
+    rhai::serde::to_dynamic(v).map_err(|e| rhai_err(Error::Protocol { node: node.addr.to_string(), reason: e.to_string() }))
+}

@@ -1,0 +1,78 @@
+//! What a runbook run shares between its primitives: how to reach the cluster, `--yes`, the
+//! cancel flag, and the connection made by the first `cluster()`.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use tokio::runtime::Runtime;
+
+use super::types::ClusterHandle;
+use crate::cli::ClusterArgs;
+use crate::config::ClusterConfig;
+use crate::error::{Error, Result};
+use crate::live::{self, LiveCluster};
+
+pub struct Session {
+    pub cluster_args: ClusterArgs,
+    pub yes: bool,
+    pub cancel: Arc<AtomicBool>,
+    rt: OnceLock<Arc<Runtime>>,
+    default: Mutex<Option<ClusterHandle>>,
+}
+
+impl Session {
+    pub fn new(cluster_args: ClusterArgs, yes: bool) -> Self {
+        Self { cluster_args, yes, cancel: Arc::new(AtomicBool::new(false)), rt: OnceLock::new(), default: Mutex::new(None) }
+    }
+
+    pub fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+
+    fn runtime(&self) -> Result<Arc<Runtime>> {
+        if let Some(rt) = self.rt.get() {
+            return Ok(rt.clone());
+        }
+        let rt = live::runtime()?;
+        crate::run::cancel_on_ctrl_c(&rt, self.cancel.clone());
+        Ok(self.rt.get_or_init(|| rt).clone())
+    }
+
+    /// The cluster named by `--cluster`/`RUNBOOK_CLUSTER` (once, then shared), or another one.
+    pub fn cluster(&self, addr: Option<&str>) -> Result<ClusterHandle> {
+        let mut args = self.cluster_args.clone();
+        if let Some(a) = addr {
+            args.cluster = Some(a.to_string());
+        } else if let Some(c) = self.default.lock().expect("not poisoned").clone() {
+            return Ok(c);
+        }
+        let cfg = ClusterConfig::from_args(&args)?;
+        let live = LiveCluster::connect(self.runtime()?, cfg.seed, cfg.creds, self.cancel.clone())?;
+        let handle = ClusterHandle(Arc::new(live));
+        if addr.is_none() {
+            *self.default.lock().expect("not poisoned") = Some(handle.clone());
+        }
+        Ok(handle)
+    }
+
+    /// Asks `question` on the terminal; `--yes` answers yes; with no terminal and no `--yes`
+    /// it refuses rather than hang (a cron job must never wait on a prompt).
+    pub fn confirm(&self, question: &str) -> Result<bool> {
+        if self.yes {
+            eprintln!("{question} [y/N] yes (--yes)");
+            return Ok(true);
+        }
+        if !std::io::stdin().is_terminal() {
+            return Err(Error::NoTty { question: question.to_string() });
+        }
+        eprint!("{question} [y/N] ");
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).map_err(|e| Error::io("reading the answer", &e))?;
+        match line.trim().to_ascii_lowercase().as_str() {
+            "y" | "yes" => Ok(true),
+            _ => Err(Error::Declined { question: question.to_string() }),
+        }
+    }
+}
