@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Quick start on a fresh Debian machine: install redis-server if missing, build runbook, start a
 # local sandbox cluster shaped like the seed's (4 masters 6391/6393/6395/6397, each with a
-# replica on the next port) holding 100k keys, and check it.
+# replica on the next port) holding 100k keys, check it, then decommission 6397 as the seed does.
+# The sandbox keeps running afterwards; `runbook sandbox down` stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,3 +22,4 @@ set -x
 "$RUNBOOK" sandbox down
 "$RUNBOOK" sandbox up --masters 4 --replicas 1 --base-port "$PORT" --keys "$KEYS"
 "$RUNBOOK" check --cluster "127.0.0.1:$PORT"
+"$RUNBOOK" run decommission --node "$((PORT + 6))" --cluster "127.0.0.1:$PORT" --yes

@@ -175,9 +175,7 @@ impl Error {
             Error::Unhealthy { .. } => {
                 Some("see `runbook check` for details; fix the cluster before changing it".into())
             }
-            Error::NoTty { .. } => {
-                Some("pass --yes to answer yes, once you have reviewed the plan it prints".into())
-            }
+            Error::NoTty { .. } => Some("pass --yes to answer yes, once you have reviewed the plan it prints".into()),
             Error::Cancelled => Some("run the same command again to finish the job".into()),
             Error::MissingProgram { package, .. } => Some(format!("install it: apt-get install -y {package}")),
             _ => None,
@@ -251,6 +249,15 @@ impl From<SelectError> for Error {
     }
 }
 
+impl From<crate::plan::PlanError> for Error {
+    fn from(e: crate::plan::PlanError) -> Self {
+        match e {
+            crate::plan::PlanError::BadInput(m) => Error::Usage { message: m, hint: None },
+            crate::plan::PlanError::Impossible(m) => Error::Refused { message: m, hint: None },
+        }
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]
@@ -274,14 +281,5 @@ mod tests {
         assert!(text.contains("  --> decommission.rhai:12:14\n"), "{text}");
         assert!(text.contains("12 | let victim = c.node(params.node);\n   |              ^\n"), "{text}");
         assert_eq!(e.code(), exit::FAILED);
-    }
-}
-
-impl From<crate::plan::PlanError> for Error {
-    fn from(e: crate::plan::PlanError) -> Self {
-        match e {
-            crate::plan::PlanError::BadInput(m) => Error::Usage { message: m, hint: None },
-            crate::plan::PlanError::Impossible(m) => Error::Refused { message: m, hint: None },
-        }
     }
 }

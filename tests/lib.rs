@@ -5,5 +5,13 @@ mod support;
 
 // `runbook check` on healthy and broken clusters.
 mod check;
+// The seed's decommission, plain and under a write workload.
+mod decommission;
+// Rebalance, weights, simulate, add_node, del_node, migrate_slot through runbooks.
+mod rebalance;
+// Bad input: parameters, syntax, unknown nodes, confirmation; the cluster stays untouched.
+mod runbook_errors;
+// The README: quick start script and runbook examples.
+mod readme;
 // `runbook sandbox up|status|down`.
 mod sandbox;

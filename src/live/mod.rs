@@ -160,6 +160,33 @@ impl Cluster for LiveCluster {
         Ok(to_json(v))
     }
 
+    fn probe(&self, addr: &Addr) -> Result<(String, usize, u64)> {
+        self.block(async {
+            let id: String = self.pool.query(addr, "CLUSTER MYID", redis::cmd("CLUSTER").arg("MYID")).await.map_err(
+                |e| match e {
+                    Error::Command { reason, .. } if reason.contains("cluster support disabled") => {
+                        Error::NotCluster { addr: addr.to_string() }
+                    }
+                    other => other,
+                },
+            )?;
+            let info: String = self.pool.query(addr, "CLUSTER INFO", redis::cmd("CLUSTER").arg("INFO")).await?;
+            let known = stats::info_fields(&info).get("cluster_known_nodes").and_then(|v| v.parse().ok()).unwrap_or(0);
+            let keys: u64 = self.pool.query(addr, "DBSIZE", &redis::cmd("DBSIZE")).await?;
+            Ok((id, known, keys))
+        })
+    }
+
+    fn meet(&self, via: &NodeInfo, addr: &Addr) -> Result<()> {
+        self.block(async {
+            let _: redis::Value = self
+                .pool
+                .query(&via.addr, "CLUSTER MEET", redis::cmd("CLUSTER").arg("MEET").arg(&addr.host).arg(addr.port))
+                .await?;
+            Ok(())
+        })
+    }
+
     fn pause(&self, d: Duration) -> Result<()> {
         self.block(async move {
             tokio::time::sleep(d).await;

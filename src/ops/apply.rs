@@ -37,6 +37,27 @@ pub fn apply(c: &dyn Cluster, plan: &Plan, opts: &MoveOpts) -> Result<ApplyRepor
             ));
         }
     }
+    // A slot left open by someone else (another tool, an operator) is not ours to build on.
+    for o in topo.open_slots() {
+        let ours = plan.moves.iter().any(|m| {
+            m.slot == o.slot
+                && ((o.state == "migrating" && m.from == o.node && m.to == o.peer)
+                    || (o.state == "importing" && m.to == o.node && m.from == o.peer))
+        });
+        if !ours {
+            let name = |id: &str| topo.node(id).map_or_else(|| id.to_string(), |n| n.addr.to_string());
+            return Err(Error::refused(
+                format!(
+                    "slot {} is open ({} on {}, peer {}) and this plan does not finish it",
+                    o.slot,
+                    o.state,
+                    name(&o.node),
+                    name(&o.peer)
+                ),
+                Some("finish or close that migration first (`runbook check` shows every open slot)"),
+            ));
+        }
+    }
     let batches = plan.batches(opts.slots_per_batch);
     let mut report = ApplyReport::default();
     let total = plan.moves.len();

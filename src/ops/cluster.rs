@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::check::NodeStats;
 use crate::error::Result;
-use crate::model::{NodeInfo, Topology};
+use crate::model::{Addr, NodeInfo, Topology};
 use crate::plan::Batch;
 
 /// How slots are moved.
@@ -85,6 +85,12 @@ pub trait Cluster: Send + Sync {
 
     /// A raw command on one node; the reply as JSON-like data.
     fn call(&self, node: &NodeInfo, args: &[String]) -> Result<serde_json::Value>;
+
+    /// What a node that may not be in the cluster yet says of itself: (id, known nodes, keys).
+    fn probe(&self, addr: &Addr) -> Result<(String, usize, u64)>;
+
+    /// `CLUSTER MEET addr` sent to `via`.
+    fn meet(&self, via: &NodeInfo, addr: &Addr) -> Result<()>;
 
     /// Waits, cancellably; a dry run does not wait.
     fn pause(&self, d: Duration) -> Result<()>;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use super::cluster::{Cluster, Retire};
 use super::say::say;
 use crate::error::{Error, Result};
-use crate::model::{NodeInfo, Topology, describe};
+use crate::model::{Addr, NodeInfo, Topology, describe, select};
 
 /// How `del_node` treats the node's replicas.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,10 +91,15 @@ pub fn forget_everywhere(c: &dyn Cluster, id: &str) -> Result<()> {
 /// forget it, then the node itself reset or shut down. Works when the node is unreachable.
 pub fn del_node(c: &dyn Cluster, id: &str, opts: &DelNodeOpts) -> Result<DelNodeReport> {
     let topo = c.topology()?;
-    let node = topo.node(id).ok_or_else(|| Error::refused(format!("no node with id {id} in the cluster"), None))?.clone();
+    let node =
+        topo.node(id).ok_or_else(|| Error::refused(format!("no node with id {id} in the cluster"), None))?.clone();
     if !node.slots.is_empty() {
         return Err(Error::refused(
-            format!("{} still owns {} slots; removing it would leave them uncovered", describe(&node), node.slots.len()),
+            format!(
+                "{} still owns {} slots; removing it would leave them uncovered",
+                describe(&node),
+                node.slots.len()
+            ),
             Some("move them first: c.apply(c.plan_drain(node)), then del_node"),
         ));
     }
@@ -115,7 +120,10 @@ pub fn del_node(c: &dyn Cluster, id: &str, opts: &DelNodeOpts) -> Result<DelNode
             ReplicaPolicy::Rehome => {
                 let topo = c.topology()?;
                 let master = fewest_replicas(&topo, &leaving).ok_or_else(|| {
-                    Error::refused(format!("no master is left to take {} as a replica", describe(r)), Some("remove it instead: #{ replicas: \"remove\" }"))
+                    Error::refused(
+                        format!("no master is left to take {} as a replica", describe(r)),
+                        Some("remove it instead: #{ replicas: \"remove\" }"),
+                    )
                 })?;
                 say(&format!("{} becomes a replica of {}", r.addr, master.addr));
                 c.replicate(r, &master.id)?;
@@ -150,13 +158,22 @@ fn fewest_replicas<'a>(topo: &'a Topology, leaving: &[String]) -> Option<&'a Nod
         .min_by_key(|m| (topo.replicas_of(&m.id).count(), m.addr.host.clone(), m.addr.port))
 }
 
-/// Waits until every reachable node agrees on slots, membership and roles. On timeout, names
-/// the nodes that still disagree and how.
+/// Waits until every reachable node agrees on slots, membership and roles and reports
+/// `cluster_state:ok` (a master that just joined stays `fail` for up to 5 s, and a MIGRATE to it
+/// fails with CLUSTERDOWN meanwhile). On timeout, names the nodes that still disagree and how.
 pub fn wait_converged(c: &dyn Cluster, timeout: Duration) -> Result<Topology> {
     let deadline = Instant::now() + timeout;
     loop {
         let topo = c.topology()?;
-        let problems = disagreement(&topo);
+        let mut problems = disagreement(&topo);
+        if problems.is_empty() {
+            for (id, stats) in c.stats(&topo)? {
+                if let Some(state) = stats.cluster_state.filter(|s| s != "ok") {
+                    let who = topo.node(&id).map_or(id.clone(), |n| n.addr.to_string());
+                    problems.push(format!("{who} reports cluster_state:{state}"));
+                }
+            }
+        }
         if problems.is_empty() {
             return Ok(topo);
         }
@@ -176,7 +193,10 @@ fn disagreement(topo: &Topology) -> Vec<String> {
     for d in topo.disagreements() {
         let who = name(&d.node);
         if !d.missing.is_empty() {
-            out.push(format!("{who} does not know {}", d.missing.iter().map(|m| name(m)).collect::<Vec<_>>().join(", ")));
+            out.push(format!(
+                "{who} does not know {}",
+                d.missing.iter().map(|m| name(m)).collect::<Vec<_>>().join(", ")
+            ));
         }
         if !d.extra.is_empty() {
             out.push(format!("{who} still knows {}", d.extra.iter().map(|m| name(m)).collect::<Vec<_>>().join(", ")));
@@ -201,4 +221,39 @@ fn disagreement(topo: &Topology) -> Vec<String> {
     out.sort();
     out.dedup();
     out
+}
+
+/// Adds an empty node at `addr`: MEET, wait until every node knows it, and with `replica_of`
+/// make it a replica of that master. Refuses a node that has keys or belongs to a cluster.
+pub fn add_node(c: &dyn Cluster, addr: &Addr, replica_of: Option<&str>, timeout: Duration) -> Result<NodeInfo> {
+    let topo = c.topology()?;
+    let (id, known, keys) = c.probe(addr)?;
+    if topo.node(&id).is_some() {
+        return Err(Error::refused(format!("{addr} is already part of this cluster"), None));
+    }
+    if known > 1 || keys > 0 {
+        return Err(Error::refused(
+            format!("{addr} is not empty: it knows {known} nodes and holds {keys} keys"),
+            Some("add only a fresh node (or run CLUSTER RESET HARD and FLUSHALL on it, if you are sure)"),
+        ));
+    }
+    let via = topo
+        .masters()
+        .find(|m| topo.is_reachable(&m.id) && !m.is_failed())
+        .ok_or_else(|| Error::refused("no reachable master to introduce the new node", None))?;
+    say(&format!("adding {addr} to the cluster"));
+    c.meet(via, addr)?;
+    let mut topo = wait_converged(c, timeout)?;
+    while topo.node(&id).is_none() {
+        c.pause(Duration::from_millis(100))?;
+        topo = wait_converged(c, timeout)?;
+    }
+    if let Some(master) = replica_of {
+        let m = topo.node(master).ok_or_else(|| Error::refused(format!("unknown master {master}"), None))?;
+        let new = topo.node(&id).expect("waited for it").clone();
+        say(&format!("{addr} becomes a replica of {}", m.addr));
+        c.replicate(&new, &m.id)?;
+        topo = wait_converged(c, timeout)?;
+    }
+    Ok(select(&topo, &id)?.clone())
 }

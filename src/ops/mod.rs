@@ -10,5 +10,7 @@ pub mod say;
 pub use apply::{ApplyReport, apply};
 pub use check::{CheckReport, NodeStats};
 pub use cluster::{Cluster, MoveOpts, MoveStats, Retire};
-pub use membership::{DelNodeOpts, DelNodeReport, ReplicaPolicy, del_node, forget_everywhere, wait_converged};
+pub use membership::{
+    DelNodeOpts, DelNodeReport, ReplicaPolicy, add_node, del_node, forget_everywhere, wait_converged,
+};
 pub use say::say;

@@ -28,12 +28,19 @@ fn err<T>(e: Error) -> RhaiResult<T> {
 fn resolve(topo: &Topology, who: &Dynamic) -> Result<NodeInfo, Error> {
     if let Some(n) = who.clone().try_cast::<Node>() {
         return topo.node(&n.0.id).cloned().ok_or_else(|| {
-            Error::refused(format!("{} is no longer part of the cluster", n.0.addr), Some("re-read it with c.node(...)"))
+            Error::refused(
+                format!("{} is no longer part of the cluster", n.0.addr),
+                Some("re-read it with c.node(...)"),
+            )
         });
     }
-    let sel = if let Ok(i) = who.as_int() { i.to_string() } else { who.clone().into_string().map_err(|t| {
-        Error::usage(format!("a node is a Node, a port, host:port or an id prefix, not a {t}"), None)
-    })? };
+    let sel = if let Ok(i) = who.as_int() {
+        i.to_string()
+    } else {
+        who.clone().into_string().map_err(|t| {
+            Error::usage(format!("a node is a Node, a port, host:port or an id prefix, not a {t}"), None)
+        })?
+    };
     Ok(select(topo, &sel)?.clone())
 }
 
@@ -54,7 +61,10 @@ fn boolean(v: &Dynamic, what: &str) -> Result<bool, Error> {
 fn check_keys(opts: &Map, accepted: &[&str], what: &str) -> Result<(), Error> {
     for k in opts.keys() {
         if !accepted.contains(&k.as_str()) {
-            return Err(Error::usage(format!("unknown option `{k}` for {what}"), Some(&format!("{what} accepts: {}", accepted.join(", ")))));
+            return Err(Error::usage(
+                format!("unknown option `{k}` for {what}"),
+                Some(&format!("{what} accepts: {}", accepted.join(", "))),
+            ));
         }
     }
     Ok(())
@@ -115,7 +125,17 @@ fn with_keys(c: &dyn Cluster, topo: &Topology, mut plan: Plan) -> Result<Plan, E
 }
 
 fn rebalance_opts(c: &dyn Cluster, topo: &Topology, opts: &Map) -> Result<(RebalanceOpts, MoveOpts, bool), Error> {
-    const KEYS: &[&str] = &["weights", "auto_weights", "use_empty_masters", "threshold", "simulate", "pipeline", "timeout", "replace", "batch"];
+    const KEYS: &[&str] = &[
+        "weights",
+        "auto_weights",
+        "use_empty_masters",
+        "threshold",
+        "simulate",
+        "pipeline",
+        "timeout",
+        "replace",
+        "batch",
+    ];
     check_keys(opts, KEYS, "rebalance")?;
     let mut r = RebalanceOpts::default();
     if let Some(v) = opts.get("threshold") {
@@ -139,7 +159,10 @@ fn rebalance_opts(c: &dyn Cluster, topo: &Topology, opts: &Map) -> Result<(Rebal
         }
     }
     if let Some(w) = opts.get("weights") {
-        let w = w.clone().try_cast::<Map>().ok_or_else(|| Error::usage("`weights` must be a map: #{ \"6391\": 2, \"6397\": 0 }", None))?;
+        let w = w
+            .clone()
+            .try_cast::<Map>()
+            .ok_or_else(|| Error::usage("`weights` must be a map: #{ \"6391\": 2, \"6397\": 0 }", None))?;
         for (sel, v) in w {
             let node = select(topo, &sel)?;
             if !node.is_master() {
@@ -159,7 +182,12 @@ fn del_opts(opts: &Map) -> Result<DelNodeOpts, Error> {
         d.replicas = match v.clone().into_string().unwrap_or_default().as_str() {
             "rehome" => ReplicaPolicy::Rehome,
             "remove" => ReplicaPolicy::Remove,
-            other => return Err(Error::usage(format!("replicas: \"{other}\" is not a policy"), Some("use \"rehome\" or \"remove\""))),
+            other => {
+                return Err(Error::usage(
+                    format!("replicas: \"{other}\" is not a policy"),
+                    Some("use \"rehome\" or \"remove\""),
+                ));
+            }
         };
     }
     if opts.get("shutdown").map(|v| boolean(v, "shutdown")).transpose()?.unwrap_or(false) {
@@ -185,8 +213,13 @@ fn migrate(c: &dyn Cluster, slots: &[i64], to: &Dynamic, opts: &Map) -> RhaiResu
     }
     let mut moves = Vec::new();
     for &s in slots {
-        let slot = u16::try_from(s).ok().filter(|s| *s < crate::model::SLOTS).ok_or_else(|| rhai_err(Error::usage(format!("{s} is not a slot (0-16383)"), None)))?;
-        let owner = topo.owner(slot).ok_or_else(|| rhai_err(Error::refused(format!("slot {slot} has no owner"), Some("run `runbook check`"))))?;
+        let slot = u16::try_from(s)
+            .ok()
+            .filter(|s| *s < crate::model::SLOTS)
+            .ok_or_else(|| rhai_err(Error::usage(format!("{s} is not a slot (0-16383)"), None)))?;
+        let owner = topo.owner(slot).ok_or_else(|| {
+            rhai_err(Error::refused(format!("slot {slot} has no owner"), Some("run `runbook check`")))
+        })?;
         if owner.id != target.id {
             moves.push(Move { slot, from: owner.id.clone(), to: target.id.clone() });
         }
@@ -198,114 +231,244 @@ fn migrate(c: &dyn Cluster, slots: &[i64], to: &Dynamic, opts: &Map) -> RhaiResu
 /// Registers every primitive.
 pub fn register(engine: &mut Engine, session: &Arc<Session>) {
     let s = session.clone();
-    api!(engine, "cluster", "The cluster named by --cluster or RUNBOOK_CLUSTER.", move || -> RhaiResult<ClusterHandle> {
-        s.cluster(None).map_err(rhai_err)
+    api!(
+        engine,
+        "cluster",
+        "The cluster named by --cluster or RUNBOOK_CLUSTER.",
+        move || -> RhaiResult<ClusterHandle> { s.cluster(None).map_err(rhai_err) }
+    );
+    let s = session.clone();
+    api!(
+        engine,
+        "cluster",
+        "The cluster that `addr` (host:port of any node) belongs to.",
+        move |addr: &str| -> RhaiResult<ClusterHandle> { s.cluster(Some(addr)).map_err(rhai_err) }
+    );
+    let s = session.clone();
+    api!(
+        engine,
+        "confirm",
+        "Asks a yes/no question; --yes answers yes; with no terminal and no --yes the run stops (exit 5).",
+        move |q: &str| -> RhaiResult<bool> { s.confirm(q).map_err(rhai_err) }
+    );
+    let s = session.clone();
+    api!(engine, "sleep", "Waits `secs` seconds (Ctrl-C interrupts).", move |secs: f64| -> RhaiResult<()> {
+        sleep(&s, secs)
     });
     let s = session.clone();
-    api!(engine, "cluster", "The cluster that `addr` (host:port of any node) belongs to.", move |addr: &str| -> RhaiResult<ClusterHandle> {
-        s.cluster(Some(addr)).map_err(rhai_err)
+    api!(engine, "sleep", "Waits `secs` seconds (Ctrl-C interrupts).", move |secs: i64| -> RhaiResult<()> {
+        sleep(&s, secs as f64)
     });
-    let s = session.clone();
-    api!(engine, "confirm", "Asks a yes/no question; --yes answers yes; with no terminal and no --yes the run stops (exit 5).", move |q: &str| -> RhaiResult<bool> {
-        s.confirm(q).map_err(rhai_err)
-    });
-    let s = session.clone();
-    api!(engine, "sleep", "Waits `secs` seconds (Ctrl-C interrupts).", move |secs: f64| -> RhaiResult<()> { sleep(&s, secs) });
-    let s = session.clone();
-    api!(engine, "sleep", "Waits `secs` seconds (Ctrl-C interrupts).", move |secs: i64| -> RhaiResult<()> { sleep(&s, secs as f64) });
 
-    api!(engine, "nodes", "Every node of the cluster, sorted by address.", |c: &mut ClusterHandle| -> RhaiResult<Array> {
-        Ok(nodes_of(&c.0.topology().map_err(rhai_err)?, |_| true))
-    });
+    api!(
+        engine,
+        "nodes",
+        "Every node of the cluster, sorted by address.",
+        |c: &mut ClusterHandle| -> RhaiResult<Array> { Ok(nodes_of(&c.0.topology().map_err(rhai_err)?, |_| true)) }
+    );
     api!(engine, "masters", "The masters, sorted by address.", |c: &mut ClusterHandle| -> RhaiResult<Array> {
         Ok(nodes_of(&c.0.topology().map_err(rhai_err)?, NodeInfo::is_master))
     });
-    api!(engine, "replicas_of", "The replicas of a master.", |c: &mut ClusterHandle, n: Dynamic| -> RhaiResult<Array> {
+    api!(engine, "replicas_of", "The replicas of a master.", |c: &mut ClusterHandle,
+                                                              n: Dynamic|
+     -> RhaiResult<Array> {
         let topo = c.0.topology().map_err(rhai_err)?;
         let m = resolve(&topo, &n).map_err(rhai_err)?;
         Ok(nodes_of(&topo, |r| !r.is_master() && r.master_id.as_deref() == Some(m.id.as_str())))
     });
-    api!(engine, "node", "The node a selector names: a port (6397), host:port, or a node id or unique prefix.", |c: &mut ClusterHandle, sel: Dynamic| -> RhaiResult<Node> {
-        let topo = c.0.topology().map_err(rhai_err)?;
-        Ok(Node(resolve(&topo, &sel).map_err(rhai_err)?))
-    });
-    api!(engine, "slots_of", "The slot ranges a node owns, as [[start, end], ...].", |c: &mut ClusterHandle, n: Dynamic| -> RhaiResult<Array> {
+    api!(
+        engine,
+        "node",
+        "The node a selector names: a port (6397), host:port, or a node id or unique prefix.",
+        |c: &mut ClusterHandle, sel: Dynamic| -> RhaiResult<Node> {
+            let topo = c.0.topology().map_err(rhai_err)?;
+            Ok(Node(resolve(&topo, &sel).map_err(rhai_err)?))
+        }
+    );
+    api!(engine, "slots_of", "The slot ranges a node owns, as [[start, end], ...].", |c: &mut ClusterHandle,
+                                                                                      n: Dynamic|
+     -> RhaiResult<Array> {
         let topo = c.0.topology().map_err(rhai_err)?;
         let n = resolve(&topo, &n).map_err(rhai_err)?;
-        Ok(n.slots.ranges().into_iter().map(|(a, b)| Dynamic::from(vec![Dynamic::from(i64::from(a)), Dynamic::from(i64::from(b))])).collect())
+        Ok(n.slots
+            .ranges()
+            .into_iter()
+            .map(|(a, b)| Dynamic::from(vec![Dynamic::from(i64::from(a)), Dynamic::from(i64::from(b))]))
+            .collect())
     });
-    api!(engine, "fingerprint", "A short hash of the slot map and membership.", |c: &mut ClusterHandle| -> RhaiResult<String> {
-        Ok(c.0.topology().map_err(rhai_err)?.fingerprint())
-    });
-    api!(engine, "check", "Health: coverage, agreement on slots and membership, open slots, failures, per-master load.", |c: &mut ClusterHandle| -> RhaiResult<CheckValue> {
-        let topo = c.0.topology().map_err(rhai_err)?;
-        let stats = c.0.stats(&topo).map_err(rhai_err)?;
-        Ok(CheckValue(Arc::new(ops::CheckReport::build(&topo, &stats))))
-    });
-    api!(engine, "wait_converged", "Waits (up to 60 s) until every node agrees on slots, membership and roles.", |c: &mut ClusterHandle| -> RhaiResult<()> {
-        ops::wait_converged(c.0.as_ref(), Duration::from_secs(60)).map(|_| ()).map_err(rhai_err)
-    });
-    api!(engine, "wait_converged", "Waits up to `secs` seconds until every node agrees on slots, membership and roles.", |c: &mut ClusterHandle, secs: i64| -> RhaiResult<()> {
-        ops::wait_converged(c.0.as_ref(), Duration::from_secs(secs.max(0) as u64)).map(|_| ()).map_err(rhai_err)
-    });
-    api!(engine, "migrate_slot", "Moves one slot, keys and ownership, to the master `to`.", |c: &mut ClusterHandle, slot: i64, to: Dynamic| -> RhaiResult<Map> {
+    api!(
+        engine,
+        "fingerprint",
+        "A short hash of the slot map and membership.",
+        |c: &mut ClusterHandle| -> RhaiResult<String> { Ok(c.0.topology().map_err(rhai_err)?.fingerprint()) }
+    );
+    api!(
+        engine,
+        "check",
+        "Health: coverage, agreement on slots and membership, open slots, failures, per-master load.",
+        |c: &mut ClusterHandle| -> RhaiResult<CheckValue> {
+            let topo = c.0.topology().map_err(rhai_err)?;
+            let stats = c.0.stats(&topo).map_err(rhai_err)?;
+            Ok(CheckValue(Arc::new(ops::CheckReport::build(&topo, &stats))))
+        }
+    );
+    api!(
+        engine,
+        "wait_converged",
+        "Waits (up to 60 s) until every node agrees on slots, membership and roles.",
+        |c: &mut ClusterHandle| -> RhaiResult<()> {
+            ops::wait_converged(c.0.as_ref(), Duration::from_secs(60)).map(|_| ()).map_err(rhai_err)
+        }
+    );
+    api!(
+        engine,
+        "wait_converged",
+        "Waits up to `secs` seconds until every node agrees on slots, membership and roles.",
+        |c: &mut ClusterHandle, secs: i64| -> RhaiResult<()> {
+            ops::wait_converged(c.0.as_ref(), Duration::from_secs(secs.max(0) as u64)).map(|_| ()).map_err(rhai_err)
+        }
+    );
+    api!(engine, "migrate_slot", "Moves one slot, keys and ownership, to the master `to`.", |c: &mut ClusterHandle,
+                                                                                             slot: i64,
+                                                                                             to: Dynamic|
+     -> RhaiResult<Map> {
         migrate(c.0.as_ref(), &[slot], &to, &Map::new())
     });
-    api!(engine, "migrate_slot", "Moves one slot to `to`; opts: pipeline, timeout (ms), replace, batch.", |c: &mut ClusterHandle, slot: i64, to: Dynamic, opts: Map| -> RhaiResult<Map> {
-        migrate(c.0.as_ref(), &[slot], &to, &opts)
-    });
-    api!(engine, "migrate_slots", "Moves several slots to `to`, batched per source.", |c: &mut ClusterHandle, slots: Array, to: Dynamic| -> RhaiResult<Map> {
-        let slots: Vec<i64> = slots.iter().map(|s| s.as_int().map_err(|t| rhai_err(Error::usage(format!("slots are integers, not {t}"), None)))).collect::<RhaiResult<_>>()?;
+    api!(
+        engine,
+        "migrate_slot",
+        "Moves one slot to `to`; opts: pipeline, timeout (ms), replace, batch.",
+        |c: &mut ClusterHandle, slot: i64, to: Dynamic, opts: Map| -> RhaiResult<Map> {
+            migrate(c.0.as_ref(), &[slot], &to, &opts)
+        }
+    );
+    api!(engine, "migrate_slots", "Moves several slots to `to`, batched per source.", |c: &mut ClusterHandle,
+                                                                                       slots: Array,
+                                                                                       to: Dynamic|
+     -> RhaiResult<Map> {
+        let slots: Vec<i64> = slots
+            .iter()
+            .map(|s| s.as_int().map_err(|t| rhai_err(Error::usage(format!("slots are integers, not {t}"), None))))
+            .collect::<RhaiResult<_>>()?;
         migrate(c.0.as_ref(), &slots, &to, &Map::new())
     });
-    api!(engine, "migrate_slots", "Moves several slots to `to`; opts: pipeline, timeout (ms), replace, batch.", |c: &mut ClusterHandle, slots: Array, to: Dynamic, opts: Map| -> RhaiResult<Map> {
-        let slots: Vec<i64> = slots.iter().map(|s| s.as_int().map_err(|t| rhai_err(Error::usage(format!("slots are integers, not {t}"), None)))).collect::<RhaiResult<_>>()?;
-        migrate(c.0.as_ref(), &slots, &to, &opts)
-    });
-    api!(engine, "plan_drain", "A plan spreading the slots of a master (or an array of masters) evenly over the others.", |c: &mut ClusterHandle, who: Dynamic| -> RhaiResult<PlanValue> {
-        let topo = c.0.topology().map_err(rhai_err)?;
-        let list: Array = who.clone().try_cast::<Array>().unwrap_or_else(|| vec![who.clone()]);
-        let ids: Vec<String> = list.iter().map(|w| resolve(&topo, w).map(|n| n.id)).collect::<Result<_, _>>().map_err(rhai_err)?;
-        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-        let plan = plan::plan_drain(&topo, &ids).map_err(|e| rhai_err(e.into()))?;
-        Ok(PlanValue(Arc::new(with_keys(c.0.as_ref(), &topo, plan).map_err(rhai_err)?)))
-    });
-    api!(engine, "plan_rebalance", "A rebalance plan with default options (threshold 2%).", |c: &mut ClusterHandle| -> RhaiResult<PlanValue> {
-        plan_rebalance(c.0.as_ref(), &Map::new())
-    });
-    api!(engine, "plan_rebalance", "A rebalance plan; opts: weights, auto_weights, use_empty_masters, threshold.", |c: &mut ClusterHandle, opts: Map| -> RhaiResult<PlanValue> {
-        plan_rebalance(c.0.as_ref(), &opts)
-    });
-    api!(engine, "apply", "Carries out a plan, batch by batch; returns #{slots, keys, seconds}.", |c: &mut ClusterHandle, p: PlanValue| -> RhaiResult<Map> {
-        apply_plan(c.0.as_ref(), &p.0, &MoveOpts::default())
-    });
-    api!(engine, "apply", "Carries out a plan; opts: pipeline, timeout (ms), replace, batch.", |c: &mut ClusterHandle, p: PlanValue, opts: Map| -> RhaiResult<Map> {
-        check_keys(&opts, MOVE_KEYS, "apply").map_err(rhai_err)?;
-        apply_plan(c.0.as_ref(), &p.0, &move_opts(&opts).map_err(rhai_err)?)
-    });
-    api!(engine, "forget", "Makes every other node forget a node (CLUSTER FORGET everywhere, verified, repeated within the 60 s ban).", |c: &mut ClusterHandle, n: Dynamic| -> RhaiResult<()> {
-        let topo = c.0.topology().map_err(rhai_err)?;
-        let n = resolve(&topo, &n).map_err(rhai_err)?;
-        ops::forget_everywhere(c.0.as_ref(), &n.id).map_err(rhai_err)
-    });
-    api!(engine, "del_node", "Removes a node that owns no slots: re-homes its replicas, forgets it everywhere, then CLUSTER RESET SOFT.", |c: &mut ClusterHandle, n: Dynamic| -> RhaiResult<Map> {
-        del_node(c.0.as_ref(), &n, &Map::new())
-    });
-    api!(engine, "del_node", "Removes a node; opts: replicas (\"rehome\" or \"remove\"), shutdown, keep_running.", |c: &mut ClusterHandle, n: Dynamic, opts: Map| -> RhaiResult<Map> {
-        del_node(c.0.as_ref(), &n, &opts)
-    });
-    api!(engine, "rebalance", "Evens out slots across masters (threshold 2%); returns #{slots, keys, seconds}.", |c: &mut ClusterHandle| -> RhaiResult<Map> {
-        rebalance(c.0.as_ref(), &Map::new())
-    });
-    api!(engine, "rebalance", "Rebalance; opts: weights, auto_weights, use_empty_masters, threshold, simulate, pipeline, timeout, replace.", |c: &mut ClusterHandle, opts: Map| -> RhaiResult<Map> {
-        rebalance(c.0.as_ref(), &opts)
-    });
-    api!(engine, "call", "Runs a raw command on one node, e.g. c.call(n, \"CLUSTER INFO\"); the reply as data.", |c: &mut ClusterHandle, n: Dynamic, cmd: &str| -> RhaiResult<Dynamic> {
-        call(c.0.as_ref(), &n, cmd.split_whitespace().map(str::to_string).collect())
-    });
-    api!(engine, "call", "Runs a raw command given as an array of arguments on one node.", |c: &mut ClusterHandle, n: Dynamic, args: Array| -> RhaiResult<Dynamic> {
-        call(c.0.as_ref(), &n, args.into_iter().map(|a| a.to_string()).collect())
-    });
+    api!(
+        engine,
+        "migrate_slots",
+        "Moves several slots to `to`; opts: pipeline, timeout (ms), replace, batch.",
+        |c: &mut ClusterHandle, slots: Array, to: Dynamic, opts: Map| -> RhaiResult<Map> {
+            let slots: Vec<i64> = slots
+                .iter()
+                .map(|s| s.as_int().map_err(|t| rhai_err(Error::usage(format!("slots are integers, not {t}"), None))))
+                .collect::<RhaiResult<_>>()?;
+            migrate(c.0.as_ref(), &slots, &to, &opts)
+        }
+    );
+    api!(
+        engine,
+        "plan_drain",
+        "A plan spreading the slots of a master (or an array of masters) evenly over the others.",
+        |c: &mut ClusterHandle, who: Dynamic| -> RhaiResult<PlanValue> {
+            let topo = c.0.topology().map_err(rhai_err)?;
+            let list: Array = who.clone().try_cast::<Array>().unwrap_or_else(|| vec![who.clone()]);
+            let ids: Vec<String> =
+                list.iter().map(|w| resolve(&topo, w).map(|n| n.id)).collect::<Result<_, _>>().map_err(rhai_err)?;
+            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+            let plan = plan::plan_drain(&topo, &ids).map_err(|e| rhai_err(e.into()))?;
+            Ok(PlanValue(Arc::new(with_keys(c.0.as_ref(), &topo, plan).map_err(rhai_err)?)))
+        }
+    );
+    api!(
+        engine,
+        "plan_rebalance",
+        "A rebalance plan with default options (threshold 2%).",
+        |c: &mut ClusterHandle| -> RhaiResult<PlanValue> { plan_rebalance(c.0.as_ref(), &Map::new()) }
+    );
+    api!(
+        engine,
+        "plan_rebalance",
+        "A rebalance plan; opts: weights, auto_weights, use_empty_masters, threshold.",
+        |c: &mut ClusterHandle, opts: Map| -> RhaiResult<PlanValue> { plan_rebalance(c.0.as_ref(), &opts) }
+    );
+    api!(
+        engine,
+        "apply",
+        "Carries out a plan, batch by batch; returns #{slots, keys, seconds}.",
+        |c: &mut ClusterHandle, p: PlanValue| -> RhaiResult<Map> {
+            apply_plan(c.0.as_ref(), &p.0, &MoveOpts::default())
+        }
+    );
+    api!(
+        engine,
+        "apply",
+        "Carries out a plan; opts: pipeline, timeout (ms), replace, batch.",
+        |c: &mut ClusterHandle, p: PlanValue, opts: Map| -> RhaiResult<Map> {
+            check_keys(&opts, MOVE_KEYS, "apply").map_err(rhai_err)?;
+            apply_plan(c.0.as_ref(), &p.0, &move_opts(&opts).map_err(rhai_err)?)
+        }
+    );
+    api!(
+        engine,
+        "forget",
+        "Makes every other node forget a node (CLUSTER FORGET everywhere, verified, repeated within the 60 s ban).",
+        |c: &mut ClusterHandle, n: Dynamic| -> RhaiResult<()> {
+            let topo = c.0.topology().map_err(rhai_err)?;
+            let n = resolve(&topo, &n).map_err(rhai_err)?;
+            ops::forget_everywhere(c.0.as_ref(), &n.id).map_err(rhai_err)
+        }
+    );
+    api!(
+        engine,
+        "del_node",
+        "Removes a node that owns no slots: re-homes its replicas, forgets it everywhere, then CLUSTER RESET SOFT.",
+        |c: &mut ClusterHandle, n: Dynamic| -> RhaiResult<Map> { del_node(c.0.as_ref(), &n, &Map::new()) }
+    );
+    api!(
+        engine,
+        "del_node",
+        "Removes a node; opts: replicas (\"rehome\" or \"remove\"), shutdown, keep_running.",
+        |c: &mut ClusterHandle, n: Dynamic, opts: Map| -> RhaiResult<Map> { del_node(c.0.as_ref(), &n, &opts) }
+    );
+    api!(
+        engine,
+        "rebalance",
+        "Evens out slots across masters (threshold 2%); returns #{slots, keys, seconds}.",
+        |c: &mut ClusterHandle| -> RhaiResult<Map> { rebalance(c.0.as_ref(), &Map::new()) }
+    );
+    api!(
+        engine,
+        "rebalance",
+        "Rebalance; opts: weights, auto_weights, use_empty_masters, threshold, simulate, pipeline, timeout, replace.",
+        |c: &mut ClusterHandle, opts: Map| -> RhaiResult<Map> { rebalance(c.0.as_ref(), &opts) }
+    );
+    api!(
+        engine,
+        "add_node",
+        "Adds an empty node (host:port) to the cluster as a master without slots.",
+        |c: &mut ClusterHandle, addr: &str| -> RhaiResult<Node> { add_node(c.0.as_ref(), addr, &Map::new()) }
+    );
+    api!(
+        engine,
+        "add_node",
+        "Adds an empty node; opts: replica_of (a master), timeout (s).",
+        |c: &mut ClusterHandle, addr: &str, opts: Map| -> RhaiResult<Node> { add_node(c.0.as_ref(), addr, &opts) }
+    );
+    api!(
+        engine,
+        "call",
+        "Runs a raw command on one node, e.g. c.call(n, \"CLUSTER INFO\"); the reply as data.",
+        |c: &mut ClusterHandle, n: Dynamic, cmd: &str| -> RhaiResult<Dynamic> {
+            call(c.0.as_ref(), &n, cmd.split_whitespace().map(str::to_string).collect())
+        }
+    );
+    api!(
+        engine,
+        "call",
+        "Runs a raw command given as an array of arguments on one node.",
+        |c: &mut ClusterHandle, n: Dynamic, args: Array| -> RhaiResult<Dynamic> {
+            call(c.0.as_ref(), &n, args.into_iter().map(|a| a.to_string()).collect())
+        }
+    );
 }
 
 fn sleep(s: &Session, secs: f64) -> RhaiResult<()> {
@@ -364,5 +527,24 @@ fn call(c: &dyn Cluster, n: &Dynamic, args: Vec<String>) -> RhaiResult<Dynamic> 
     let topo = c.topology().map_err(rhai_err)?;
     let node = resolve(&topo, n).map_err(rhai_err)?;
     let v = c.call(&node, &args).map_err(rhai_err)?;
-    rhai::serde::to_dynamic(v).map_err(|e| rhai_err(Error::Protocol { node: node.addr.to_string(), reason: e.to_string() }))
+    rhai::serde::to_dynamic(v)
+        .map_err(|e| rhai_err(Error::Protocol { node: node.addr.to_string(), reason: e.to_string() }))
+}
+
+fn add_node(c: &dyn Cluster, addr: &str, opts: &Map) -> RhaiResult<Node> {
+    check_keys(opts, &["replica_of", "timeout"], "add_node").map_err(rhai_err)?;
+    let addr = crate::config::parse_seed(addr).map_err(rhai_err)?;
+    let topo = c.topology().map_err(rhai_err)?;
+    let master = match opts.get("replica_of") {
+        Some(m) => {
+            let m = resolve(&topo, m).map_err(rhai_err)?;
+            if !m.is_master() {
+                return err(Error::usage(format!("{} is a replica: replica_of needs a master", m.addr), None));
+            }
+            Some(m.id)
+        }
+        None => None,
+    };
+    let timeout = opts.get("timeout").map(|v| number(v, "timeout")).transpose().map_err(rhai_err)?.unwrap_or(60.0);
+    ops::add_node(c, &addr, master.as_deref(), Duration::from_secs_f64(timeout.max(1.0))).map(Node).map_err(rhai_err)
 }

@@ -20,7 +20,8 @@ pub fn build(session: &Arc<Session>) -> Engine {
         .set_max_map_size(1 << 20)
         .set_strict_variables(true);
     engine.on_print(|s| println!("{s}"));
-    engine.on_debug(|s, _, pos| eprintln!("debug{}: {s}", if pos.is_none() { String::new() } else { format!(" {pos}") }));
+    engine
+        .on_debug(|s, _, pos| eprintln!("debug{}: {s}", if pos.is_none() { String::new() } else { format!(" {pos}") }));
     let s = session.clone();
     engine.on_progress(move |_| s.cancelled().then(|| rhai::Dynamic::from(Error::Cancelled)));
     types::register_types(&mut engine);
@@ -59,8 +60,12 @@ pub fn to_error(err: EvalAltResult, path: &str, source: &str) -> Error {
             }
             Error::Script { message: String::new(), location, syntax: false, inner: Some(Box::new(e)) }
         }
-        EvalAltResult::ErrorParsing(p, _) => Error::Script { message: format!("syntax error: {p}"), location, syntax: true, inner: None },
-        EvalAltResult::ErrorRuntime(d, _) => Error::Script { message: d.to_string(), location, syntax: false, inner: None },
+        EvalAltResult::ErrorParsing(p, _) => {
+            Error::Script { message: format!("syntax error: {p}"), location, syntax: true, inner: None }
+        }
+        EvalAltResult::ErrorRuntime(d, _) => {
+            Error::Script { message: d.to_string(), location, syntax: false, inner: None }
+        }
         other => Error::Script { message: other.to_string(), location, syntax: false, inner: None },
     }
 }

@@ -25,10 +25,13 @@ pub fn run_command(args: &[String]) -> Result<u8> {
             println!("{}", run_usage());
             return Ok(exit::OK);
         }
-        return Err(Error::usage("which runbook? `runbook run <RUNBOOK> [--param value ...]`", Some(&format!(
-            "shipped runbooks: {} (or a path to a .rhai file)",
-            shipped::SHIPPED.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
-        ))));
+        return Err(Error::usage(
+            "which runbook? `runbook run <RUNBOOK> [--param value ...]`",
+            Some(&format!(
+                "shipped runbooks: {} (or a path to a .rhai file)",
+                shipped::SHIPPED.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+            )),
+        ));
     };
     let (path, source) = shipped::load(&name)?;
     let header = Header::parse(&source).map_err(|e| Error::usage(format!("{path}: {e}"), None))?;
@@ -38,7 +41,10 @@ pub fn run_command(args: &[String]) -> Result<u8> {
     }
     let params = header.bind(&name, &ra.params)?;
     if ra.dry_run {
-        return Err(Error::usage("--dry-run is not available yet", Some("try the runbook on a sandbox first: `runbook sandbox up`")));
+        return Err(Error::usage(
+            "--dry-run is not available yet",
+            Some("try the runbook on a sandbox first: `runbook sandbox up`"),
+        ));
     }
     crate::ops::say::set_quiet(ra.quiet);
 
@@ -86,7 +92,13 @@ fn describe(name: &str, h: &Header) -> String {
     for line in &h.description {
         s.push_str(&format!("{line}\n"));
     }
-    s.push_str(&format!("\nUsage: runbook run {name} [OPTIONS]{}\n\nParameters:\n", h.params.iter().filter(|p| p.default.is_none()).map(|p| format!(" --{} <{}>", p.name.replace('_', "-"), p.name)).collect::<String>()));
+    let required: Vec<String> = h
+        .params
+        .iter()
+        .filter(|p| p.default.is_none())
+        .map(|p| format!(" --{} <{}>", p.name.replace('_', "-"), p.name))
+        .collect();
+    s.push_str(&format!("\nUsage: runbook run {name} [OPTIONS]{}\n\nParameters:\n", required.concat()));
     for line in h.param_lines() {
         s.push_str(&format!("  {line}\n"));
     }

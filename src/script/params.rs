@@ -99,7 +99,10 @@ impl Header {
                     return Err(format!("bad parameter name `{name}` in `{line}`"));
                 }
                 if RESERVED.contains(&name.as_str()) {
-                    return Err(format!("parameter `{name}` is reserved for runbook's own option --{}", name.replace('_', "-")));
+                    return Err(format!(
+                        "parameter `{name}` is reserved for runbook's own option --{}",
+                        name.replace('_', "-")
+                    ));
                 }
                 let default = if default == "required" { None } else { Some(Value::parse(default)) };
                 h.params.push(ParamSpec { name, default, help: help.to_string() });
@@ -109,6 +112,9 @@ impl Header {
                 h.description.push(text.to_string());
             }
         }
+        while h.description.last().is_some_and(String::is_empty) {
+            h.description.pop();
+        }
         Ok(h)
     }
 
@@ -117,8 +123,9 @@ impl Header {
         self.params
             .iter()
             .map(|p| {
-                let d = p.default.as_ref().map_or_else(|| "(required)".to_string(), |d| format!("(default {})", d.show()));
-                format!("--{:<12} {:<16} {}", p.name.replace('_', "-"), d, p.help)
+                let d =
+                    p.default.as_ref().map_or_else(|| "(required)".to_string(), |d| format!("(default {})", d.show()));
+                format!("--{:<12} {:<18} {}", p.name.replace('_', "-"), d, p.help)
             })
             .collect()
     }
@@ -136,7 +143,12 @@ impl Header {
                         (Some(Value::Str(_)), v) => Value::Str(v.show().trim_matches('"').to_string()),
                         (Some(Value::Float(_)), Value::Int(i)) => Value::Float(*i as f64),
                         (Some(d), v) if std::mem::discriminant(d) != std::mem::discriminant(v) => {
-                            problems.push(format!("--{} takes {}, not `{}`", name.replace('_', "-"), d.type_name(), v.show()));
+                            problems.push(format!(
+                                "--{} takes {}, not `{}`",
+                                name.replace('_', "-"),
+                                d.type_name(),
+                                v.show()
+                            ));
                             continue;
                         }
                         (_, v) => v.clone(),
@@ -224,7 +236,9 @@ impl RunArgs {
                 "--password" => out.password = Some(value_of(&mut i, inline, flag)?),
                 "-p" | "--param" => {
                     let kv = value_of(&mut i, inline, flag)?;
-                    let (k, v) = kv.split_once('=').ok_or_else(|| Error::usage(format!("-p takes NAME=VALUE, not `{kv}`"), None))?;
+                    let (k, v) = kv
+                        .split_once('=')
+                        .ok_or_else(|| Error::usage(format!("-p takes NAME=VALUE, not `{kv}`"), None))?;
                     out.params.push((k.replace('-', "_"), Value::parse(v)));
                 }
                 f if f.starts_with("--") && f.len() > 2 => {
@@ -240,10 +254,18 @@ impl RunArgs {
                     out.params.push((name, value));
                 }
                 f if f.starts_with('-') && f.len() > 1 && f.parse::<f64>().is_err() => {
-                    return Err(Error::usage(format!("unknown option `{f}`"), Some("runbook parameters are given as --name value")));
+                    return Err(Error::usage(
+                        format!("unknown option `{f}`"),
+                        Some("runbook parameters are given as --name value"),
+                    ));
                 }
                 _ if out.runbook.is_none() => out.runbook = Some(arg.clone()),
-                _ => return Err(Error::usage(format!("unexpected argument `{arg}`"), Some("parameters are given as --name value"))),
+                _ => {
+                    return Err(Error::usage(
+                        format!("unexpected argument `{arg}`"),
+                        Some("parameters are given as --name value"),
+                    ));
+                }
             }
             i += 1;
         }
@@ -278,7 +300,7 @@ mod tests {
         let src = "//! Remove a node.\n//!\n//! Longer text.\n//! @param node required The node.\n//! @param rebalance true Rebalance after.\n//! @param mode \"remove\" What to do.\nlet x = 1;\n";
         let h = Header::parse(src).unwrap();
         assert_eq!(h.summary, "Remove a node.");
-        assert_eq!(h.description, vec!["", "Longer text."]);
+        assert_eq!(h.description, vec!["Longer text."]);
         assert_eq!(h.params.len(), 3);
         assert_eq!(h.params[2].default, Some(Value::Str("remove".into())));
         let m = h.bind("t", &[("node".into(), Value::Int(6397))]).unwrap();
@@ -290,7 +312,9 @@ mod tests {
             other => panic!("{other:?}"),
         }
         match h.bind("t", &[("node".into(), Value::Int(1)), ("rebalance".into(), Value::Str("maybe".into()))]) {
-            Err(Error::Params { problems, .. }) => assert_eq!(problems, vec!["--rebalance takes true or false, not `\"maybe\"`"]),
+            Err(Error::Params { problems, .. }) => {
+                assert_eq!(problems, vec!["--rebalance takes true or false, not `\"maybe\"`"]);
+            }
             other => panic!("{other:?}"),
         }
         assert!(Header::parse("//! x\n//! @param yes true no\n").unwrap_err().contains("reserved"));

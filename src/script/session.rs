@@ -23,7 +23,13 @@ pub struct Session {
 
 impl Session {
     pub fn new(cluster_args: ClusterArgs, yes: bool) -> Self {
-        Self { cluster_args, yes, cancel: Arc::new(AtomicBool::new(false)), rt: OnceLock::new(), default: Mutex::new(None) }
+        Self {
+            cluster_args,
+            yes,
+            cancel: Arc::new(AtomicBool::new(false)),
+            rt: OnceLock::new(),
+            default: Mutex::new(None),
+        }
     }
 
     pub fn cancelled(&self) -> bool {

@@ -18,5 +18,8 @@ pub fn load(name: &str) -> Result<(String, String)> {
         .iter()
         .find(|(n, _)| *n == short)
         .map(|(n, src)| (format!("runbooks/{n}.rhai"), (*src).to_string()))
-        .ok_or_else(|| Error::RunbookNotFound { name: name.to_string(), available: SHIPPED.iter().map(|(n, _)| (*n).to_string()).collect() })
+        .ok_or_else(|| Error::RunbookNotFound {
+            name: name.to_string(),
+            available: SHIPPED.iter().map(|(n, _)| (*n).to_string()).collect(),
+        })
 }

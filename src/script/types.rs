@@ -83,13 +83,12 @@ pub fn register_types(engine: &mut Engine) {
     engine
         .register_type_with_name::<CheckValue>("Check")
         .register_get("healthy", |c: &mut CheckValue| c.0.healthy)
-        .register_get("problems", |c: &mut CheckValue| -> Array { c.0.problems.iter().cloned().map(Dynamic::from).collect() })
+        .register_get("problems", |c: &mut CheckValue| -> Array {
+            c.0.problems.iter().cloned().map(Dynamic::from).collect()
+        })
         .register_get("fingerprint", |c: &mut CheckValue| c.0.fingerprint.clone())
         .register_get("masters", |c: &mut CheckValue| -> Array {
-            c.0.masters
-                .iter()
-                .map(|m| rhai::serde::to_dynamic(m).unwrap_or(Dynamic::UNIT))
-                .collect()
+            c.0.masters.iter().map(|m| rhai::serde::to_dynamic(m).unwrap_or(Dynamic::UNIT)).collect()
         })
         .register_fn("to_string", |c: &mut CheckValue| c.0.render())
         .register_fn("to_debug", |c: &mut CheckValue| c.0.render())

@@ -19,10 +19,10 @@ fn max_clusters() -> usize {
     std::env::var("RUNBOOK_TEST_CLUSTERS").ok().and_then(|v| v.parse().ok()).unwrap_or(2)
 }
 
-struct Permit;
+pub struct Permit;
 
 impl Permit {
-    fn acquire() -> Self {
+    pub fn acquire() -> Self {
         let mut n = SLOTS_IN_USE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         while *n >= max_clusters() {
             n = SLOT_FREED.wait(n).unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -203,5 +203,40 @@ impl Drop for TestCluster {
         for i in 0..self.nodes.len() {
             self.kill(i);
         }
+    }
+}
+
+impl TestCluster {
+    /// A cluster client (follows MOVED/ASK) seeded with the masters of node 0's view.
+    pub fn client(&self) -> redis::cluster::ClusterConnection {
+        let urls: Vec<String> = self.topology().masters().map(|m| format!("redis://{}/", m.addr)).collect();
+        redis::cluster::ClusterClient::new(urls).expect("cluster client").get_connection().expect("cluster connection")
+    }
+
+    /// Asserts that every sample key `key:0 … key:n-1` is readable with its value.
+    #[track_caller]
+    pub fn assert_sample_keys(&self, n: u64) {
+        let mut con = self.client();
+        for start in (0..n).step_by(1000) {
+            let mut pipe = redis::cluster::cluster_pipe();
+            for i in start..(start + 1000).min(n) {
+                pipe.get(format!("key:{i}"));
+            }
+            let values: Vec<Option<Vec<u8>>> = pipe.query(&mut con).expect("read keys");
+            for (i, v) in (start..).zip(values) {
+                let v = v.unwrap_or_else(|| panic!("key:{i} is missing"));
+                assert!(v.starts_with(format!("value:{i}:").as_bytes()), "key:{i} has a wrong value");
+            }
+        }
+    }
+
+    /// Whether node `i` still has `id` in its CLUSTER NODES.
+    pub fn knows(&self, i: usize, id: &str) -> bool {
+        self.cluster_nodes(i).lines().any(|l| l.starts_with(id))
+    }
+
+    /// Index of the node listening on `port`.
+    pub fn index_of(&self, port: u16) -> usize {
+        self.nodes.iter().position(|s| s.port == port).expect("a node of this cluster")
     }
 }

@@ -70,3 +70,12 @@ impl Runbook {
         }
     }
 }
+
+/// Writes a runbook to a temp file; the file lives as long as the returned guard.
+pub fn script(source: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("test.rhai");
+    std::fs::write(&path, source).unwrap();
+    let p = path.display().to_string();
+    (dir, p)
+}

@@ -7,4 +7,4 @@ pub mod cluster;
 pub mod command;
 
 pub use cluster::TestCluster;
-pub use command::runbook;
+pub use command::{runbook, script};

@@ -1,0 +1,104 @@
+//! The seed's scenario end to end: `runbook run decommission --node <master with a replica>`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::support::{TestCluster, runbook};
+
+/// Masters are nodes 0-3; node 7 is the replica of master 3.
+fn seed_cluster(keys: u64) -> TestCluster {
+    let c = TestCluster::start(4, 1);
+    c.load_keys(keys);
+    c
+}
+
+#[track_caller]
+fn assert_removed_and_balanced(c: &TestCluster, victim: &str, replica: &str) {
+    for i in 0..7 {
+        if i == 3 {
+            continue;
+        }
+        assert!(!c.knows(i, victim), "node {} still knows the removed master", c.port(i));
+        assert!(!c.knows(i, replica), "node {} still knows the removed replica", c.port(i));
+    }
+    // The removed nodes were reset: each knows only itself and holds nothing.
+    for i in [3, 7] {
+        assert_eq!(c.cluster_nodes(i).lines().count(), 1, "node {} was not reset", c.port(i));
+    }
+    let topo = c.topology();
+    let counts: Vec<usize> = topo.masters().filter(|m| !m.slots.is_empty()).map(|m| m.slots.len()).collect();
+    assert_eq!(counts.len(), 3);
+    assert_eq!(counts.iter().sum::<usize>(), 16384);
+    for n in &counts {
+        let share = 16384.0 / 3.0;
+        assert!((*n as f64 - share).abs() / share * 100.0 <= 2.0, "unbalanced: {counts:?}");
+    }
+    runbook(&["check", "-c", &c.seed()]).run().expect_code(0);
+}
+
+#[test]
+fn seed_scenario_removes_master_and_replica_keeping_every_key() {
+    let c = seed_cluster(100_000);
+    let (victim, replica) = (c.node_id(3), c.node_id(7));
+    let out =
+        runbook(&["run", "decommission", "--node", &c.port(3).to_string(), "--cluster", &c.seed(), "--yes"]).run();
+    out.expect_code(0)
+        .stdout_has("drain plan: 4096 slots")
+        .stdout_has(&format!("decommissioned {}", c.nodes[3].addr()))
+        .stderr_has("making every node forget");
+    assert_removed_and_balanced(&c, &victim, &replica);
+    assert_eq!(c.total_keys(), 100_000);
+    c.assert_sample_keys(100_000);
+}
+
+#[test]
+fn decommission_under_write_load_loses_no_acknowledged_write() {
+    let c = seed_cluster(20_000);
+    let (victim, replica) = (c.node_id(3), c.node_id(7));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut con = c.client();
+    let writer = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let (mut acked, mut failed) = (Vec::new(), 0u64);
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let r: redis::RedisResult<()> = redis::cmd("SET").arg(format!("w:{i}")).arg(i).query(&mut con);
+                match r {
+                    Ok(()) => acked.push(i),
+                    Err(_) => failed += 1,
+                }
+                // Overwrite an older key too, so moved keys are also written while they move.
+                if i.is_multiple_of(7) && i > 0 {
+                    let j = i / 2;
+                    if redis::cmd("SET").arg(format!("w:{j}")).arg(j).query::<()>(&mut con).is_ok() {
+                        acked.push(j);
+                    }
+                }
+                i += 1;
+                if i.is_multiple_of(20) {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+            }
+            (acked, failed)
+        })
+    };
+    let out = runbook(&["run", "decommission", "--node", &c.nodes[3].addr(), "-c", &c.seed(), "-y"]).run();
+    stop.store(true, Ordering::Relaxed);
+    let (acked, failed) = writer.join().unwrap();
+    out.expect_code(0);
+    assert!(acked.len() > 1000, "the workload ran ({} acked, {failed} failed)", acked.len());
+    let mut con = c.client();
+    for chunk in acked.chunks(1000) {
+        let mut pipe = redis::cluster::cluster_pipe();
+        for i in chunk {
+            pipe.get(format!("w:{i}"));
+        }
+        let values: Vec<Option<u64>> = pipe.query(&mut con).unwrap();
+        for (i, v) in chunk.iter().zip(values) {
+            assert_eq!(v, Some(*i), "acknowledged write w:{i} was lost");
+        }
+    }
+    assert_removed_and_balanced(&c, &victim, &replica);
+    c.assert_sample_keys(20_000);
+}

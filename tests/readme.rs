@@ -1,0 +1,48 @@
+//! What the README tells a new user to run: the quick start, and its runbook examples.
+
+use crate::support::{TestCluster, cluster::free_port, runbook, script};
+
+/// The README's first command, with a debug binary, free ports and fewer keys.
+#[test]
+fn quickstart_script_decommissions_on_a_sandbox() {
+    let state = tempfile::tempdir().unwrap();
+    let base = loop {
+        let p = free_port();
+        if (1..8).all(|i| {
+            std::net::TcpListener::bind(("127.0.0.1", p + i)).is_ok()
+                && std::net::TcpListener::bind(("127.0.0.1", p + i + 10000)).is_ok()
+        }) {
+            break p;
+        }
+    };
+    let _permit = crate::support::cluster::Permit::acquire();
+    let out = std::process::Command::new("bash")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/quickstart.sh"))
+        .env("RUNBOOK", env!("CARGO_BIN_EXE_runbook"))
+        .env("RUNBOOK_BASE_PORT", base.to_string())
+        .env("RUNBOOK_KEYS", "5000")
+        .env("RUNBOOK_STATE_DIR", state.path())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let down = runbook(&["sandbox", "down"]).env("RUNBOOK_STATE_DIR", state.path()).run();
+    assert!(out.status.success(), "quickstart failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}");
+    assert!(stdout.contains(&format!("decommissioned 127.0.0.1:{}", base + 6)), "{stdout}");
+    assert!(stdout.contains("[OK]"), "{stdout}");
+    down.expect_code(0).stdout_has("sandbox stopped (8 nodes)");
+}
+
+/// Every ```rhai block of the README runs against a real cluster.
+#[test]
+fn readme_runbook_examples_run() {
+    let readme = include_str!("../README.md");
+    let blocks: Vec<&str> = readme.split("```rhai\n").skip(1).map(|b| b.split("```").next().unwrap()).collect();
+    assert!(!blocks.is_empty(), "the README has runbook examples");
+    for block in blocks {
+        let c = TestCluster::start(3, 1);
+        c.load_keys(1000);
+        let (_d, path) = script(block);
+        runbook(&["run", &path, "-c", &c.seed(), "--yes"]).run().expect_code(0);
+        c.assert_sample_keys(1000);
+    }
+}
