@@ -7,6 +7,8 @@ mod support;
 mod check;
 // The seed's decommission, plain and under a write workload.
 mod decommission;
+// Removing nodes, re-homing replicas, BUSYKEY, auto_weights.
+mod membership;
 // Rebalance, weights, simulate, add_node, del_node, migrate_slot through runbooks.
 mod rebalance;
 // Bad input: parameters, syntax, unknown nodes, confirmation; the cluster stays untouched.
