@@ -139,7 +139,17 @@ fn up(opts: &SandboxUp) -> Result<u8> {
                 None,
             ));
         }
-        let pid = wait_pidfile(&dir.join("redis.pid"))?;
+        let pid = wait_pidfile(&dir.join("redis.pid")).map_err(|_| {
+            let log = std::fs::read_to_string(dir.join("redis.log")).unwrap_or_default();
+            let last: Vec<&str> = log.lines().rev().take(3).collect();
+            Error::refused(
+                format!(
+                    "redis-server on port {port} did not start: {}",
+                    last.into_iter().rev().collect::<Vec<_>>().join(" | ")
+                ),
+                Some("choose other ports with --base-port, or see the log in the state directory"),
+            )
+        })?;
         state.nodes.push(NodeState { port, pid, dir });
         write_state(&state)?;
     }

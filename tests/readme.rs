@@ -1,20 +1,12 @@
 //! What the README tells a new user to run: the quick start, and its runbook examples.
 
-use crate::support::{TestCluster, cluster::free_port, runbook, script};
+use crate::support::{TestCluster, cluster::free_ports, runbook, script};
 
 /// The README's first command, with a debug binary, free ports and fewer keys.
 #[test]
 fn quickstart_script_decommissions_on_a_sandbox() {
     let state = tempfile::tempdir().unwrap();
-    let base = loop {
-        let p = free_port();
-        if (1..8).all(|i| {
-            std::net::TcpListener::bind(("127.0.0.1", p + i)).is_ok()
-                && std::net::TcpListener::bind(("127.0.0.1", p + i + 10000)).is_ok()
-        }) {
-            break p;
-        }
-    };
+    let base = free_ports(8);
     let _permit = crate::support::cluster::Permit::acquire();
     let out = std::process::Command::new("bash")
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/quickstart.sh"))

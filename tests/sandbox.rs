@@ -1,20 +1,12 @@
 //! `runbook sandbox up|status|down`, as a new user would run it.
 
-use crate::support::{cluster::free_port, runbook};
+use crate::support::{cluster::free_ports, runbook};
 
 #[test]
 fn up_status_down() {
     let state = tempfile::tempdir().unwrap();
     // Four consecutive free ports, each with a free bus port.
-    let base = loop {
-        let p = free_port();
-        if (1..4).all(|i| {
-            std::net::TcpListener::bind(("127.0.0.1", p + i)).is_ok()
-                && std::net::TcpListener::bind(("127.0.0.1", p + i + 10000)).is_ok()
-        }) {
-            break p;
-        }
-    };
+    let base = free_ports(3);
     let sb = |args: &[&str]| runbook(args).env("RUNBOOK_STATE_DIR", state.path()).run();
     let up =
         sb(&["sandbox", "up", "--masters", "3", "--replicas", "0", "--base-port", &base.to_string(), "--keys", "500"]);

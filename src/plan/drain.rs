@@ -53,15 +53,7 @@ pub fn plan_drain(topo: &Topology, leaving: &[&str]) -> Result<Plan, PlanError> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::parse_nodes;
-
-    fn topo() -> Topology {
-        Topology::from_single_view(parse_nodes(include_str!("../../tests/fixtures/redis7-healthy-4m4r.txt")).unwrap())
-    }
-
-    fn id(t: &Topology, port: u16) -> String {
-        t.nodes().iter().find(|n| n.addr.port == port).unwrap().id.clone()
-    }
+    use crate::plan::fixtures::{id, topo};
 
     #[test]
     fn seed_split_is_even_and_contiguous() {

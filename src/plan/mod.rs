@@ -4,6 +4,9 @@ pub mod drain;
 pub mod moves;
 pub mod rebalance;
 
+#[cfg(test)]
+mod fixtures;
+
 pub use drain::plan_drain;
 
 /// Why a plan cannot be made.

@@ -119,14 +119,7 @@ pub fn plan_rebalance(topo: &Topology, opts: &RebalanceOpts) -> Result<Plan, Pla
 mod tests {
     use super::*;
     use crate::model::{SlotSet, parse_nodes};
-
-    fn topo() -> Topology {
-        Topology::from_single_view(parse_nodes(include_str!("../../tests/fixtures/redis7-healthy-4m4r.txt")).unwrap())
-    }
-
-    fn id(t: &Topology, port: u16) -> String {
-        t.nodes().iter().find(|n| n.addr.port == port).unwrap().id.clone()
-    }
+    use crate::plan::fixtures::{id, topo};
 
     /// Applies a plan to a topology's slot counts, by port.
     fn after(t: &Topology, plan: &Plan) -> BTreeMap<u16, usize> {

@@ -39,25 +39,32 @@ impl Drop for Permit {
     }
 }
 
-/// A port whose cluster bus port (+10000) is free too. Each test process starts at its own
-/// offset so parallel runs on one machine rarely collide; collisions are still checked.
-pub fn free_port() -> u16 {
+/// The first of `n` consecutive ports that are free, each with a free cluster bus port
+/// (+10000). Ports are reserved with one atomic step, so parallel tests never share one; each
+/// test process starts at its own offset so parallel runs on one machine rarely collide.
+pub fn free_ports(n: u16) -> u16 {
     let _ = NEXT_PORT.compare_exchange(
         0,
         21000 + (std::process::id() % 400) as u16 * 20,
         Ordering::SeqCst,
         Ordering::SeqCst,
     );
+    let free =
+        |q: u16| TcpListener::bind(("127.0.0.1", q)).is_ok() && TcpListener::bind(("127.0.0.1", q + 10000)).is_ok();
     loop {
-        let p = NEXT_PORT.fetch_add(1, Ordering::SeqCst);
+        let p = NEXT_PORT.fetch_add(n, Ordering::SeqCst);
         if p > 55000 {
             NEXT_PORT.store(21000, Ordering::SeqCst);
             continue;
         }
-        if TcpListener::bind(("127.0.0.1", p)).is_ok() && TcpListener::bind(("127.0.0.1", p + 10000)).is_ok() {
+        if (0..n).all(|i| free(p + i)) {
             return p;
         }
     }
+}
+
+pub fn free_port() -> u16 {
+    free_ports(1)
 }
 
 pub struct Server {
