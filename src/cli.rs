@@ -45,6 +45,19 @@ pub enum Command {
     },
     /// List the shipped runbooks.
     List,
+    /// List journaled runs, or show one (by file name or path).
+    Journal {
+        /// A journal file name (from the list) or path.
+        run: Option<String>,
+    },
+    /// Close slots left open (MIGRATING/IMPORTING) by a tool that died, explaining each decision.
+    ///
+    /// A runbook run that died is better finished by running the same command again: its
+    /// journal names the intended owner of every slot it left open.
+    Fix {
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    },
     /// A throwaway local cluster of real redis-server processes, for practice.
     Sandbox {
         #[command(subcommand)]

@@ -7,6 +7,9 @@
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod failpoint;
+pub mod journal;
+mod journal_command;
 pub mod live;
 pub mod model;
 pub mod ops;
@@ -14,6 +17,7 @@ pub mod plan;
 pub(crate) mod run;
 pub mod sandbox;
 pub mod script;
+pub mod sim;
 pub mod state_dir;
 
 pub use run::run;

@@ -44,6 +44,14 @@ fn dispatch(args: Arguments) -> Result<u8> {
         }
         Command::Sandbox { action } => crate::sandbox::execute(action),
         Command::Run { args } => crate::script::run_command(&args),
+        Command::Journal { run } => crate::journal_command::execute(run.as_deref()),
+        Command::Fix { cluster } => {
+            let cfg = ClusterConfig::from_args(&cluster)?;
+            let (_rt, c) = connect(&cfg)?;
+            let c = c.with_journal(None, crate::live::Holder::me("fix", &std::process::id().to_string()));
+            crate::ops::fix_open_slots(&c, &crate::ops::MoveOpts::default())?;
+            Ok(exit::OK)
+        }
         Command::List => {
             for (name, summary) in crate::script::shipped_summaries() {
                 println!("{name:<16} {summary}");

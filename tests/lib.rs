@@ -13,6 +13,10 @@ mod membership;
 mod rebalance;
 // Bad input: parameters, syntax, unknown nodes, confirmation; the cluster stays untouched.
 mod runbook_errors;
+// Crash at several points of a decommission, then the same command finishes it.
+mod resume;
+// Dry run, Ctrl-C, the lease, confirmation, fix, journal, secrets.
+mod safety;
 // The README: quick start script and runbook examples.
 mod readme;
 // `runbook sandbox up|status|down`.

@@ -25,16 +25,22 @@ fn tolerated_on_source(reason: &str) -> bool {
         || reason.contains("NOREPLICAS")
 }
 
-pub async fn move_slots(pool: &Pool, topo: &Topology, batch: &Batch, opts: &MoveOpts) -> Result<MoveStats> {
+/// `phase` is told each step as it starts, for the journal.
+pub async fn move_slots(
+    pool: &Pool,
+    topo: &Topology,
+    batch: &Batch,
+    opts: &MoveOpts,
+    phase: &(dyn Fn(&str) + Send + Sync),
+) -> Result<MoveStats> {
     let src =
         topo.node(&batch.from).ok_or_else(|| Error::refused(format!("unknown source node {}", batch.from), None))?;
     let dst = topo.node(&batch.to).ok_or_else(|| Error::refused(format!("unknown target node {}", batch.to), None))?;
-    let pair = format!("{} → {}", src.addr, dst.addr);
 
-    // Slots the target already owns were finished by an earlier run: only the source's and the
-    // others' views need closing. The rest go through the whole protocol.
-    let (done, todo): (Vec<u16>, Vec<u16>) =
-        batch.slots.iter().partition(|&&s| dst.slots.contains(s) && !src.slots.contains(s));
+    // Slots the target already owns were handed over by an earlier run (which may have died
+    // before telling the source): only the source's and the others' views need closing. The
+    // rest go through the whole protocol.
+    let (done, todo): (Vec<u16>, Vec<u16>) = batch.slots.iter().partition(|&&s| dst.slots.contains(s));
     for &s in &todo {
         if !src.slots.contains(s) {
             return Err(Error::refused(
@@ -57,15 +63,18 @@ pub async fn move_slots(pool: &Pool, topo: &Topology, batch: &Batch, opts: &Move
                 dst.addr
             )
         };
+        phase("importing");
         let importing: Vec<u16> = todo.iter().copied().filter(|s| dst.importing.get(s) != Some(&src.id)).collect();
         setslot(pool, dst, &importing, "IMPORTING", &src.id, |_| false)
             .await
             .map_err(|e| with_state(e, open_state(&todo)))?;
+        phase("migrating");
         let migrating: Vec<u16> = todo.iter().copied().filter(|s| src.migrating.get(s) != Some(&dst.id)).collect();
         setslot(pool, src, &migrating, "MIGRATING", &dst.id, |_| false)
             .await
             .map_err(|e| with_state(e, open_state(&todo)))?;
 
+        phase("keys");
         for &slot in &todo {
             stats.keys +=
                 migrate_keys(pool, src, dst, slot, opts).await.map_err(|e| with_state(e, open_state(&todo)))?;
@@ -81,13 +90,16 @@ pub async fn move_slots(pool: &Pool, topo: &Topology, batch: &Batch, opts: &Move
                 state: Some(open_state(&todo)),
             });
         }
+        phase("node-target");
         setslot(pool, dst, &todo, "NODE", &dst.id, |_| false).await.map_err(|e| with_state(e, open_state(&todo)))?;
         stats.slots += todo.len();
+        crate::failpoint::hit("between-node");
     }
 
     // The target owns the slots now; the source and the other masters only need telling. Their
     // failures are not fatal: the target's epoch bump propagates by gossip anyway.
     let all: Vec<u16> = batch.slots.clone();
+    phase("node-source");
     setslot(pool, src, &all, "NODE", &dst.id, tolerated_on_source).await.map_err(|e| {
         with_state(
             e,
@@ -98,9 +110,9 @@ pub async fn move_slots(pool: &Pool, topo: &Topology, batch: &Batch, opts: &Move
         .masters()
         .filter(|m| m.id != src.id && m.id != dst.id && topo.is_reachable(&m.id) && !m.is_failed())
         .collect();
+    phase("node-others");
     let _ = join_all(others.iter().map(|m| setslot(pool, m, &all, "NODE", &dst.id, |_| true))).await;
     stats.slots += done.len();
-    let _ = pair;
     Ok(stats)
 }
 
@@ -114,6 +126,31 @@ fn with_state(e: Error, state: String) -> Error {
         }
         other => other,
     }
+}
+
+/// `CLUSTER SETSLOT s STABLE` or `NODE id` for every slot on one node, every error fatal.
+pub async fn setslot_plain(pool: &Pool, node: &NodeInfo, slots: &[u16], how: &str, id: Option<&str>) -> Result<()> {
+    if slots.is_empty() {
+        return Ok(());
+    }
+    let mut pipe = redis::pipe();
+    for &s in slots {
+        pipe.cmd("CLUSTER").arg("SETSLOT").arg(s).arg(how);
+        if let Some(id) = id {
+            pipe.arg(id);
+        }
+    }
+    for (slot, reply) in slots.iter().zip(pool.pipeline(&node.addr, "CLUSTER SETSLOT", &pipe).await?) {
+        if let Err(reason) = reply {
+            return Err(Error::Command {
+                node: node.addr.to_string(),
+                command: format!("CLUSTER SETSLOT {slot} {how}"),
+                reason,
+                state: None,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Pipelines `CLUSTER SETSLOT s <how> <id>` for every slot on one node; the first reply that is
@@ -181,7 +218,7 @@ pub async fn count_keys(pool: &Pool, node: &NodeInfo, slots: &[u16]) -> Result<V
 }
 
 /// MIGRATEs every key of `slot` from `src` to `dst`; returns how many moved.
-async fn migrate_keys(pool: &Pool, src: &NodeInfo, dst: &NodeInfo, slot: u16, opts: &MoveOpts) -> Result<u64> {
+pub async fn migrate_keys(pool: &Pool, src: &NodeInfo, dst: &NodeInfo, slot: u16, opts: &MoveOpts) -> Result<u64> {
     let mut moved = 0u64;
     let mut io_retries = 0;
     let client_timeout = opts.timeout * 4 + Duration::from_secs(5);
@@ -224,6 +261,7 @@ async fn migrate_keys(pool: &Pool, src: &NodeInfo, dst: &NodeInfo, slot: u16, op
             }
         }
         moved += keys.len() as u64;
+        crate::failpoint::hit("after-migrate");
     }
 }
 

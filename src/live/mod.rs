@@ -1,28 +1,33 @@
 //! The live backend: `Cluster` over real nodes, one connection each, on a tokio runtime.
 //!
 //! Rhai is synchronous, so each primitive blocks on the runtime (`Runtime::block_on`) from the
-//! engine's thread, which is never a runtime thread.
+//! engine's thread, which is never a runtime thread. Every mutating step takes the cluster's
+//! lease first and is written to the journal (when there is one) before it is sent.
 
 pub mod discover;
 pub mod form;
+pub mod lease;
 pub mod migrate;
 pub mod pool;
 pub mod stats;
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::join_all;
+use serde_json::json;
 use tokio::runtime::Runtime;
 
+pub use lease::Holder;
 pub use pool::{Credentials, Pool, Timeouts};
 
 use crate::error::{Error, Result};
-use crate::model::{Addr, NodeInfo, Topology};
-use crate::ops::{Cluster, MoveOpts, MoveStats, NodeStats, Retire};
+use crate::journal::Journal;
+use crate::model::{Addr, NodeInfo, SlotSet, Topology};
+use crate::ops::{Cluster, MoveOpts, MoveStats, NodeStats, Retire, SetSlot};
 use crate::plan::Batch;
 
 /// Builds the runtime every live operation blocks on.
@@ -40,14 +45,33 @@ pub struct LiveCluster {
     pool: Arc<Pool>,
     seed: Addr,
     cancel: Arc<AtomicBool>,
+    journal: Option<Arc<Journal>>,
+    holder: Holder,
+    lease: Mutex<Option<lease::Lease>>,
 }
 
 impl LiveCluster {
     /// Connects to `seed` and checks it is a cluster node; nothing is changed.
     pub fn connect(rt: Arc<Runtime>, seed: Addr, creds: Credentials, cancel: Arc<AtomicBool>) -> Result<Self> {
-        let me = Self { rt, pool: Arc::new(Pool::new(creds, Timeouts::default())), seed, cancel };
+        let me = Self {
+            rt,
+            pool: Arc::new(Pool::new(creds, Timeouts::default())),
+            seed,
+            cancel,
+            journal: None,
+            holder: Holder::me("runbook", "interactive"),
+            lease: Mutex::new(None),
+        };
         me.block(discover::read_view(&me.pool, &me.seed))?;
         Ok(me)
+    }
+
+    /// Records every mutating step in `journal`, and names the lease after this run.
+    #[must_use]
+    pub fn with_journal(mut self, journal: Option<Arc<Journal>>, holder: Holder) -> Self {
+        self.journal = journal;
+        self.holder = holder;
+        self
     }
 
     pub fn pool(&self) -> &Pool {
@@ -69,16 +93,35 @@ impl LiveCluster {
         })
     }
 
-    /// The same as `block`, but lets the current step finish even after Ctrl-C (used where
-    /// stopping half-way would leave more to repair than finishing does).
-    fn block_uncancellable<T>(&self, fut: impl Future<Output = Result<T>>) -> Result<T> {
-        self.rt.block_on(fut)
+    /// Takes the cluster's lease before the first change; refuses while another run holds it.
+    fn ensure_lease(&self) -> Result<()> {
+        let mut held = self.lease.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if held.is_none() {
+            let topo = self.block(discover::load(&self.pool, &self.seed))?;
+            *held = Some(self.rt.block_on(lease::acquire(&self.pool, &topo, &self.holder))?);
+        }
+        Ok(())
+    }
+
+    /// Journals `intent`, runs `step` (uncancellable: a started step finishes), journals the outcome.
+    fn mutate<T>(&self, intent: serde_json::Value, step: impl Future<Output = Result<T>>) -> Result<T> {
+        self.ensure_lease()?;
+        let id = self.journal.as_ref().map(|j| j.intent(intent)).transpose()?;
+        let r = self.rt.block_on(step);
+        if let (Some(j), Some(id)) = (&self.journal, id) {
+            j.outcome(id, r.as_ref().err().map(ToString::to_string).as_deref())?;
+        }
+        r
     }
 }
 
 impl Cluster for LiveCluster {
     fn name(&self) -> String {
         self.seed.to_string()
+    }
+
+    fn acquire_lease(&self) -> Result<()> {
+        self.ensure_lease()
     }
 
     fn topology(&self) -> Result<Topology> {
@@ -97,22 +140,58 @@ impl Cluster for LiveCluster {
         if self.cancel.load(Ordering::Relaxed) {
             return Err(Error::Cancelled);
         }
+        let slots: SlotSet = batch.slots.iter().copied().collect();
+        let addr = |id: &str| topo.node(id).map(|n| n.addr.to_string());
+        let intent = json!({
+            "op": "move", "from": batch.from, "to": batch.to, "slots": slots.to_string(),
+            "from_addr": addr(&batch.from), "to_addr": addr(&batch.to),
+        });
+        let journal = self.journal.clone();
+        let phase = move |p: &str| {
+            if let Some(j) = &journal {
+                let _ = j.write(&json!({"t": "phase", "phase": p, "ts": crate::journal::now()}));
+            }
+        };
         // A batch runs to its end once started, so Ctrl-C never leaves a slot open.
-        self.block_uncancellable(migrate::move_slots(&self.pool, topo, batch, opts))
+        self.mutate(intent, migrate::move_slots(&self.pool, topo, batch, opts, &phase))
+    }
+
+    fn setslot(&self, node: &NodeInfo, slots: &[u16], how: &SetSlot) -> Result<()> {
+        let (word, id) = match how {
+            SetSlot::Stable => ("STABLE", None),
+            SetSlot::Node(id) => ("NODE", Some(id.clone())),
+        };
+        let s: SlotSet = slots.iter().copied().collect();
+        let intent =
+            json!({"op": "setslot", "node": node.addr.to_string(), "how": word, "owner": id, "slots": s.to_string()});
+        self.mutate(intent, migrate::setslot_plain(&self.pool, node, slots, word, id.as_deref()))
+    }
+
+    fn move_keys(&self, from: &NodeInfo, to: &NodeInfo, slot: u16, opts: &MoveOpts) -> Result<u64> {
+        let intent = json!({"op": "move-keys", "from": from.addr.to_string(), "to": to.addr.to_string(), "slot": slot});
+        self.mutate(intent, migrate::migrate_keys(&self.pool, from, to, slot, opts))
     }
 
     fn forget(&self, on: &[NodeInfo], id: &str) -> Vec<(String, Result<()>)> {
         let pool = &self.pool;
+        let on_addrs: Vec<String> = on.iter().map(|n| n.addr.to_string()).collect();
         let futs = on.iter().map(|n| async move {
             let r: Result<redis::Value> =
                 pool.query(&n.addr, "CLUSTER FORGET", redis::cmd("CLUSTER").arg("FORGET").arg(id)).await;
             (n.id.clone(), r.map(|_| ()))
         });
-        self.rt.block_on(join_all(futs))
+        let round = async { Ok(join_all(futs).await) };
+        let out = match self.mutate(json!({"op": "forget", "node": id, "on": on_addrs}), round) {
+            Ok(out) => out,
+            Err(e) => on.iter().map(|n| (n.id.clone(), Err(e.clone()))).collect(),
+        };
+        crate::failpoint::hit("after-forget");
+        out
     }
 
     fn replicate(&self, replica: &NodeInfo, master_id: &str) -> Result<()> {
-        self.block(async {
+        let intent = json!({"op": "replicate", "node": replica.addr.to_string(), "master": master_id});
+        self.mutate(intent, async {
             let _: redis::Value = self
                 .pool
                 .query(&replica.addr, "CLUSTER REPLICATE", redis::cmd("CLUSTER").arg("REPLICATE").arg(master_id))
@@ -122,7 +201,8 @@ impl Cluster for LiveCluster {
     }
 
     fn retire(&self, node: &NodeInfo, how: Retire) -> Result<()> {
-        self.block(async {
+        let intent = json!({"op": "retire", "node": node.addr.to_string(), "how": format!("{how:?}")});
+        self.mutate(intent, async {
             match how {
                 Retire::Keep => Ok(()),
                 Retire::Reset => {
@@ -156,6 +236,10 @@ impl Cluster for LiveCluster {
             cmd.arg(a);
         }
         let name = first.to_uppercase();
+        // Only the command's name is journaled: its arguments may hold a secret.
+        if let Some(j) = &self.journal {
+            j.intent(json!({"op": "call", "node": node.addr.to_string(), "command": name}))?;
+        }
         let v: redis::Value = self.block(self.pool.query(&node.addr, &name, &cmd))?;
         Ok(to_json(v))
     }
@@ -178,7 +262,8 @@ impl Cluster for LiveCluster {
     }
 
     fn meet(&self, via: &NodeInfo, addr: &Addr) -> Result<()> {
-        self.block(async {
+        let intent = json!({"op": "meet", "via": via.addr.to_string(), "node": addr.to_string()});
+        self.mutate(intent, async {
             let _: redis::Value = self
                 .pool
                 .query(&via.addr, "CLUSTER MEET", redis::cmd("CLUSTER").arg("MEET").arg(&addr.host).arg(addr.port))

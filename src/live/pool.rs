@@ -66,10 +66,17 @@ impl Pool {
     }
 
     async fn connection(&self, addr: &Addr) -> Result<MultiplexedConnection> {
-        let key = addr.to_string();
-        if let Some(c) = self.conns.lock().await.get(&key) {
+        if let Some(c) = self.conns.lock().await.get(&addr.to_string()) {
             return Ok(c.clone());
         }
+        let conn = self.dedicated(addr).await?;
+        self.conns.lock().await.insert(addr.to_string(), conn.clone());
+        Ok(conn)
+    }
+
+    /// A new connection of its own (not shared through the pool), e.g. for the lease.
+    pub async fn dedicated(&self, addr: &Addr) -> Result<MultiplexedConnection> {
+        let key = addr.to_string();
         let mut redis_info = redis::RedisConnectionInfo::default().set_skip_set_lib_name();
         if let Some(u) = &self.creds.user {
             redis_info = redis_info.set_username(u);
@@ -94,7 +101,6 @@ impl Pool {
             Ok(Err(e)) => return Err(connect_error(&key, &e)),
             Ok(Ok(c)) => c,
         };
-        self.conns.lock().await.insert(key, conn.clone());
         Ok(conn)
     }
 

@@ -3,12 +3,12 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::slot_set::SlotSet;
 
 /// Where a node listens. `host` is empty for a `noaddr` node.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Addr {
     pub host: String,
     pub port: u16,
@@ -54,7 +54,7 @@ impl fmt::Display for Addr {
 }
 
 /// The flags field of a `CLUSTER NODES` line.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Flags {
     pub myself: bool,
     pub master: bool,
@@ -87,7 +87,7 @@ impl Flags {
 }
 
 /// One node as described by one `CLUSTER NODES` line.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeInfo {
     pub id: String,
     pub addr: Addr,

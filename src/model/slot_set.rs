@@ -115,6 +115,20 @@ impl fmt::Display for SlotSet {
     }
 }
 
+/// Serialized as its ranges (`"0-4095,5000"`): compact and readable in a journal.
+impl serde::Serialize for SlotSet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for SlotSet {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        if text == "-" { Ok(SlotSet::new()) } else { SlotSet::parse(&text).map_err(serde::de::Error::custom) }
+    }
+}
+
 impl fmt::Debug for SlotSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "SlotSet({self})")
@@ -135,5 +149,9 @@ mod tests {
         assert!(SlotSet::parse("16384").is_err());
         assert_eq!(SlotSet::all().len(), 16384);
         assert_eq!(SlotSet::new().to_string(), "-");
+        let json = serde_json::to_string(&s).unwrap();
+        assert_eq!(json, "\"0-10,12,100-101\"");
+        assert_eq!(serde_json::from_str::<SlotSet>(&json).unwrap(), s);
+        assert!(serde_json::from_str::<SlotSet>("\"-\"").unwrap().is_empty());
     }
 }

@@ -4,20 +4,20 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::keyslot::SLOTS;
 use super::node::NodeInfo;
 use super::slot_set::SlotSet;
 
 /// A slot left half-moved: `MIGRATING` on its owner or `IMPORTING` on a receiver.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpenSlot {
     pub slot: u16,
     /// The node whose own view shows the state.
     pub node: String,
     /// `"migrating"` or `"importing"`.
-    pub state: &'static str,
+    pub state: String,
     /// The other end: the target when migrating, the source when importing.
     pub peer: String,
 }
@@ -136,10 +136,10 @@ impl Topology {
         let mut out = Vec::new();
         for n in &self.nodes {
             for (&slot, peer) in &n.migrating {
-                out.push(OpenSlot { slot, node: n.id.clone(), state: "migrating", peer: peer.clone() });
+                out.push(OpenSlot { slot, node: n.id.clone(), state: "migrating".into(), peer: peer.clone() });
             }
             for (&slot, peer) in &n.importing {
-                out.push(OpenSlot { slot, node: n.id.clone(), state: "importing", peer: peer.clone() });
+                out.push(OpenSlot { slot, node: n.id.clone(), state: "importing".into(), peer: peer.clone() });
             }
         }
         out.sort_by_key(|o| o.slot);
@@ -260,7 +260,7 @@ mod tests {
         let open = t.open_slots();
         assert_eq!(open.len(), 2);
         assert_eq!((open[0].slot, open[1].slot), (12288, 12288));
-        let states: Vec<&str> = open.iter().map(|o| o.state).collect();
+        let states: Vec<&str> = open.iter().map(|o| o.state.as_str()).collect();
         assert!(states.contains(&"migrating") && states.contains(&"importing"));
     }
 

@@ -3,12 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::{NodeInfo, OpenSlot, SLOTS, Topology, describe};
 
 /// What one node reports about itself beside `CLUSTER NODES`.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct NodeStats {
     pub keys: Option<u64>,
     pub used_memory: Option<u64>,
@@ -17,7 +17,7 @@ pub struct NodeStats {
     pub master_link_up: Option<bool>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MasterSummary {
     pub node: String,
     pub id: String,
@@ -29,7 +29,7 @@ pub struct MasterSummary {
     pub replicas: Vec<String>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CheckReport {
     pub healthy: bool,
     pub fingerprint: String,

@@ -42,6 +42,15 @@ impl std::ops::AddAssign for MoveStats {
     }
 }
 
+/// A `CLUSTER SETSLOT` that closes or settles a slot, as `fix` needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SetSlot {
+    /// `STABLE`: clear MIGRATING/IMPORTING.
+    Stable,
+    /// `NODE id`: this node should consider `id` the owner.
+    Node(String),
+}
+
 /// What happens to a node once the others have forgotten it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Retire {
@@ -61,6 +70,15 @@ pub trait Cluster: Send + Sync {
         false
     }
 
+    /// Takes the cluster's lease (at most one changing run per cluster); a no-op where there is
+    /// nothing to protect, as in a dry run.
+    fn acquire_lease(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Marks the start of a runbook step (`del_node 127.0.0.1:6398`), for the dry-run report.
+    fn begin_step(&self, _label: &str) {}
+
     /// A fresh read of every node's view.
     fn topology(&self) -> Result<Topology>;
 
@@ -73,6 +91,12 @@ pub trait Cluster: Send + Sync {
     /// Moves `batch.slots` from `batch.from` to `batch.to`, keys and ownership, safely:
     /// IMPORTING, MIGRATING, MIGRATE until empty, then SETSLOT NODE target → source → others.
     fn move_slots(&self, topo: &Topology, batch: &Batch, opts: &MoveOpts) -> Result<MoveStats>;
+
+    /// `CLUSTER SETSLOT s STABLE|NODE id` for each slot on one node.
+    fn setslot(&self, node: &NodeInfo, slots: &[u16], how: &SetSlot) -> Result<()>;
+
+    /// MIGRATEs every key `from` holds in `slot` to `to`, whoever owns the slot (for `fix`).
+    fn move_keys(&self, from: &NodeInfo, to: &NodeInfo, slot: u16, opts: &MoveOpts) -> Result<u64>;
 
     /// One round of `CLUSTER FORGET id` on each of `on`, in parallel; the outcome per node.
     fn forget(&self, on: &[NodeInfo], id: &str) -> Vec<(String, Result<()>)>;

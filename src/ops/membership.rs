@@ -87,6 +87,21 @@ pub fn forget_everywhere(c: &dyn Cluster, id: &str) -> Result<()> {
     }
 }
 
+/// Finishes removing a node the cluster has already forgotten (a resumed run, or a run that
+/// died before resetting it): resets it if it still remembers the cluster.
+pub fn finish_removed(c: &dyn Cluster, node: &NodeInfo, retire: Retire) -> Result<DelNodeReport> {
+    let mut report = DelNodeReport { removed: vec![node.addr.to_string()], ..DelNodeReport::default() };
+    match c.probe(&node.addr) {
+        Ok((id, known, _)) if id == node.id && known > 1 && retire != Retire::Keep => {
+            say(&format!("{} was already forgotten by the cluster; finishing its removal", node.addr));
+            c.retire(node, retire)?;
+        }
+        Ok(_) => say(&format!("{} was already removed", node.addr)),
+        Err(_) => report.notes.push(format!("{} was already forgotten and is unreachable", node.addr)),
+    }
+    Ok(report)
+}
+
 /// Removes a node that owns no slots: its replicas re-homed or removed, every other node made to
 /// forget it, then the node itself reset or shut down. Works when the node is unreachable.
 pub fn del_node(c: &dyn Cluster, id: &str, opts: &DelNodeOpts) -> Result<DelNodeReport> {
@@ -228,8 +243,16 @@ fn disagreement(topo: &Topology) -> Vec<String> {
 pub fn add_node(c: &dyn Cluster, addr: &Addr, replica_of: Option<&str>, timeout: Duration) -> Result<NodeInfo> {
     let topo = c.topology()?;
     let (id, known, keys) = c.probe(addr)?;
-    if topo.node(&id).is_some() {
-        return Err(Error::refused(format!("{addr} is already part of this cluster"), None));
+    if let Some(existing) = topo.node(&id) {
+        // Already added, e.g. by the run this one resumes: make sure of the role, and stop.
+        say(&format!("{addr} is already part of the cluster"));
+        if let Some(master) = replica_of
+            && existing.master_id.as_deref() != Some(master)
+        {
+            c.replicate(existing, master)?;
+            return Ok(wait_converged(c, timeout)?.node(&id).cloned().unwrap_or_else(|| existing.clone()));
+        }
+        return Ok(existing.clone());
     }
     if known > 1 || keys > 0 {
         return Err(Error::refused(

@@ -4,13 +4,15 @@
 pub mod apply;
 pub mod check;
 pub mod cluster;
+pub mod fix;
 pub mod membership;
 pub mod say;
 
 pub use apply::{ApplyReport, apply};
 pub use check::{CheckReport, NodeStats};
-pub use cluster::{Cluster, MoveOpts, MoveStats, Retire};
+pub use cluster::{Cluster, MoveOpts, MoveStats, Retire, SetSlot};
+pub use fix::fix_open_slots;
 pub use membership::{
-    DelNodeOpts, DelNodeReport, ReplicaPolicy, add_node, del_node, forget_everywhere, wait_converged,
+    DelNodeOpts, DelNodeReport, ReplicaPolicy, add_node, del_node, finish_removed, forget_everywhere, wait_converged,
 };
 pub use say::say;

@@ -3,12 +3,12 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::{SlotSet, Topology};
 
 /// One slot going from one master to another.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Move {
     pub slot: u16,
     pub from: String,
@@ -16,7 +16,7 @@ pub struct Move {
 }
 
 /// Slots with the same source and target: the unit the backends move together.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Batch {
     pub from: String,
     pub to: String,
@@ -24,7 +24,7 @@ pub struct Batch {
 }
 
 /// A reviewable list of moves, and the topology fingerprint it was computed against.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     /// `"drain"`, `"rebalance"` or `"moves"`.
     pub kind: String,

@@ -228,6 +228,63 @@ fn migrate(c: &dyn Cluster, slots: &[i64], to: &Dynamic, opts: &Map) -> RhaiResu
     apply_plan(c, &Plan::new("moves", &topo, moves), &mopts)
 }
 
+use crate::journal::MUTATING;
+
+/// Runs one primitive through the journal: recorded with its result, or, while a resumed run
+/// replays, answered with the result recorded the first time.
+pub fn j<T: Clone + Send + Sync + 'static>(
+    c: &ClusterHandle,
+    name: &str,
+    args: &str,
+    f: impl FnOnce(&dyn Cluster) -> RhaiResult<T>,
+) -> RhaiResult<T> {
+    if MUTATING.contains(&name) && name != "call" {
+        // Refuse a second run before anything else (even its own prechecks) looks at the cluster.
+        c.0.acquire_lease().map_err(rhai_err)?;
+    }
+    let Some(journal) = &c.1 else {
+        if MUTATING.contains(&name) {
+            c.0.begin_step(format!("{name} {args}").trim_end());
+        }
+        return f(c.0.as_ref());
+    };
+    match journal.begin(name, args).map_err(rhai_err)? {
+        crate::journal::Begin::Replayed(v) => {
+            // A value that cannot be rebuilt is fetched again instead.
+            match super::codec::decode(&v).and_then(Dynamic::try_cast::<T>) {
+                Some(t) => Ok(t),
+                None => f(c.0.as_ref()),
+            }
+        }
+        crate::journal::Begin::Live(seq) => {
+            let r = f(c.0.as_ref());
+            match &r {
+                Ok(t) => journal.done(seq, super::codec::encode(&Dynamic::from(t.clone()))).map_err(rhai_err)?,
+                Err(e) => journal.fail(seq, &e.to_string()).map_err(rhai_err)?,
+            }
+            r
+        }
+    }
+}
+
+/// A short description of an argument for the journal and the dry-run report.
+fn show(d: &Dynamic) -> String {
+    if let Some(n) = d.clone().try_cast::<Node>() {
+        return n.0.addr.to_string();
+    }
+    if let Some(p) = d.clone().try_cast::<PlanValue>() {
+        return format!("{} plan: {} slots", p.0.kind, p.0.moves.len());
+    }
+    d.to_string()
+}
+
+fn slot_list(slots: &Array) -> RhaiResult<Vec<i64>> {
+    slots
+        .iter()
+        .map(|s| s.as_int().map_err(|t| rhai_err(Error::usage(format!("slots are integers, not {t}"), None))))
+        .collect()
+}
+
 /// Registers every primitive.
 pub fn register(engine: &mut Engine, session: &Arc<Session>) {
     let s = session.clone();
@@ -264,52 +321,62 @@ pub fn register(engine: &mut Engine, session: &Arc<Session>) {
         engine,
         "nodes",
         "Every node of the cluster, sorted by address.",
-        |c: &mut ClusterHandle| -> RhaiResult<Array> { Ok(nodes_of(&c.0.topology().map_err(rhai_err)?, |_| true)) }
+        |c: &mut ClusterHandle| -> RhaiResult<Array> {
+            j(c, "nodes", "", |cl| Ok(nodes_of(&cl.topology().map_err(rhai_err)?, |_| true)))
+        }
     );
     api!(engine, "masters", "The masters, sorted by address.", |c: &mut ClusterHandle| -> RhaiResult<Array> {
-        Ok(nodes_of(&c.0.topology().map_err(rhai_err)?, NodeInfo::is_master))
+        j(c, "masters", "", |cl| Ok(nodes_of(&cl.topology().map_err(rhai_err)?, NodeInfo::is_master)))
     });
     api!(engine, "replicas_of", "The replicas of a master.", |c: &mut ClusterHandle,
                                                               n: Dynamic|
      -> RhaiResult<Array> {
-        let topo = c.0.topology().map_err(rhai_err)?;
-        let m = resolve(&topo, &n).map_err(rhai_err)?;
-        Ok(nodes_of(&topo, |r| !r.is_master() && r.master_id.as_deref() == Some(m.id.as_str())))
+        j(c, "replicas_of", &show(&n), |cl| {
+            let topo = cl.topology().map_err(rhai_err)?;
+            let m = resolve(&topo, &n).map_err(rhai_err)?;
+            Ok(nodes_of(&topo, |r| !r.is_master() && r.master_id.as_deref() == Some(m.id.as_str())))
+        })
     });
     api!(
         engine,
         "node",
         "The node a selector names: a port (6397), host:port, or a node id or unique prefix.",
         |c: &mut ClusterHandle, sel: Dynamic| -> RhaiResult<Node> {
-            let topo = c.0.topology().map_err(rhai_err)?;
-            Ok(Node(resolve(&topo, &sel).map_err(rhai_err)?))
+            j(c, "node", &show(&sel), |cl| {
+                Ok(Node(resolve(&cl.topology().map_err(rhai_err)?, &sel).map_err(rhai_err)?))
+            })
         }
     );
     api!(engine, "slots_of", "The slot ranges a node owns, as [[start, end], ...].", |c: &mut ClusterHandle,
                                                                                       n: Dynamic|
      -> RhaiResult<Array> {
-        let topo = c.0.topology().map_err(rhai_err)?;
-        let n = resolve(&topo, &n).map_err(rhai_err)?;
-        Ok(n.slots
-            .ranges()
-            .into_iter()
-            .map(|(a, b)| Dynamic::from(vec![Dynamic::from(i64::from(a)), Dynamic::from(i64::from(b))]))
-            .collect())
+        j(c, "slots_of", &show(&n), |cl| {
+            let n = resolve(&cl.topology().map_err(rhai_err)?, &n).map_err(rhai_err)?;
+            Ok(n.slots
+                .ranges()
+                .into_iter()
+                .map(|(a, b)| Dynamic::from(vec![Dynamic::from(i64::from(a)), Dynamic::from(i64::from(b))]))
+                .collect())
+        })
     });
     api!(
         engine,
         "fingerprint",
         "A short hash of the slot map and membership.",
-        |c: &mut ClusterHandle| -> RhaiResult<String> { Ok(c.0.topology().map_err(rhai_err)?.fingerprint()) }
+        |c: &mut ClusterHandle| -> RhaiResult<String> {
+            j(c, "fingerprint", "", |cl| Ok(cl.topology().map_err(rhai_err)?.fingerprint()))
+        }
     );
     api!(
         engine,
         "check",
         "Health: coverage, agreement on slots and membership, open slots, failures, per-master load.",
         |c: &mut ClusterHandle| -> RhaiResult<CheckValue> {
-            let topo = c.0.topology().map_err(rhai_err)?;
-            let stats = c.0.stats(&topo).map_err(rhai_err)?;
-            Ok(CheckValue(Arc::new(ops::CheckReport::build(&topo, &stats))))
+            j(c, "check", "", |cl| {
+                let topo = cl.topology().map_err(rhai_err)?;
+                let stats = cl.stats(&topo).map_err(rhai_err)?;
+                Ok(CheckValue(Arc::new(ops::CheckReport::build(&topo, &stats))))
+            })
         }
     );
     api!(
@@ -317,7 +384,9 @@ pub fn register(engine: &mut Engine, session: &Arc<Session>) {
         "wait_converged",
         "Waits (up to 60 s) until every node agrees on slots, membership and roles.",
         |c: &mut ClusterHandle| -> RhaiResult<()> {
-            ops::wait_converged(c.0.as_ref(), Duration::from_secs(60)).map(|_| ()).map_err(rhai_err)
+            j(c, "wait_converged", "60", |cl| {
+                ops::wait_converged(cl, Duration::from_secs(60)).map(|_| ()).map_err(rhai_err)
+            })
         }
     );
     api!(
@@ -325,43 +394,43 @@ pub fn register(engine: &mut Engine, session: &Arc<Session>) {
         "wait_converged",
         "Waits up to `secs` seconds until every node agrees on slots, membership and roles.",
         |c: &mut ClusterHandle, secs: i64| -> RhaiResult<()> {
-            ops::wait_converged(c.0.as_ref(), Duration::from_secs(secs.max(0) as u64)).map(|_| ()).map_err(rhai_err)
+            j(c, "wait_converged", &secs.to_string(), |cl| {
+                ops::wait_converged(cl, Duration::from_secs(secs.max(0) as u64)).map(|_| ()).map_err(rhai_err)
+            })
         }
     );
     api!(engine, "migrate_slot", "Moves one slot, keys and ownership, to the master `to`.", |c: &mut ClusterHandle,
                                                                                              slot: i64,
                                                                                              to: Dynamic|
      -> RhaiResult<Map> {
-        migrate(c.0.as_ref(), &[slot], &to, &Map::new())
+        j(c, "migrate_slot", &format!("{slot} to {}", show(&to)), |cl| migrate(cl, &[slot], &to, &Map::new()))
     });
     api!(
         engine,
         "migrate_slot",
         "Moves one slot to `to`; opts: pipeline, timeout (ms), replace, batch.",
         |c: &mut ClusterHandle, slot: i64, to: Dynamic, opts: Map| -> RhaiResult<Map> {
-            migrate(c.0.as_ref(), &[slot], &to, &opts)
+            j(c, "migrate_slot", &format!("{slot} to {}", show(&to)), |cl| migrate(cl, &[slot], &to, &opts))
         }
     );
     api!(engine, "migrate_slots", "Moves several slots to `to`, batched per source.", |c: &mut ClusterHandle,
                                                                                        slots: Array,
                                                                                        to: Dynamic|
      -> RhaiResult<Map> {
-        let slots: Vec<i64> = slots
-            .iter()
-            .map(|s| s.as_int().map_err(|t| rhai_err(Error::usage(format!("slots are integers, not {t}"), None))))
-            .collect::<RhaiResult<_>>()?;
-        migrate(c.0.as_ref(), &slots, &to, &Map::new())
+        let slots = slot_list(&slots)?;
+        j(c, "migrate_slots", &format!("{} slots to {}", slots.len(), show(&to)), |cl| {
+            migrate(cl, &slots, &to, &Map::new())
+        })
     });
     api!(
         engine,
         "migrate_slots",
         "Moves several slots to `to`; opts: pipeline, timeout (ms), replace, batch.",
         |c: &mut ClusterHandle, slots: Array, to: Dynamic, opts: Map| -> RhaiResult<Map> {
-            let slots: Vec<i64> = slots
-                .iter()
-                .map(|s| s.as_int().map_err(|t| rhai_err(Error::usage(format!("slots are integers, not {t}"), None))))
-                .collect::<RhaiResult<_>>()?;
-            migrate(c.0.as_ref(), &slots, &to, &opts)
+            let slots = slot_list(&slots)?;
+            j(c, "migrate_slots", &format!("{} slots to {}", slots.len(), show(&to)), |cl| {
+                migrate(cl, &slots, &to, &opts)
+            })
         }
     );
     api!(
@@ -369,33 +438,39 @@ pub fn register(engine: &mut Engine, session: &Arc<Session>) {
         "plan_drain",
         "A plan spreading the slots of a master (or an array of masters) evenly over the others.",
         |c: &mut ClusterHandle, who: Dynamic| -> RhaiResult<PlanValue> {
-            let topo = c.0.topology().map_err(rhai_err)?;
-            let list: Array = who.clone().try_cast::<Array>().unwrap_or_else(|| vec![who.clone()]);
-            let ids: Vec<String> =
-                list.iter().map(|w| resolve(&topo, w).map(|n| n.id)).collect::<Result<_, _>>().map_err(rhai_err)?;
-            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-            let plan = plan::plan_drain(&topo, &ids).map_err(|e| rhai_err(e.into()))?;
-            Ok(PlanValue(Arc::new(with_keys(c.0.as_ref(), &topo, plan).map_err(rhai_err)?)))
+            j(c, "plan_drain", &show(&who), |cl| {
+                let topo = cl.topology().map_err(rhai_err)?;
+                let list: Array = who.clone().try_cast::<Array>().unwrap_or_else(|| vec![who.clone()]);
+                let ids: Vec<String> =
+                    list.iter().map(|w| resolve(&topo, w).map(|n| n.id)).collect::<Result<_, _>>().map_err(rhai_err)?;
+                let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+                let plan = plan::plan_drain(&topo, &ids).map_err(|e| rhai_err(e.into()))?;
+                Ok(PlanValue(Arc::new(with_keys(cl, &topo, plan).map_err(rhai_err)?)))
+            })
         }
     );
     api!(
         engine,
         "plan_rebalance",
         "A rebalance plan with default options (threshold 2%).",
-        |c: &mut ClusterHandle| -> RhaiResult<PlanValue> { plan_rebalance(c.0.as_ref(), &Map::new()) }
+        |c: &mut ClusterHandle| -> RhaiResult<PlanValue> {
+            j(c, "plan_rebalance", "", |cl| plan_rebalance(cl, &Map::new()))
+        }
     );
     api!(
         engine,
         "plan_rebalance",
         "A rebalance plan; opts: weights, auto_weights, use_empty_masters, threshold.",
-        |c: &mut ClusterHandle, opts: Map| -> RhaiResult<PlanValue> { plan_rebalance(c.0.as_ref(), &opts) }
+        |c: &mut ClusterHandle, opts: Map| -> RhaiResult<PlanValue> {
+            j(c, "plan_rebalance", "", |cl| plan_rebalance(cl, &opts))
+        }
     );
     api!(
         engine,
         "apply",
         "Carries out a plan, batch by batch; returns #{slots, keys, seconds}.",
         |c: &mut ClusterHandle, p: PlanValue| -> RhaiResult<Map> {
-            apply_plan(c.0.as_ref(), &p.0, &MoveOpts::default())
+            j(c, "apply", &show(&Dynamic::from(p.clone())), |cl| apply_plan(cl, &p.0, &MoveOpts::default()))
         }
     );
     api!(
@@ -404,7 +479,8 @@ pub fn register(engine: &mut Engine, session: &Arc<Session>) {
         "Carries out a plan; opts: pipeline, timeout (ms), replace, batch.",
         |c: &mut ClusterHandle, p: PlanValue, opts: Map| -> RhaiResult<Map> {
             check_keys(&opts, MOVE_KEYS, "apply").map_err(rhai_err)?;
-            apply_plan(c.0.as_ref(), &p.0, &move_opts(&opts).map_err(rhai_err)?)
+            let mopts = move_opts(&opts).map_err(rhai_err)?;
+            j(c, "apply", &show(&Dynamic::from(p.clone())), |cl| apply_plan(cl, &p.0, &mopts))
         }
     );
     api!(
@@ -412,53 +488,79 @@ pub fn register(engine: &mut Engine, session: &Arc<Session>) {
         "forget",
         "Makes every other node forget a node (CLUSTER FORGET everywhere, verified, repeated within the 60 s ban).",
         |c: &mut ClusterHandle, n: Dynamic| -> RhaiResult<()> {
-            let topo = c.0.topology().map_err(rhai_err)?;
-            let n = resolve(&topo, &n).map_err(rhai_err)?;
-            ops::forget_everywhere(c.0.as_ref(), &n.id).map_err(rhai_err)
+            j(c, "forget", &show(&n), |cl| {
+                let n = resolve(&cl.topology().map_err(rhai_err)?, &n).map_err(rhai_err)?;
+                ops::forget_everywhere(cl, &n.id).map_err(rhai_err)
+            })
         }
     );
     api!(
         engine,
         "del_node",
         "Removes a node that owns no slots: re-homes its replicas, forgets it everywhere, then CLUSTER RESET SOFT.",
-        |c: &mut ClusterHandle, n: Dynamic| -> RhaiResult<Map> { del_node(c.0.as_ref(), &n, &Map::new()) }
+        |c: &mut ClusterHandle, n: Dynamic| -> RhaiResult<Map> {
+            j(c, "del_node", &show(&n), |cl| del_node(cl, &n, &Map::new()))
+        }
     );
     api!(
         engine,
         "del_node",
         "Removes a node; opts: replicas (\"rehome\" or \"remove\"), shutdown, keep_running.",
-        |c: &mut ClusterHandle, n: Dynamic, opts: Map| -> RhaiResult<Map> { del_node(c.0.as_ref(), &n, &opts) }
+        |c: &mut ClusterHandle, n: Dynamic, opts: Map| -> RhaiResult<Map> {
+            j(c, "del_node", &show(&n), |cl| del_node(cl, &n, &opts))
+        }
     );
     api!(
         engine,
         "rebalance",
         "Evens out slots across masters (threshold 2%); returns #{slots, keys, seconds}.",
-        |c: &mut ClusterHandle| -> RhaiResult<Map> { rebalance(c.0.as_ref(), &Map::new()) }
+        |c: &mut ClusterHandle| -> RhaiResult<Map> { j(c, "rebalance", "", |cl| rebalance(cl, &Map::new())) }
     );
     api!(
         engine,
         "rebalance",
         "Rebalance; opts: weights, auto_weights, use_empty_masters, threshold, simulate, pipeline, timeout, replace.",
-        |c: &mut ClusterHandle, opts: Map| -> RhaiResult<Map> { rebalance(c.0.as_ref(), &opts) }
+        |c: &mut ClusterHandle, opts: Map| -> RhaiResult<Map> { j(c, "rebalance", "", |cl| rebalance(cl, &opts)) }
     );
     api!(
         engine,
         "add_node",
         "Adds an empty node (host:port) to the cluster as a master without slots.",
-        |c: &mut ClusterHandle, addr: &str| -> RhaiResult<Node> { add_node(c.0.as_ref(), addr, &Map::new()) }
+        |c: &mut ClusterHandle, addr: &str| -> RhaiResult<Node> {
+            j(c, "add_node", addr, |cl| add_node(cl, addr, &Map::new()))
+        }
     );
     api!(
         engine,
         "add_node",
         "Adds an empty node; opts: replica_of (a master), timeout (s).",
-        |c: &mut ClusterHandle, addr: &str, opts: Map| -> RhaiResult<Node> { add_node(c.0.as_ref(), addr, &opts) }
+        |c: &mut ClusterHandle, addr: &str, opts: Map| -> RhaiResult<Node> {
+            j(c, "add_node", addr, |cl| add_node(cl, addr, &opts))
+        }
+    );
+    api!(
+        engine,
+        "fix",
+        "Closes every open slot (MIGRATING/IMPORTING) as redis-cli's fix does, printing each decision.",
+        |c: &mut ClusterHandle| -> RhaiResult<Array> {
+            j(c, "fix", "", |cl| {
+                Ok(ops::fix_open_slots(cl, &MoveOpts::default())
+                    .map_err(rhai_err)?
+                    .into_iter()
+                    .map(Dynamic::from)
+                    .collect())
+            })
+        }
     );
     api!(
         engine,
         "call",
         "Runs a raw command on one node, e.g. c.call(n, \"CLUSTER INFO\"); the reply as data.",
         |c: &mut ClusterHandle, n: Dynamic, cmd: &str| -> RhaiResult<Dynamic> {
-            call(c.0.as_ref(), &n, cmd.split_whitespace().map(str::to_string).collect())
+            let first = cmd.split_whitespace().next().unwrap_or_default().to_string();
+            j(c, "call", &format!("{} {first}", show(&n)), |cl| {
+                call(cl, &n, cmd.split_whitespace().map(str::to_string).collect())
+            })
         }
     );
     api!(
@@ -466,7 +568,10 @@ pub fn register(engine: &mut Engine, session: &Arc<Session>) {
         "call",
         "Runs a raw command given as an array of arguments on one node.",
         |c: &mut ClusterHandle, n: Dynamic, args: Array| -> RhaiResult<Dynamic> {
-            call(c.0.as_ref(), &n, args.into_iter().map(|a| a.to_string()).collect())
+            let first = args.first().map(ToString::to_string).unwrap_or_default();
+            j(c, "call", &format!("{} {first}", show(&n)), |cl| {
+                call(cl, &n, args.iter().map(ToString::to_string).collect())
+            })
         }
     );
 }
@@ -508,9 +613,17 @@ fn rebalance(c: &dyn Cluster, opts: &Map) -> RhaiResult<Map> {
 
 fn del_node(c: &dyn Cluster, n: &Dynamic, opts: &Map) -> RhaiResult<Map> {
     let topo = c.topology().map_err(rhai_err)?;
-    let node = resolve(&topo, n).map_err(rhai_err)?;
     let opts = del_opts(opts).map_err(rhai_err)?;
-    let r = ops::del_node(c, &node.id, &opts).map_err(rhai_err)?;
+    let r = match n.clone().try_cast::<Node>() {
+        // A node the cluster no longer knows was removed already (by a run this one resumes).
+        Some(gone) if topo.node(&gone.0.id).is_none() => {
+            ops::finish_removed(c, &gone.0, opts.retire).map_err(rhai_err)?
+        }
+        _ => {
+            let node = resolve(&topo, n).map_err(rhai_err)?;
+            ops::del_node(c, &node.id, &opts).map_err(rhai_err)?
+        }
+    };
     let mut m = Map::new();
     m.insert("removed".into(), Dynamic::from(r.removed.into_iter().map(Dynamic::from).collect::<Array>()));
     m.insert(

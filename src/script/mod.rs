@@ -2,6 +2,7 @@
 //! Scripts see the `Cluster` trait through `ClusterHandle`, never a socket.
 
 pub mod api;
+pub mod codec;
 pub mod engine;
 pub mod params;
 pub mod session;
@@ -40,12 +41,6 @@ pub fn run_command(args: &[String]) -> Result<u8> {
         return Ok(exit::OK);
     }
     let params = header.bind(&name, &ra.params)?;
-    if ra.dry_run {
-        return Err(Error::usage(
-            "--dry-run is not available yet",
-            Some("try the runbook on a sandbox first: `runbook sandbox up`"),
-        ));
-    }
     crate::ops::say::set_quiet(ra.quiet);
 
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
@@ -57,15 +52,78 @@ pub fn run_command(args: &[String]) -> Result<u8> {
     if let Some(c) = &cluster_args.cluster {
         crate::config::parse_seed(c)?;
     }
-    let session = Arc::new(Session::new(cluster_args, ra.yes));
-    let engine = engine::build(&session);
+    let params_json = codec::encode(&rhai::Dynamic::from(params.clone()));
+    let mut session = Session::new(cluster_args, ra.yes);
+    session.dry_run = ra.dry_run;
+    // Compile before connecting: a syntax error must not cost a connection, let alone a change.
     let mut scope = Scope::new();
     scope.push_constant("params", params);
-    // Compile before connecting: a syntax error must not cost a connection, let alone a change.
-    let mut ast = engine.compile_with_scope(&scope, &source).map_err(|e| engine::to_error(e.into(), &path, &source))?;
+    let mut ast = engine::build(&Arc::new(Session::new(ClusterArgs::default(), false)))
+        .compile_with_scope(&scope, &source)
+        .map_err(|e| engine::to_error(e.into(), &path, &source))?;
     ast.set_source(path.as_str());
-    engine.run_ast_with_scope(&mut scope, &ast).map_err(|e| engine::to_error(*e, &path, &source))?;
-    Ok(exit::OK)
+
+    let mut resume = None;
+    if !ra.dry_run {
+        let cluster = session.cluster_args.cluster.clone().unwrap_or_default();
+        let jpath = ra.journal.clone().map_or_else(
+            || crate::journal::default_path(&name, &source, &params_json, &cluster),
+            std::path::PathBuf::from,
+        );
+        let (journal, r) = crate::journal::Journal::open(&jpath, &name, &params_json, &cluster)?;
+        session.holder = crate::live::Holder::me(&name, journal.run_id());
+        session.journal = Some(Arc::new(journal));
+        resume = r;
+    }
+    let session = Arc::new(session);
+    let engine = engine::build(&session);
+    let result = finish_in_flight(&session, resume.as_ref())
+        .and_then(|()| engine.run_ast_with_scope(&mut scope, &ast).map_err(|e| engine::to_error(*e, &path, &source)));
+    if let Some(j) = &session.journal {
+        let (status, error) = match &result {
+            Ok(()) => ("finished", None),
+            Err(Error::Cancelled) => ("cancelled", Some("cancelled".to_string())),
+            Err(e) => ("failed", Some(e.to_string())),
+        };
+        j.end(status, error.as_deref())?;
+        if result.is_err() {
+            eprintln!("journal: {}", j.path().display());
+        }
+    }
+    for report in session.dry_run_reports() {
+        print!("{report}");
+    }
+    result.map(|()| exit::OK)
+}
+
+/// A resumed run first finishes the slot moves its predecessor left in flight, toward the
+/// target its journal names, so the runbook then starts from a cluster with no open slot.
+fn finish_in_flight(session: &Session, resume: Option<&crate::journal::Resume>) -> Result<()> {
+    let Some(r) = resume else { return Ok(()) };
+    crate::ops::say(&format!(
+        "resuming the run started {} ({} step(s) done, {} slot batch(es) in flight)",
+        crate::live::lease::unix_time(r.started as u64),
+        r.calls_done,
+        r.in_flight.len()
+    ));
+    if r.in_flight.is_empty() {
+        return Ok(());
+    }
+    let c = session.cluster(None)?;
+    let journal = session.journal.as_ref().expect("a resumed run has a journal");
+    for (id, batch) in &r.in_flight {
+        let topo = c.0.topology()?;
+        let name = |id: &str| topo.node(id).map_or_else(|| id.to_string(), |n| n.addr.to_string());
+        crate::ops::say(&format!(
+            "finishing {} slot(s) {} → {}",
+            batch.slots.len(),
+            name(&batch.from),
+            name(&batch.to)
+        ));
+        c.0.move_slots(&topo, batch, &crate::ops::MoveOpts::default())?;
+        journal.outcome(*id, None)?;
+    }
+    Ok(())
 }
 
 fn run_usage() -> String {

@@ -200,6 +200,7 @@ pub struct RunArgs {
     pub help: bool,
     pub dry_run: bool,
     pub quiet: bool,
+    pub journal: Option<String>,
     pub params: Vec<(String, Value)>,
 }
 
@@ -233,6 +234,7 @@ impl RunArgs {
                 "-q" | "--quiet" => out.quiet = true,
                 "-c" | "--cluster" => out.cluster = Some(value_of(&mut i, inline, flag)?),
                 "--user" => out.user = Some(value_of(&mut i, inline, flag)?),
+                "--journal" => out.journal = Some(value_of(&mut i, inline, flag)?),
                 "--password" => out.password = Some(value_of(&mut i, inline, flag)?),
                 "-p" | "--param" => {
                     let kv = value_of(&mut i, inline, flag)?;

@@ -11,14 +11,21 @@ use super::types::ClusterHandle;
 use crate::cli::ClusterArgs;
 use crate::config::ClusterConfig;
 use crate::error::{Error, Result};
-use crate::live::{self, LiveCluster};
+use crate::journal::{Begin, Journal};
+use crate::live::{self, Holder, LiveCluster};
+use crate::ops::Cluster;
+use crate::sim::SimCluster;
 
 pub struct Session {
     pub cluster_args: ClusterArgs,
     pub yes: bool,
+    pub dry_run: bool,
     pub cancel: Arc<AtomicBool>,
+    pub journal: Option<Arc<Journal>>,
+    pub holder: Holder,
     rt: OnceLock<Arc<Runtime>>,
     default: Mutex<Option<ClusterHandle>>,
+    sims: Mutex<Vec<Arc<SimCluster>>>,
 }
 
 impl Session {
@@ -26,10 +33,19 @@ impl Session {
         Self {
             cluster_args,
             yes,
+            dry_run: false,
             cancel: Arc::new(AtomicBool::new(false)),
+            journal: None,
+            holder: Holder::me("runbook", "interactive"),
             rt: OnceLock::new(),
             default: Mutex::new(None),
+            sims: Mutex::new(Vec::new()),
         }
+    }
+
+    /// What each simulated cluster of a dry run would have done.
+    pub fn dry_run_reports(&self) -> Vec<String> {
+        self.sims.lock().expect("not poisoned").iter().map(|s| s.report()).collect()
     }
 
     pub fn cancelled(&self) -> bool {
@@ -54,8 +70,16 @@ impl Session {
             return Ok(c);
         }
         let cfg = ClusterConfig::from_args(&args)?;
-        let live = LiveCluster::connect(self.runtime()?, cfg.seed, cfg.creds, self.cancel.clone())?;
-        let handle = ClusterHandle(Arc::new(live));
+        let live = LiveCluster::connect(self.runtime()?, cfg.seed, cfg.creds, self.cancel.clone())?
+            .with_journal(self.journal.clone(), self.holder.clone());
+        let handle = if self.dry_run {
+            eprintln!("dry run: reading {} once; nothing will be changed", live.name());
+            let sim = Arc::new(SimCluster::from_live(Arc::new(live))?);
+            self.sims.lock().expect("not poisoned").push(sim.clone());
+            ClusterHandle(sim, None)
+        } else {
+            ClusterHandle(Arc::new(live), self.journal.clone())
+        };
         if addr.is_none() {
             *self.default.lock().expect("not poisoned") = Some(handle.clone());
         }
@@ -65,6 +89,28 @@ impl Session {
     /// Asks `question` on the terminal; `--yes` answers yes; with no terminal and no `--yes`
     /// it refuses rather than hang (a cron job must never wait on a prompt).
     pub fn confirm(&self, question: &str) -> Result<bool> {
+        if self.dry_run {
+            eprintln!("(dry run) {question} [y/N] yes");
+            return Ok(true);
+        }
+        let Some(journal) = &self.journal else { return self.ask(question) };
+        match journal.begin("confirm", question)? {
+            Begin::Replayed(_) => {
+                eprintln!("{question} [y/N] yes (answered in the run this one resumes)");
+                Ok(true)
+            }
+            Begin::Live(seq) => {
+                let answer = self.ask(question);
+                match &answer {
+                    Ok(a) => journal.done(seq, serde_json::json!(a))?,
+                    Err(e) => journal.fail(seq, &e.to_string())?,
+                }
+                answer
+            }
+        }
+    }
+
+    fn ask(&self, question: &str) -> Result<bool> {
         if self.yes {
             eprintln!("{question} [y/N] yes (--yes)");
             return Ok(true);

@@ -10,9 +10,10 @@ use crate::model::{NodeInfo, describe};
 use crate::ops::{CheckReport, Cluster};
 use crate::plan::Plan;
 
-/// A cluster handle: the live cluster, or its simulation in a dry run.
+/// A cluster handle: the live cluster, or its simulation in a dry run, and the journal its
+/// calls are recorded in (none in a dry run or the REPL).
 #[derive(Clone)]
-pub struct ClusterHandle(pub Arc<dyn Cluster>);
+pub struct ClusterHandle(pub Arc<dyn Cluster>, pub Option<Arc<crate::journal::Journal>>);
 
 /// A node, as read when the value was made. Primitives re-read the cluster before acting.
 #[derive(Clone)]

@@ -1,0 +1,333 @@
+//! The journal: one JSON line per runbook call and per mutating step, fsynced before the step is
+//! sent, so a run that dies anywhere leaves a truthful record, and running the same command
+//! again can finish it.
+//!
+//! A journal file holds the runs of one (runbook, parameters, cluster); the last run is resumed
+//! when it did not end. Records (`t` is the type):
+//! - `run`     a run starts: id, runbook, params, cluster, host, pid, time; `resumes` when it resumes one
+//! - `call`    a runbook primitive is called (seq, fn, args);  `done` (seq, result) / `fail` (seq, error)
+//! - `intent`  a mutating step is about to be sent (op, nodes, slots, phase);  `outcome` after it
+//! - `end`     the run ended: finished, failed or cancelled
+//!
+//! Passwords are never written: they are not parameters, and no command line is recorded.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+use crate::error::{Error, Result};
+use crate::plan::Batch;
+
+/// Runbook primitives that change the cluster. A resumed run replays recorded results up to the
+/// last of these that completed; the reads after it run again, live.
+pub const MUTATING: &[&str] =
+    &["apply", "migrate_slot", "migrate_slots", "forget", "del_node", "rebalance", "add_node", "fix", "call"];
+
+pub fn now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// A completed call of the run being resumed, returned again instead of being executed.
+#[derive(Clone, Debug)]
+struct Recorded {
+    name: String,
+    result: Value,
+}
+
+/// What is left of an interrupted run.
+#[derive(Clone, Debug, Default)]
+pub struct Resume {
+    pub run_id: String,
+    pub started: f64,
+    pub calls_done: usize,
+    /// Slot batches whose move began and did not finish, with the id of the intent this run
+    /// carried them over as: finish each toward `to`, then write its outcome.
+    pub in_flight: Vec<(u64, Batch)>,
+}
+
+/// Whether a call is answered from the journal or must run.
+pub enum Begin {
+    Replayed(Value),
+    Live(u64),
+}
+
+pub struct Journal {
+    path: PathBuf,
+    file: Mutex<File>,
+    run_id: String,
+    seq: AtomicU64,
+    replay: Mutex<VecDeque<Recorded>>,
+    intent_seq: AtomicU64,
+}
+
+impl Journal {
+    /// Opens (creating) the journal at `path` and starts a run; when the file's last run did not
+    /// end, this run resumes it.
+    pub fn open(path: &Path, runbook: &str, params: &Value, cluster: &str) -> Result<(Self, Option<Resume>)> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), &e))?;
+        }
+        let (replay, mut resume) = read_last_run(path)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| Error::io(format!("opening the journal {}", path.display()), &e))?;
+        let run_id = format!("{:x}-{}", now() as u64, std::process::id());
+        let journal = Journal {
+            path: path.to_path_buf(),
+            file: Mutex::new(file),
+            run_id: run_id.clone(),
+            seq: AtomicU64::new(0),
+            replay: Mutex::new(if resume.is_some() { replay } else { VecDeque::new() }),
+            intent_seq: AtomicU64::new(0),
+        };
+        journal.write(&json!({
+            "t": "run", "run": run_id, "runbook": runbook, "params": params, "cluster": cluster,
+            "host": hostname(), "pid": std::process::id(), "ts": now(),
+            "resumes": resume.as_ref().map(|r| r.run_id.clone()),
+        }))?;
+        // Carry unfinished moves over at once, so they stay in flight if this run dies too.
+        if let Some(r) = resume.as_mut() {
+            for (id, b) in &mut r.in_flight {
+                let slots: crate::model::SlotSet = b.slots.iter().copied().collect();
+                *id = journal.intent(json!({"op": "move", "from": b.from, "to": b.to, "slots": slots.to_string(), "phase": "carried over"}))?;
+            }
+        }
+        Ok((journal, resume))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// Appends one record and fsyncs it: when this returns, the record survives a crash.
+    pub fn write(&self, record: &Value) -> Result<()> {
+        let mut line = serde_json::to_vec(record).expect("records serialize");
+        line.push(b'\n');
+        let mut f = self.file.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f.write_all(&line)
+            .and_then(|()| f.sync_data())
+            .map_err(|e| Error::io(format!("writing the journal {}", self.path.display()), &e))
+    }
+
+    /// Starts a primitive call: answered from the journal while replaying a resumed run (same
+    /// function at the same position), else recorded and run.
+    pub fn begin(&self, name: &str, args: &str) -> Result<Begin> {
+        let seq = self.seq.fetch_add(1, Ordering::SeqCst);
+        {
+            let mut replay = self.replay.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            match replay.front() {
+                Some(r) if r.name == name => {
+                    let r = replay.pop_front().expect("front exists");
+                    self.write(&json!({"t": "call", "seq": seq, "fn": name, "args": args, "replayed": true}))?;
+                    self.write(&json!({"t": "done", "seq": seq, "result": r.result.clone(), "replayed": true}))?;
+                    return Ok(Begin::Replayed(r.result));
+                }
+                Some(r) => {
+                    crate::ops::say(&format!(
+                        "the runbook took another path than the run it resumes (`{name}` where `{}` was); continuing live",
+                        r.name
+                    ));
+                    replay.clear();
+                }
+                None => {}
+            }
+        }
+        self.write(&json!({"t": "call", "seq": seq, "fn": name, "args": args, "ts": now()}))?;
+        Ok(Begin::Live(seq))
+    }
+
+    pub fn done(&self, seq: u64, result: Value) -> Result<()> {
+        self.write(&json!({"t": "done", "seq": seq, "result": result, "ts": now()}))
+    }
+
+    pub fn fail(&self, seq: u64, error: &str) -> Result<()> {
+        self.write(&json!({"t": "fail", "seq": seq, "error": error, "ts": now()}))
+    }
+
+    /// Records a mutating step before it is sent; returns its id for the outcome.
+    pub fn intent(&self, mut record: Value) -> Result<u64> {
+        let id = self.intent_seq.fetch_add(1, Ordering::SeqCst);
+        record["t"] = json!("intent");
+        record["id"] = json!(id);
+        record["ts"] = json!(now());
+        self.write(&record)?;
+        Ok(id)
+    }
+
+    pub fn outcome(&self, id: u64, error: Option<&str>) -> Result<()> {
+        self.write(&json!({"t": "outcome", "id": id, "ok": error.is_none(), "error": error, "ts": now()}))
+    }
+
+    pub fn end(&self, status: &str, error: Option<&str>) -> Result<()> {
+        self.write(&json!({"t": "end", "status": status, "error": error, "ts": now()}))
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Every record of a journal file; a torn last line (the process died mid-write) is skipped.
+pub fn read_records(path: &Path) -> Result<Vec<Value>> {
+    let f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(format!("reading the journal {}", path.display()), &e)),
+    };
+    Ok(BufReader::new(f)
+        .lines()
+        .map_while(std::result::Result::ok)
+        .filter_map(|l| serde_json::from_str(&l).ok())
+        .collect())
+}
+
+/// The records of the last run in a file, with the runs it resumed folded in: a resumed run's
+/// replayed calls stand for the original ones.
+fn read_last_run(path: &Path) -> Result<(VecDeque<Recorded>, Option<Resume>)> {
+    let records = read_records(path)?;
+    let Some(start) = records.iter().rposition(|r| r["t"] == "run") else {
+        return Ok((VecDeque::new(), None));
+    };
+    let run = &records[start..];
+    // Only a run that finished is done with; a failed, cancelled or killed one is resumed.
+    if run.iter().any(|r| r["t"] == "end" && r["status"] == "finished") {
+        return Ok((VecDeque::new(), None));
+    }
+    let mut calls: BTreeMap<u64, (String, Option<Value>)> = BTreeMap::new();
+    let mut intents: BTreeMap<u64, Value> = BTreeMap::new();
+    for r in &run[1..] {
+        match r["t"].as_str() {
+            Some("call") => {
+                calls.insert(r["seq"].as_u64().unwrap_or(0), (r["fn"].as_str().unwrap_or_default().to_string(), None));
+            }
+            Some("done") => {
+                if let Some(c) = calls.get_mut(&r["seq"].as_u64().unwrap_or(0)) {
+                    c.1 = Some(r["result"].clone());
+                }
+            }
+            Some("intent") if r["op"] == "move" => {
+                intents.insert(r["id"].as_u64().unwrap_or(0), r.clone());
+            }
+            Some("outcome") => {
+                intents.remove(&r["id"].as_u64().unwrap_or(u64::MAX));
+            }
+            _ => {}
+        }
+    }
+    // Replay the completed calls up to the last one that changed something: they made the
+    // decisions behind the changes. Reads after it run live (a final check that failed must be
+    // asked again, not repeated). A run that changed nothing is simply run again.
+    let started_mutation = calls.values().any(|(name, _)| MUTATING.contains(&name.as_str()));
+    let mut replay: VecDeque<Recorded> =
+        calls.into_values().map_while(|(name, result)| result.map(|result| Recorded { name, result })).collect();
+    let keep = replay.iter().rposition(|r| MUTATING.contains(&r.name.as_str())).map_or(0, |i| i + 1);
+    replay.truncate(keep);
+    if !started_mutation && intents.is_empty() {
+        return Ok((VecDeque::new(), None));
+    }
+    let in_flight = intents
+        .values()
+        .filter_map(|i| {
+            let slots = crate::model::SlotSet::parse(i["slots"].as_str()?).ok()?;
+            Some((
+                0,
+                Batch {
+                    from: i["from"].as_str()?.to_string(),
+                    to: i["to"].as_str()?.to_string(),
+                    slots: slots.iter().collect(),
+                },
+            ))
+        })
+        .collect();
+    let resume = Resume {
+        run_id: run[0]["run"].as_str().unwrap_or_default().to_string(),
+        started: run[0]["ts"].as_f64().unwrap_or_default(),
+        calls_done: replay.len(),
+        in_flight,
+    };
+    Ok((replay, Some(resume)))
+}
+
+/// The default journal for a runbook run: one file per (runbook, parameters, cluster), so the
+/// same command finds the run it should resume.
+pub fn default_path(runbook: &str, source: &str, params: &Value, cluster: &str) -> PathBuf {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in source.bytes().chain(params.to_string().bytes()).chain(cluster.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    let name: String = runbook
+        .rsplit('/')
+        .next()
+        .unwrap_or(runbook)
+        .trim_end_matches(".rhai")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .collect();
+    crate::state_dir::state_dir().join("journal").join(format!("{name}-{:08x}.jsonl", h as u32))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unfinished_run_is_resumed_with_its_completed_calls() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        let (j, resume) = Journal::open(&path, "rb", &json!({}), "c").unwrap();
+        assert!(resume.is_none());
+        let Begin::Live(s0) = j.begin("del_node", "6397").unwrap() else { panic!() };
+        j.done(s0, json!({"x": 1})).unwrap();
+        // A read after the last completed change is not replayed: it runs again, live.
+        let Begin::Live(r) = j.begin("check", "").unwrap() else { panic!() };
+        j.done(r, json!("unhealthy")).unwrap();
+        let Begin::Live(s1) = j.begin("apply", "plan").unwrap() else { panic!() };
+        let id = j.intent(json!({"op": "move", "from": "a", "to": "b", "slots": "0-2"})).unwrap();
+        let _ = (s1, id);
+        drop(j);
+        // A torn last line, as a crash mid-write leaves.
+        std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"{\"t\":\"do").unwrap();
+
+        let (j, resume) = Journal::open(&path, "rb", &json!({}), "c").unwrap();
+        let resume = resume.expect("resumes");
+        assert_eq!(resume.calls_done, 1);
+        assert_eq!(resume.in_flight.len(), 1);
+        assert_eq!(resume.in_flight[0].1, Batch { from: "a".into(), to: "b".into(), slots: vec![0, 1, 2] });
+        assert!(matches!(j.begin("del_node", "6397").unwrap(), Begin::Replayed(v) if v == json!({"x": 1})));
+        assert!(matches!(j.begin("check", "").unwrap(), Begin::Live(_)));
+        assert!(matches!(j.begin("apply", "plan").unwrap(), Begin::Live(_)));
+        drop(j);
+        // Died again before finishing the carried-over move: it is still in flight.
+        let (j, resume) = Journal::open(&path, "rb", &json!({}), "c").unwrap();
+        let resume = resume.expect("resumes again");
+        assert_eq!(resume.in_flight.len(), 1);
+        j.outcome(resume.in_flight[0].0, None).unwrap();
+        j.end("finished", None).unwrap();
+        drop(j);
+        let (j, resume) = Journal::open(&path, "rb", &json!({}), "c").unwrap();
+        assert!(resume.is_none(), "a finished run is not resumed");
+        // A run that failed before changing anything is run afresh, not resumed.
+        let Begin::Live(r) = j.begin("check", "").unwrap() else { panic!() };
+        j.done(r, json!("unhealthy")).unwrap();
+        j.end("failed", Some("unhealthy")).unwrap();
+        drop(j);
+        let (_, resume) = Journal::open(&path, "rb", &json!({}), "c").unwrap();
+        assert!(resume.is_none(), "nothing was changed, so nothing to resume");
+    }
+}

@@ -1,0 +1,196 @@
+//! The lease: at most one mutating `runbook` run per cluster.
+//!
+//! It lives in the cluster itself, as the client name `runbook-lease:<host>:<pid>:<runbook>:<start>:<run>`
+//! of one dedicated connection per master (`CLIENT SETNAME`), so operators on other hosts see it
+//! (`CLIENT LIST`), nothing is written to the keyspace, and it disappears by itself when its holder
+//! dies (the connection closes). A lease whose connection has been idle for more than 30 s (its
+//! holder stopped or lost the network; a live holder pings every 5 s) is stale and is taken over.
+//! Two runs that register at the same moment both see each other; the later one backs off.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+
+use super::pool::Pool;
+use crate::error::{Error, Result};
+use crate::model::{Addr, Topology};
+
+const STALE_AFTER_SECS: u64 = 30;
+
+/// Who holds a lease.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Holder {
+    pub host: String,
+    pub pid: u32,
+    pub runbook: String,
+    pub started: u64,
+    pub run: String,
+}
+
+impl Holder {
+    pub fn me(runbook: &str, run: &str) -> Self {
+        let host =
+            std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default();
+        let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        Holder { host, pid: std::process::id(), runbook: runbook.to_string(), started, run: run.to_string() }
+    }
+
+    fn client_name(&self) -> String {
+        let clean =
+            |s: &str| -> String { s.chars().map(|c| if c.is_ascii_graphic() && c != ':' { c } else { '_' }).collect() };
+        format!(
+            "runbook-lease:{}:{}:{}:{}:{}",
+            clean(&self.host),
+            self.pid,
+            clean(&self.runbook),
+            self.started,
+            clean(&self.run)
+        )
+    }
+
+    fn parse(name: &str) -> Option<Self> {
+        let mut p = name.strip_prefix("runbook-lease:")?.split(':');
+        Some(Holder {
+            host: p.next()?.to_string(),
+            pid: p.next()?.parse().ok()?,
+            runbook: p.next()?.to_string(),
+            started: p.next()?.parse().ok()?,
+            run: p.next()?.to_string(),
+        })
+    }
+
+    pub fn describe(&self) -> String {
+        format!("runbook `{}` (pid {} on {}, started {})", self.runbook, self.pid, self.host, unix_time(self.started))
+    }
+}
+
+pub fn unix_time(secs: u64) -> String {
+    let (d, s) = (secs / 86400, secs % 86400);
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+    let z = d as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC", s / 3600, s % 3600 / 60, s % 60)
+}
+
+/// A held lease; dropping it releases it (the connections close).
+pub struct Lease {
+    _conns: Vec<MultiplexedConnection>,
+    alive: Arc<AtomicBool>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.alive.store(false, Ordering::Relaxed);
+    }
+}
+
+struct Other {
+    holder: Holder,
+    client_id: String,
+    idle: u64,
+    node: Addr,
+}
+
+async fn others(conn: &mut MultiplexedConnection, node: &Addr, mine: &str) -> Result<Vec<Other>> {
+    let list: String = redis::cmd("CLIENT").arg("LIST").query_async(conn).await.map_err(|e| Error::Command {
+        node: node.to_string(),
+        command: "CLIENT LIST".into(),
+        reason: e.to_string(),
+        state: None,
+    })?;
+    Ok(list
+        .lines()
+        .filter_map(|line| {
+            let field = |k: &str| line.split(' ').find_map(|f| f.strip_prefix(k)).map(str::to_string);
+            let name = field("name=")?;
+            if name == mine {
+                return None;
+            }
+            Some(Other {
+                holder: Holder::parse(&name)?,
+                client_id: field("id=")?,
+                idle: field("idle=").and_then(|i| i.parse().ok()).unwrap_or(0),
+                node: node.clone(),
+            })
+        })
+        .collect())
+}
+
+pub async fn acquire(pool: &Pool, topo: &Topology, me: &Holder) -> Result<Lease> {
+    let name = me.client_name();
+    let mut conns = Vec::new();
+    let masters: Vec<Addr> =
+        topo.masters().filter(|m| topo.is_reachable(&m.id) && !m.is_failed()).map(|m| m.addr.clone()).collect();
+    for addr in &masters {
+        let mut c = pool.dedicated(addr).await?;
+        redis::cmd("CLIENT").arg("SETNAME").arg(&name).exec_async(&mut c).await.map_err(|e| Error::Command {
+            node: addr.to_string(),
+            command: "CLIENT SETNAME".into(),
+            reason: e.to_string(),
+            state: None,
+        })?;
+        conns.push(c);
+    }
+    for (c, addr) in conns.iter_mut().zip(&masters) {
+        for other in others(c, addr, &name).await? {
+            if other.idle > STALE_AFTER_SECS {
+                crate::ops::say(&format!(
+                    "taking over a stale lease of {} (idle {} s on {})",
+                    other.holder.describe(),
+                    other.idle,
+                    other.node
+                ));
+                let _ = redis::cmd("CLIENT").arg("KILL").arg("ID").arg(&other.client_id).exec_async(c).await;
+            } else if (other.holder.started, &other.holder.run) <= (me.started, &me.run) {
+                return Err(Error::refused(
+                    format!("another run is changing this cluster: {}", other.holder.describe()),
+                    Some(
+                        "wait for it to finish (its lease goes away when it ends or dies), or look at it with `redis-cli CLIENT LIST`",
+                    ),
+                ));
+            }
+        }
+    }
+    let alive = Arc::new(AtomicBool::new(true));
+    let keep = alive.clone();
+    let mut pings: Vec<MultiplexedConnection> = conns.clone();
+    tokio::spawn(async move {
+        while keep.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            for c in &mut pings {
+                let _ = redis::cmd("PING").exec_async(c).await;
+            }
+        }
+    });
+    Ok(Lease { _conns: conns, alive })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        let h = Holder {
+            host: "ops-1".into(),
+            pid: 42,
+            runbook: "decom mission".into(),
+            started: 1_795_600_000,
+            run: "abc-42".into(),
+        };
+        let parsed = Holder::parse(&h.client_name()).unwrap();
+        assert_eq!(parsed.runbook, "decom_mission");
+        assert_eq!((parsed.pid, parsed.started), (42, 1_795_600_000));
+        assert_eq!(unix_time(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(unix_time(1_795_600_000), "2026-11-25 09:46:40 UTC");
+    }
+}

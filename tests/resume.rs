@@ -1,0 +1,44 @@
+//! A run that dies anywhere is finished by running the same command again: crashes at several
+//! points of a decommission (via `RUNBOOK_FAILPOINT`, which aborts like SIGKILL), then a re-run.
+
+use crate::support::{TestCluster, runbook};
+
+fn crash_then_resume(failpoint: &str) {
+    let c = TestCluster::start(4, 1);
+    c.load_keys(20_000);
+    let state = tempfile::tempdir().unwrap();
+    let (victim, replica) = (c.node_id(3), c.node_id(7));
+    let args = ["run", "decommission", "--node", &c.port(3).to_string(), "-c", &c.seed(), "--yes"].map(String::from);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let crashed = runbook(&args).env("RUNBOOK_STATE_DIR", state.path()).env("RUNBOOK_FAILPOINT", failpoint).run();
+    assert_ne!(crashed.code, 0, "the failpoint {failpoint} fired");
+    crashed.stderr_has(&format!("failpoint {}", failpoint.split(':').next().unwrap()));
+
+    let resumed = runbook(&args).env("RUNBOOK_STATE_DIR", state.path()).run();
+    resumed.expect_code(0).stderr_has("resuming the run started").stdout_has("decommissioned");
+    for i in [0, 1, 2, 4, 5, 6] {
+        assert!(!c.knows(i, &victim) && !c.knows(i, &replica), "node {} still knows a removed node", c.port(i));
+    }
+    assert_eq!(c.total_keys(), 20_000);
+    c.assert_sample_keys(20_000);
+    // No slot stays open, every node agrees.
+    runbook(&["check", "-c", &c.seed()]).run().expect_code(0);
+
+    let journal = runbook(&["journal"]).env("RUNBOOK_STATE_DIR", state.path()).run();
+    journal.expect_code(0).stdout_has("decommission").stdout_has("finished");
+}
+
+#[test]
+fn killed_while_a_slot_with_keys_is_migrating() {
+    crash_then_resume("after-migrate:40");
+}
+
+#[test]
+fn killed_between_setslot_node_on_target_and_source() {
+    crash_then_resume("between-node:3");
+}
+
+#[test]
+fn killed_during_forget() {
+    crash_then_resume("after-forget:1");
+}

@@ -1,0 +1,200 @@
+//! Dry run, Ctrl-C, the lease, confirmation on a terminal, `fix` and the journal.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use crate::support::{TestCluster, runbook, script};
+
+/// CLUSTER NODES without the ping/pong fields, which change by themselves.
+fn stable_nodes(c: &TestCluster, i: usize) -> Vec<String> {
+    let mut lines: Vec<String> = c
+        .cluster_nodes(i)
+        .lines()
+        .map(|l| {
+            l.split(' ').enumerate().filter(|(k, _)| *k != 4 && *k != 5).map(|(_, f)| f).collect::<Vec<_>>().join(" ")
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+fn commandstats(c: &TestCluster, i: usize) -> std::collections::BTreeMap<String, u64> {
+    let info: String = redis::cmd("INFO").arg("commandstats").query(&mut c.conn(i)).unwrap();
+    info.lines()
+        .filter_map(|l| {
+            let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(':')?;
+            let calls = rest.split(',').find_map(|f| f.strip_prefix("calls="))?.parse().ok()?;
+            Some((name.to_string(), calls))
+        })
+        .collect()
+}
+
+/// Commands a dry run may send: reads only.
+const READ_ONLY: &[&str] = &[
+    "cluster|nodes",
+    "cluster|info",
+    "cluster|countkeysinslot",
+    "cluster|myid",
+    "dbsize",
+    "info",
+    "ping",
+    "command|docs",
+];
+
+#[test]
+fn dry_run_shows_every_step_and_changes_nothing() {
+    let c = TestCluster::start(4, 1);
+    c.load_keys(5000);
+    let before: Vec<_> = (0..8).map(|i| (stable_nodes(&c, i), commandstats(&c, i))).collect();
+    let out = runbook(&["run", "decommission", "--node", &c.port(3).to_string(), "-c", &c.seed(), "--dry-run"]).run();
+    out.expect_code(0)
+        .stdout_has("dry run: the cluster was not changed")
+        .stdout_has("] apply drain plan: 4096 slots")
+        .stdout_has(&format!("] del_node {}", c.nodes[7].addr()))
+        .stdout_has(&format!("CLUSTER FORGET {}", c.nodes[3].addr()))
+        .stdout_has(&format!("CLUSTER RESET SOFT on {}", c.nodes[3].addr()))
+        .stderr_has("(dry run)");
+    // The same membership and slots everywhere, the same keys, and no command that writes.
+    for (i, (nodes, stats)) in before.iter().enumerate() {
+        assert_eq!(&stable_nodes(&c, i), nodes, "node {} changed", c.port(i));
+        for (cmd, calls) in commandstats(&c, i) {
+            if calls > stats.get(&cmd).copied().unwrap_or(0) {
+                assert!(READ_ONLY.contains(&cmd.as_str()), "node {} ran `{cmd}` during a dry run", c.port(i));
+            }
+        }
+    }
+    assert_eq!(c.total_keys(), 5000);
+}
+
+/// Starts a long drain in a child process and returns it once it has started moving slots.
+fn start_slow_drain(
+    c: &TestCluster,
+    state: &std::path::Path,
+) -> (std::process::Child, std::thread::JoinHandle<String>, tempfile::TempDir) {
+    let (dir, path) = script(&format!(
+        "let c = cluster();\nlet plan = c.plan_drain(c.node({}));\nc.apply(plan, #{{ batch: 4 }});\nprint(\"drained\");\n",
+        c.port(2)
+    ));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_runbook"))
+        .args(["run", &path, "-c", &c.seed()])
+        .env("RUNBOOK_STATE_DIR", state)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        if line.unwrap().contains("==> moving") {
+            break;
+        }
+    }
+    let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"));
+    (child, rest, dir)
+}
+
+#[test]
+fn ctrl_c_stops_after_the_batch_and_the_same_command_finishes() {
+    let c = TestCluster::start(3, 0);
+    c.load_keys(60_000);
+    let state = tempfile::tempdir().unwrap();
+    let (mut child, stderr, dir) = start_slow_drain(&c, state.path());
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = child.wait().unwrap();
+    let stderr = stderr.join().unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("stopping after the current batch"), "{stderr}");
+    assert!(stderr.contains("run the same command again"), "{stderr}");
+    // No slot left open: check passes although the drain is only part-way.
+    runbook(&["check", "-c", &c.seed()]).run().expect_code(0);
+    assert!(!c.topology().node(&c.node_id(2)).unwrap().slots.is_empty(), "stopped part-way");
+
+    let path = dir.path().join("test.rhai").display().to_string();
+    let again = runbook(&["run", &path, "-c", &c.seed()]).env("RUNBOOK_STATE_DIR", state.path()).run();
+    again.expect_code(0).stdout_has("drained").stderr_has("resuming");
+    let owned = c.topology().node(&c.node_id(2)).map_or(0, |n| if n.is_master() { n.slots.len() } else { 0 });
+    assert_eq!(owned, 0, "the drain finished");
+    c.assert_sample_keys(60_000);
+}
+
+#[test]
+fn a_second_run_is_refused_while_the_first_holds_the_lease() {
+    let c = TestCluster::start(3, 0);
+    c.load_keys(60_000);
+    let state = tempfile::tempdir().unwrap();
+    let (mut child, stderr, _dir) = start_slow_drain(&c, state.path());
+    let (_d, other) = script(&format!("let c = cluster();\nc.migrate_slot(0, c.node({}));\n", c.port(1)));
+    let second = runbook(&["run", &other, "-c", &c.seed()]).env("RUNBOOK_STATE_DIR", state.path()).run();
+    second
+        .expect_code(3)
+        .stderr_has("another run is changing this cluster: runbook `")
+        .stderr_has(&format!("(pid {} on ", child.id()))
+        .stderr_has("started 20");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{}", stderr.join().unwrap());
+    // Once the holder is gone, the lease is free.
+    runbook(&["run", &other, "-c", &c.seed()]).env("RUNBOOK_STATE_DIR", state.path()).run().expect_code(0);
+}
+
+#[test]
+fn confirmation_on_a_terminal() {
+    let c = TestCluster::start(3, 0);
+    let fp = c.topology().fingerprint();
+    let cmd = format!("{} run decommission --node {} -c {}", env!("CARGO_BIN_EXE_runbook"), c.port(2), c.seed());
+    let answer = |text: &str| {
+        let mut child = Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .env("RUNBOOK_STATE_DIR", tempfile::tempdir().unwrap().path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), text.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (code, out) = answer("n\n");
+    assert_eq!(code, Some(5), "{out}");
+    assert!(out.contains("[y/N]") && out.contains("not confirmed"), "{out}");
+    assert_eq!(c.topology().fingerprint(), fp, "declining changed nothing");
+    let (code, out) = answer("y\n");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("decommissioned"), "{out}");
+}
+
+#[test]
+fn fix_closes_open_slots_explaining_each() {
+    let c = TestCluster::start(3, 0);
+    c.load_keys(2000);
+    let (a, b) = (c.node_id(0), c.node_id(1));
+    // Slot 10: both ends set, as a reshard that died after SETSLOT; slot 20: importing only.
+    redis::cmd("CLUSTER").arg("SETSLOT").arg(10).arg("IMPORTING").arg(&a).exec(&mut c.conn(1)).unwrap();
+    redis::cmd("CLUSTER").arg("SETSLOT").arg(10).arg("MIGRATING").arg(&b).exec(&mut c.conn(0)).unwrap();
+    redis::cmd("CLUSTER").arg("SETSLOT").arg(20).arg("IMPORTING").arg(&a).exec(&mut c.conn(1)).unwrap();
+    runbook(&["check", "-c", &c.seed()]).run().expect_code(3);
+    let out = runbook(&["fix", "-c", &c.seed()]).run();
+    out.expect_code(0)
+        .stderr_has("slot 10: MIGRATING on")
+        .stderr_has(&format!("the move was finished to {}", c.nodes[1].addr()))
+        .stderr_has("slot 20: IMPORTING on");
+    runbook(&["check", "-c", &c.seed()]).run().expect_code(0);
+    assert_eq!(c.topology().owner(10).unwrap().id, b);
+    assert_eq!(c.topology().owner(20).unwrap().id, a);
+    c.assert_sample_keys(2000);
+    runbook(&["fix", "-c", &c.seed()]).run().expect_code(0).stderr_has("nothing to fix");
+}
+
+#[test]
+fn passwords_never_reach_the_journal_or_the_terminal() {
+    let c = TestCluster::start(3, 0);
+    let state = tempfile::tempdir().unwrap();
+    let out = runbook(&["run", "decommission", "--node", "1", "-c", &c.seed(), "--password", "s3cret-Pw"])
+        .env("RUNBOOK_STATE_DIR", state.path())
+        .run();
+    out.expect_code(4).stderr_has("authentication failed");
+    assert!(!out.stderr.contains("s3cret-Pw") && !out.stdout.contains("s3cret-Pw"));
+    for entry in std::fs::read_dir(state.path().join("journal")).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        assert!(!text.contains("s3cret-Pw"), "{text}");
+    }
+}
