@@ -121,6 +121,15 @@ impl Journal {
             .map_err(|e| Error::io(format!("writing the journal {}", self.path.display()), &e))
     }
 
+    /// Appends a record without waiting for the disk: for progress notes (phases) whose loss in
+    /// a crash costs nothing, since the next intent or outcome is fsynced anyway.
+    pub fn note(&self, record: &Value) {
+        let mut line = serde_json::to_vec(record).expect("records serialize");
+        line.push(b'\n');
+        let mut f = self.file.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _ = f.write_all(&line);
+    }
+
     /// Starts a primitive call: answered from the journal while replaying a resumed run (same
     /// function at the same position), else recorded and run.
     pub fn begin(&self, name: &str, args: &str) -> Result<Begin> {

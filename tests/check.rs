@@ -71,3 +71,15 @@ fn bad_input_is_explained() {
     let _ = child.wait();
     out.expect_code(4).stderr_has("is not a cluster node").stderr_has("cluster-enabled yes");
 }
+
+#[test]
+fn a_node_still_in_handshake_is_not_healthy() {
+    let mut c = TestCluster::start(3, 0);
+    let i = c.add_server();
+    // Make the handshake last: the new node is stopped right after the MEET.
+    redis::cmd("CLUSTER").arg("MEET").arg("127.0.0.1").arg(c.port(i)).exec(&mut c.conn(0)).unwrap();
+    let addr = c.nodes[i].addr();
+    c.kill(i);
+    let out = runbook(&["check", "-c", &c.seed()]).run();
+    out.expect_code(3).stdout_has(&format!("is still in handshake with {addr}"));
+}

@@ -19,5 +19,7 @@ mod resume;
 mod safety;
 // The README: quick start script and runbook examples.
 mod readme;
+// Big keys, rate limit and progress on the fast path.
+mod speed;
 // `runbook sandbox up|status|down`.
 mod sandbox;

@@ -75,10 +75,10 @@ pub async fn move_slots(
             .map_err(|e| with_state(e, open_state(&todo)))?;
 
         phase("keys");
-        for &slot in &todo {
-            stats.keys +=
-                migrate_keys(pool, src, dst, slot, opts).await.map_err(|e| with_state(e, open_state(&todo)))?;
-        }
+        let (keys, bytes) =
+            migrate_batch_keys(pool, src, dst, &todo, opts).await.map_err(|e| with_state(e, open_state(&todo)))?;
+        stats.keys += keys;
+        stats.bytes += bytes;
 
         // The invariant: never hand a slot over while the source still holds keys of it.
         let counts = count_keys(pool, src, &todo).await.map_err(|e| with_state(e, open_state(&todo)))?;
@@ -217,52 +217,163 @@ pub async fn count_keys(pool: &Pool, node: &NodeInfo, slots: &[u16]) -> Result<V
     Ok(out)
 }
 
-/// MIGRATEs every key of `slot` from `src` to `dst`; returns how many moved.
-pub async fn migrate_keys(pool: &Pool, src: &NodeInfo, dst: &NodeInfo, slot: u16, opts: &MoveOpts) -> Result<u64> {
+/// A MIGRATE carries about this much data when the key count is sized automatically.
+const TARGET_BYTES: u64 = 4 << 20;
+/// MIGRATEs sent in one pipeline: the server runs them in turn, the client saves round trips.
+const MIGRATES_PER_PIPELINE: usize = 64;
+
+/// Moves every key of `slots` from `src` to `dst`: per round, one pipelined GETKEYSINSLOT for
+/// every slot still holding keys, then one MIGRATE per slot, pipelined (MIGRATE refuses keys of
+/// different slots in one call). Keys per MIGRATE are `opts.keys_per_migrate`, or with 0 sized
+/// from a `MEMORY USAGE` sample to carry about 4 MiB each.
+/// Returns the keys moved and an estimate of their bytes.
+async fn migrate_batch_keys(
+    pool: &Pool,
+    src: &NodeInfo,
+    dst: &NodeInfo,
+    slots: &[u16],
+    opts: &MoveOpts,
+) -> Result<(u64, u64)> {
+    let auto = opts.keys_per_migrate == 0;
+    let mut avg_bytes = 0u64;
+    let mut per_call = if auto { 1000 } else { opts.keys_per_migrate };
+    let mut sized = !auto;
+    let mut pending: Vec<u16> = slots.to_vec();
     let mut moved = 0u64;
-    let mut io_retries = 0;
     let client_timeout = opts.timeout * 4 + Duration::from_secs(5);
-    loop {
-        let keys: Vec<Vec<u8>> = pool
-            .query(
-                &src.addr,
-                "CLUSTER GETKEYSINSLOT",
-                redis::cmd("CLUSTER").arg("GETKEYSINSLOT").arg(slot).arg(opts.keys_per_migrate.max(1)),
-            )
-            .await?;
-        if keys.is_empty() {
-            return Ok(moved);
+    let started = std::time::Instant::now();
+    while !pending.is_empty() {
+        let mut pipe = redis::pipe();
+        for &s in &pending {
+            pipe.cmd("CLUSTER").arg("GETKEYSINSLOT").arg(s).arg(per_call);
         }
-        let mut replace = opts.replace;
-        loop {
-            let cmd = migrate_cmd(pool, dst, &keys, opts.timeout, replace);
-            match pool.query_with_timeout::<redis::Value>(&src.addr, "MIGRATE", &cmd, client_timeout).await {
-                Ok(_) => break,
-                Err(Error::Command { reason, .. }) if reason.contains("BUSYKEY") && !replace => {
-                    let key = first_existing(pool, dst, &keys).await.unwrap_or_else(|| "(one of the batch)".into());
-                    return Err(Error::Command {
-                        node: src.addr.to_string(),
-                        command: "MIGRATE".into(),
-                        reason: format!(
-                            "key `{key}` of slot {slot} already exists on the target {}; nothing was overwritten",
-                            dst.addr
-                        ),
-                        state: Some("pass `replace: true` to overwrite the target's copy with the source's".into()),
-                    });
-                }
-                // After an I/O error a key may exist on both sides; the source's copy is the one
-                // clients still write to (existing keys are served by a MIGRATING source), so
-                // retrying with REPLACE is both safe and needed.
-                Err(Error::Command { reason, .. }) if reason.contains("IOERR") && io_retries < 3 => {
-                    io_retries += 1;
-                    replace = true;
-                }
-                Err(e) => return Err(e),
+        let mut work: Vec<(u16, Vec<Vec<u8>>)> = Vec::new();
+        for (&slot, reply) in pending.iter().zip(pool.pipeline(&src.addr, "CLUSTER GETKEYSINSLOT", &pipe).await?) {
+            let keys: Vec<Vec<u8>> = reply
+                .and_then(|v| redis::from_redis_value(v).map_err(|e| e.to_string()))
+                .map_err(|reason| Error::Command {
+                    node: src.addr.to_string(),
+                    command: "CLUSTER GETKEYSINSLOT".into(),
+                    reason,
+                    state: None,
+                })?;
+            if !keys.is_empty() {
+                work.push((slot, keys));
             }
         }
-        moved += keys.len() as u64;
-        crate::failpoint::hit("after-migrate");
+        if work.is_empty() {
+            break;
+        }
+        let page = per_call;
+        if avg_bytes == 0 {
+            avg_bytes = average_key_bytes(pool, src, &work).await;
+        }
+        if !sized {
+            sized = true;
+            per_call = (TARGET_BYTES / avg_bytes.max(1)).clamp(1, 10_000) as usize;
+        }
+        for chunk in work.chunks(MIGRATES_PER_PIPELINE) {
+            let mut pipe = redis::pipe();
+            for (_, keys) in chunk {
+                pipe.add_command(migrate_cmd(pool, dst, keys, opts.timeout, opts.replace));
+            }
+            let replies = pool.pipeline_timeout(&src.addr, "MIGRATE", &pipe, client_timeout).await?;
+            for ((slot, keys), reply) in chunk.iter().zip(replies) {
+                match reply {
+                    Ok(_) => {}
+                    Err(reason) if reason.contains("BUSYKEY") && !opts.replace => {
+                        let key = first_existing(pool, dst, keys).await.unwrap_or_else(|| "(one of the batch)".into());
+                        return Err(Error::Command {
+                            node: src.addr.to_string(),
+                            command: "MIGRATE".into(),
+                            reason: format!(
+                                "key `{key}` of slot {slot} already exists on the target {}; nothing was overwritten",
+                                dst.addr
+                            ),
+                            state: Some("pass `replace: true` to overwrite the target's copy with the source's".into()),
+                        });
+                    }
+                    Err(reason) if reason.contains("IOERR") => migrate_retrying(pool, src, dst, keys, opts).await?,
+                    Err(reason) => {
+                        return Err(Error::Command {
+                            node: src.addr.to_string(),
+                            command: "MIGRATE".into(),
+                            reason,
+                            state: None,
+                        });
+                    }
+                }
+                moved += keys.len() as u64;
+            }
+            crate::failpoint::hit("after-migrate");
+            throttle(opts.rate_limit, moved, started).await;
+        }
+        // A slot that filled its page may hold more keys; the others are empty now (no key can
+        // be created on a MIGRATING source: writes to missing keys are sent to the target).
+        pending = work.iter().filter(|(_, k)| k.len() >= page).map(|(s, _)| *s).collect();
     }
+    Ok((moved, moved * avg_bytes))
+}
+
+/// The average size of a key, from `MEMORY USAGE` of up to 16 of them (one per slot).
+async fn average_key_bytes(pool: &Pool, src: &NodeInfo, work: &[(u16, Vec<Vec<u8>>)]) -> u64 {
+    let mut pipe = redis::pipe();
+    let sample: Vec<&Vec<u8>> = work.iter().take(16).filter_map(|(_, k)| k.first()).collect();
+    for k in &sample {
+        pipe.cmd("MEMORY").arg("USAGE").arg(k.as_slice());
+    }
+    let sizes: Vec<u64> = match pool.pipeline(&src.addr, "MEMORY USAGE", &pipe).await {
+        Ok(replies) => {
+            replies.into_iter().filter_map(|r| r.ok().and_then(|v| redis::from_redis_value::<u64>(v).ok())).collect()
+        }
+        Err(_) => Vec::new(),
+    };
+    if sizes.is_empty() {
+        return 1;
+    }
+    (sizes.iter().sum::<u64>() / sizes.len() as u64).max(1)
+}
+
+/// Keeps the average under `rate` keys per second, if set.
+async fn throttle(rate: Option<u64>, moved: u64, started: std::time::Instant) {
+    if let Some(rate) = rate.filter(|r| *r > 0) {
+        let due = Duration::from_secs_f64(moved as f64 / rate as f64);
+        if let Some(wait) = due.checked_sub(started.elapsed()) {
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// After an I/O error a key may exist on both sides; the source's copy is the one clients still
+/// write to (existing keys are served by a MIGRATING source), so retrying with REPLACE is both
+/// safe and needed. A big key may need longer than MIGRATE's idle timeout to restore: each retry
+/// doubles it.
+async fn migrate_retrying(
+    pool: &Pool,
+    src: &NodeInfo,
+    dst: &NodeInfo,
+    keys: &[Vec<u8>],
+    opts: &MoveOpts,
+) -> Result<()> {
+    let mut timeout = opts.timeout;
+    for attempt in 1..=4 {
+        timeout *= 2;
+        let cmd = migrate_cmd(pool, dst, keys, timeout, true);
+        match pool
+            .query_with_timeout::<redis::Value>(&src.addr, "MIGRATE", &cmd, timeout * 2 + Duration::from_secs(5))
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(Error::Command { reason, .. }) if reason.contains("IOERR") && attempt < 4 => {}
+            Err(e) => return Err(e),
+        }
+    }
+    unreachable!("the last attempt returns")
+}
+
+/// MIGRATEs every key `src` holds in `slot` to `dst`, whoever owns the slot (for `fix`).
+pub async fn migrate_keys(pool: &Pool, src: &NodeInfo, dst: &NodeInfo, slot: u16, opts: &MoveOpts) -> Result<u64> {
+    Ok(migrate_batch_keys(pool, src, dst, &[slot], opts).await?.0)
 }
 
 fn migrate_cmd(pool: &Pool, dst: &NodeInfo, keys: &[Vec<u8>], timeout: Duration, replace: bool) -> redis::Cmd {

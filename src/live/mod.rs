@@ -48,6 +48,7 @@ pub struct LiveCluster {
     journal: Option<Arc<Journal>>,
     holder: Holder,
     lease: Mutex<Option<lease::Lease>>,
+    rate_limit: Option<u64>,
 }
 
 impl LiveCluster {
@@ -61,6 +62,7 @@ impl LiveCluster {
             journal: None,
             holder: Holder::me("runbook", "interactive"),
             lease: Mutex::new(None),
+            rate_limit: None,
         };
         me.block(discover::read_view(&me.pool, &me.seed))?;
         Ok(me)
@@ -71,6 +73,13 @@ impl LiveCluster {
     pub fn with_journal(mut self, journal: Option<Arc<Journal>>, holder: Holder) -> Self {
         self.journal = journal;
         self.holder = holder;
+        self
+    }
+
+    /// Caps every move at `keys_per_sec` unless a call sets its own limit.
+    #[must_use]
+    pub fn with_rate_limit(mut self, keys_per_sec: Option<u64>) -> Self {
+        self.rate_limit = keys_per_sec;
         self
     }
 
@@ -149,11 +158,13 @@ impl Cluster for LiveCluster {
         let journal = self.journal.clone();
         let phase = move |p: &str| {
             if let Some(j) = &journal {
-                let _ = j.write(&json!({"t": "phase", "phase": p, "ts": crate::journal::now()}));
+                j.note(&json!({"t": "phase", "phase": p, "ts": crate::journal::now()}));
             }
         };
+        let mut opts = opts.clone();
+        opts.rate_limit = opts.rate_limit.or(self.rate_limit);
         // A batch runs to its end once started, so Ctrl-C never leaves a slot open.
-        self.mutate(intent, migrate::move_slots(&self.pool, topo, batch, opts, &phase))
+        self.mutate(intent, migrate::move_slots(&self.pool, topo, batch, &opts, &phase))
     }
 
     fn setslot(&self, node: &NodeInfo, slots: &[u16], how: &SetSlot) -> Result<()> {

@@ -149,16 +149,27 @@ impl Pool {
         name: &str,
         pipe: &redis::Pipeline,
     ) -> Result<Vec<std::result::Result<redis::Value, String>>> {
+        self.pipeline_timeout(addr, name, pipe, self.timeouts.command).await
+    }
+
+    /// `pipeline` with its own deadline, for pipelines of long commands (MIGRATE).
+    pub async fn pipeline_timeout(
+        &self,
+        addr: &Addr,
+        name: &str,
+        pipe: &redis::Pipeline,
+        timeout: Duration,
+    ) -> Result<Vec<std::result::Result<redis::Value, String>>> {
         let mut conn = self.connection(addr).await?;
         let mut pipe = pipe.clone();
         pipe.ignore_errors();
         let fut = pipe.query_async::<Vec<redis::Value>>(&mut conn);
-        let values = match tokio::time::timeout(self.timeouts.command, fut).await {
+        let values = match tokio::time::timeout(timeout, fut).await {
             Err(_) => {
                 self.drop_connection(addr).await;
                 return Err(Error::Timeout {
                     what: format!("waiting for {name} on {addr}"),
-                    detail: format!("no reply within {:?}", self.timeouts.command),
+                    detail: format!("no reply within {timeout:?}"),
                 });
             }
             Ok(Err(e)) => return Err(command_error(addr, name, &e)),

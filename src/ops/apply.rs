@@ -1,11 +1,13 @@
 //! Applying a plan: batch by batch, re-reading the cluster before each batch.
 
-use std::time::Instant;
+use std::collections::{BTreeSet, VecDeque};
+use std::time::{Duration, Instant};
 
 use super::cluster::{Cluster, MoveOpts, MoveStats};
+use super::progress::Progress;
 use super::say::say;
 use crate::error::{Error, Result};
-use crate::plan::Plan;
+use crate::plan::{Batch, Plan};
 
 /// What `apply` did.
 #[derive(Clone, Copy, Debug, Default)]
@@ -58,23 +60,126 @@ pub fn apply(c: &dyn Cluster, plan: &Plan, opts: &MoveOpts) -> Result<ApplyRepor
             ));
         }
     }
-    let batches = plan.batches(opts.slots_per_batch);
+    wait_ready(c, plan)?;
+    let mut queue: VecDeque<Batch> = plan.batches(opts.slots_per_batch).into();
     let mut report = ApplyReport::default();
     let total = plan.moves.len();
-    for (i, batch) in batches.iter().enumerate() {
-        let topo = if i == 0 { topo.clone() } else { c.topology()? };
-        say(&format!(
-            "moving {} slot(s) {} → {} [{}/{total}]",
-            batch.slots.len(),
-            plan.name(&batch.from),
-            plan.name(&batch.to),
-            report.stats.slots + batch.slots.len()
-        ));
-        report.stats += c.move_slots(&topo, batch, opts)?;
+    let mut progress = Progress::new(total, plan.keys.as_ref().map(|k| k.iter().sum()));
+    let mut first = Some(topo);
+    while !queue.is_empty() {
+        let topo = match first.take() {
+            Some(t) => t,
+            None => c.topology()?,
+        };
+        let wave = next_wave(&mut queue);
+        for b in &wave {
+            progress.starting(&format!(
+                "moving {} slot(s) {} → {} [{}/{total}]",
+                b.slots.len(),
+                plan.name(&b.from),
+                plan.name(&b.to),
+                report.stats.slots + b.slots.len()
+            ));
+        }
+        // Batches of one wave share no node, so they run side by side; each runs to its end.
+        let results: Vec<Result<MoveStats>> = std::thread::scope(|s| {
+            let handles: Vec<_> = wave.iter().map(|b| s.spawn(|| c.move_slots(&topo, b, opts))).collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err(Error::refused("a move thread panicked", None))))
+                .collect()
+        });
+        for r in results {
+            let stats = r?;
+            report.stats += stats;
+            progress.moved(stats);
+        }
     }
+    progress.finish();
     report.seconds = started.elapsed().as_secs_f64();
     if total > 0 {
         say(&format!("moved {} slots and {} keys in {:.1}s", report.stats.slots, report.stats.keys, report.seconds));
     }
     Ok(report)
+}
+
+/// Waits (up to 30 s) until every node the plan moves slots between reports `cluster_state:ok`:
+/// a master that just joined stays `fail` for a few seconds, and a MIGRATE to it fails with
+/// CLUSTERDOWN meanwhile.
+fn wait_ready(c: &dyn Cluster, plan: &Plan) -> Result<()> {
+    let involved: BTreeSet<&str> = plan.moves.iter().flat_map(|m| [m.from.as_str(), m.to.as_str()]).collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut said = false;
+    loop {
+        let topo = c.topology()?;
+        let stats = c.stats(&topo)?;
+        let not_ok: Vec<String> = involved
+            .iter()
+            .filter(|id| stats.get(**id).and_then(|s| s.cluster_state.as_deref()).is_some_and(|s| s != "ok"))
+            .map(|id| plan.name(id))
+            .collect();
+        if not_ok.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(Error::Timeout {
+                what: "waiting for the nodes of the plan to report cluster_state:ok".into(),
+                detail: format!("still not ok: {}", not_ok.join(", ")),
+            });
+        }
+        if !said {
+            say(&format!("waiting for {} to report cluster_state:ok", not_ok.join(", ")));
+            said = true;
+        }
+        c.pause(Duration::from_millis(100))?;
+    }
+}
+
+/// Moves running at once, at most: enough to overlap round trips and config saves on different
+/// nodes without crowding a 2-core machine.
+const PARALLEL: usize = 4;
+
+/// The next batches that share no node with each other, in plan order: a pair's batches never
+/// overtake each other, and no node is source or target of two moves at once.
+fn next_wave(queue: &mut VecDeque<Batch>) -> Vec<Batch> {
+    let mut busy: BTreeSet<String> = BTreeSet::new();
+    let mut wave = Vec::new();
+    let mut rest = VecDeque::new();
+    while let Some(b) = queue.pop_front() {
+        if wave.len() < PARALLEL && !busy.contains(&b.from) && !busy.contains(&b.to) {
+            busy.insert(b.from.clone());
+            busy.insert(b.to.clone());
+            wave.push(b);
+        } else {
+            // A skipped pair keeps its nodes busy, so its later batches wait for it too.
+            busy.insert(b.from.clone());
+            busy.insert(b.to.clone());
+            rest.push_back(b);
+        }
+    }
+    *queue = rest;
+    wave
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b(from: &str, to: &str, slot: u16) -> Batch {
+        Batch { from: from.into(), to: to.into(), slots: vec![slot] }
+    }
+
+    #[test]
+    fn waves_share_no_node_and_keep_each_pairs_order() {
+        let mut q: VecDeque<Batch> =
+            vec![b("a", "d", 1), b("a", "d", 2), b("b", "e", 3), b("c", "d", 4), b("c", "f", 5)].into();
+        let w1 = next_wave(&mut q);
+        assert_eq!(w1.iter().map(|b| b.slots[0]).collect::<Vec<_>>(), vec![1, 3]);
+        let w2 = next_wave(&mut q);
+        assert_eq!(w2.iter().map(|b| b.slots[0]).collect::<Vec<_>>(), vec![2]);
+        let w3 = next_wave(&mut q);
+        assert_eq!(w3.iter().map(|b| b.slots[0]).collect::<Vec<_>>(), vec![4]);
+        assert_eq!(next_wave(&mut q).iter().map(|b| b.slots[0]).collect::<Vec<_>>(), vec![5]);
+        assert!(q.is_empty());
+    }
 }

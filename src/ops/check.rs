@@ -84,6 +84,13 @@ impl CheckReport {
                 problems.push(format!("{who} thinks slots {slots} belong to {believed}, but the owner is {claimed}"));
             }
         }
+        // Right after a MEET the new node is listed under a temporary id in `handshake`: it is
+        // not a member yet, whatever the slot maps say.
+        for (viewer, view) in topo.views() {
+            for n in view.iter().filter(|n| n.flags.handshake) {
+                problems.push(format!("{} is still in handshake with {}", name(viewer), n.addr));
+            }
+        }
         for (id, s) in stats {
             if let Some(state) = &s.cluster_state
                 && state != "ok"

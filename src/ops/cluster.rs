@@ -12,7 +12,8 @@ use crate::plan::Batch;
 /// How slots are moved.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MoveOpts {
-    /// Keys per GETKEYSINSLOT / MIGRATE round (redis-cli's `--cluster-pipeline`).
+    /// Keys per MIGRATE (redis-cli's `--cluster-pipeline`); 0 sizes it from a sample of key
+    /// sizes so that one MIGRATE carries about 4 MiB.
     pub keys_per_migrate: usize,
     /// MIGRATE's idle timeout (redis-cli's `--cluster-timeout`).
     pub timeout: Duration,
@@ -20,11 +21,19 @@ pub struct MoveOpts {
     pub replace: bool,
     /// At most this many slots open (MIGRATING/IMPORTING) at once per batch.
     pub slots_per_batch: usize,
+    /// At most this many keys per second (`--rate-limit`), to spare a busy cluster.
+    pub rate_limit: Option<u64>,
 }
 
 impl Default for MoveOpts {
     fn default() -> Self {
-        Self { keys_per_migrate: 200, timeout: Duration::from_millis(60_000), replace: false, slots_per_batch: 256 }
+        Self {
+            keys_per_migrate: 0,
+            timeout: Duration::from_millis(60_000),
+            replace: false,
+            slots_per_batch: 256,
+            rate_limit: None,
+        }
     }
 }
 
@@ -33,12 +42,15 @@ impl Default for MoveOpts {
 pub struct MoveStats {
     pub slots: usize,
     pub keys: u64,
+    /// Estimated from a sample of key sizes (`MEMORY USAGE`), not counted.
+    pub bytes: u64,
 }
 
 impl std::ops::AddAssign for MoveStats {
     fn add_assign(&mut self, o: Self) {
         self.slots += o.slots;
         self.keys += o.keys;
+        self.bytes += o.bytes;
     }
 }
 

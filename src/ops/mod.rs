@@ -6,6 +6,7 @@ pub mod check;
 pub mod cluster;
 pub mod fix;
 pub mod membership;
+pub mod progress;
 pub mod say;
 
 pub use apply::{ApplyReport, apply};

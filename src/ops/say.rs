@@ -8,9 +8,16 @@ pub fn set_quiet(quiet: bool) {
     QUIET.store(quiet, Ordering::Relaxed);
 }
 
+pub fn quiet() -> bool {
+    QUIET.load(Ordering::Relaxed)
+}
+
 /// One line of progress: `==> moving 1366 slots 127.0.0.1:6397 → 127.0.0.1:6391`.
 pub fn say(msg: &str) {
-    if !QUIET.load(Ordering::Relaxed) {
-        eprintln!("==> {msg}");
+    if !quiet() {
+        let line = format!("==> {msg}");
+        if !super::progress::above_bar(&line) {
+            eprintln!("{line}");
+        }
     }
 }

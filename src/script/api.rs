@@ -70,7 +70,7 @@ fn check_keys(opts: &Map, accepted: &[&str], what: &str) -> Result<(), Error> {
     Ok(())
 }
 
-const MOVE_KEYS: &[&str] = &["pipeline", "timeout", "replace", "batch"];
+const MOVE_KEYS: &[&str] = &["pipeline", "timeout", "replace", "batch", "rate_limit"];
 
 /// `pipeline` (keys per MIGRATE), `timeout` (ms), `replace`, `batch` (slots open at once).
 fn move_opts(opts: &Map) -> Result<MoveOpts, Error> {
@@ -94,6 +94,9 @@ fn move_opts(opts: &Map) -> Result<MoveOpts, Error> {
     }
     if let Some(v) = opts.get("batch") {
         m.slots_per_batch = number(v, "batch")?.max(1.0) as usize;
+    }
+    if let Some(v) = opts.get("rate_limit") {
+        m.rate_limit = Some(number(v, "rate_limit")?.max(1.0) as u64);
     }
     Ok(m)
 }
@@ -126,6 +129,7 @@ fn with_keys(c: &dyn Cluster, topo: &Topology, mut plan: Plan) -> Result<Plan, E
 
 fn rebalance_opts(c: &dyn Cluster, topo: &Topology, opts: &Map) -> Result<(RebalanceOpts, MoveOpts, bool), Error> {
     const KEYS: &[&str] = &[
+        "rate_limit",
         "weights",
         "auto_weights",
         "use_empty_masters",
@@ -382,7 +386,7 @@ pub fn register(engine: &mut Engine, session: &Arc<Session>) {
     api!(
         engine,
         "wait_converged",
-        "Waits (up to 60 s) until every node agrees on slots, membership and roles.",
+        "Waits (up to 60 s) until every node agrees on slots and membership and reports cluster_state:ok.",
         |c: &mut ClusterHandle| -> RhaiResult<()> {
             j(c, "wait_converged", "60", |cl| {
                 ops::wait_converged(cl, Duration::from_secs(60)).map(|_| ()).map_err(rhai_err)
@@ -392,7 +396,7 @@ pub fn register(engine: &mut Engine, session: &Arc<Session>) {
     api!(
         engine,
         "wait_converged",
-        "Waits up to `secs` seconds until every node agrees on slots, membership and roles.",
+        "Waits up to `secs` seconds until every node agrees on slots and membership and reports cluster_state:ok.",
         |c: &mut ClusterHandle, secs: i64| -> RhaiResult<()> {
             j(c, "wait_converged", &secs.to_string(), |cl| {
                 ops::wait_converged(cl, Duration::from_secs(secs.max(0) as u64)).map(|_| ()).map_err(rhai_err)

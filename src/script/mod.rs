@@ -55,6 +55,7 @@ pub fn run_command(args: &[String]) -> Result<u8> {
     let params_json = codec::encode(&rhai::Dynamic::from(params.clone()));
     let mut session = Session::new(cluster_args, ra.yes);
     session.dry_run = ra.dry_run;
+    session.rate_limit = ra.rate_limit;
     // Compile before connecting: a syntax error must not cost a connection, let alone a change.
     let mut scope = Scope::new();
     scope.push_constant("params", params);
@@ -135,7 +136,10 @@ fn run_usage() -> String {
          --user USER          ACL user [env: RUNBOOK_USER]\n      \
          --password PASSWORD  password [env: REDISCLI_AUTH]\n  \
          -y, --yes                answer yes to confirm()\n  \
-         -q, --quiet              no progress lines\n  \
+         -q, --quiet              no progress lines\n      \
+         --dry-run            run against a simulation; change nothing\n      \
+         --journal PATH       where to journal the run (default: the state directory)\n      \
+         --rate-limit KEYS    move at most KEYS keys per second\n  \
          -p, --param NAME=VALUE   a parameter (for values that start with -)\n  \
          -h, --help               this help, or a runbook's parameters with a runbook\n\nShipped runbooks:\n",
     );

@@ -12,7 +12,8 @@ use rhai::{Dynamic, Map};
 use crate::error::{Error, Result};
 
 /// Names `runbook run` keeps for itself; a runbook cannot declare them.
-pub const RESERVED: &[&str] = &["cluster", "user", "password", "yes", "help", "dry_run", "journal", "json", "quiet"];
+pub const RESERVED: &[&str] =
+    &["cluster", "user", "password", "yes", "help", "dry_run", "journal", "json", "quiet", "rate_limit", "param"];
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct ParamSpec {
@@ -201,6 +202,7 @@ pub struct RunArgs {
     pub dry_run: bool,
     pub quiet: bool,
     pub journal: Option<String>,
+    pub rate_limit: Option<u64>,
     pub params: Vec<(String, Value)>,
 }
 
@@ -235,6 +237,12 @@ impl RunArgs {
                 "-c" | "--cluster" => out.cluster = Some(value_of(&mut i, inline, flag)?),
                 "--user" => out.user = Some(value_of(&mut i, inline, flag)?),
                 "--journal" => out.journal = Some(value_of(&mut i, inline, flag)?),
+                "--rate-limit" => {
+                    let v = value_of(&mut i, inline, flag)?;
+                    out.rate_limit = Some(v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                        Error::usage(format!("--rate-limit takes a number of keys per second, not `{v}`"), None)
+                    })?);
+                }
                 "--password" => out.password = Some(value_of(&mut i, inline, flag)?),
                 "-p" | "--param" => {
                     let kv = value_of(&mut i, inline, flag)?;

@@ -23,6 +23,7 @@ pub struct Session {
     pub cancel: Arc<AtomicBool>,
     pub journal: Option<Arc<Journal>>,
     pub holder: Holder,
+    pub rate_limit: Option<u64>,
     rt: OnceLock<Arc<Runtime>>,
     default: Mutex<Option<ClusterHandle>>,
     sims: Mutex<Vec<Arc<SimCluster>>>,
@@ -37,6 +38,7 @@ impl Session {
             cancel: Arc::new(AtomicBool::new(false)),
             journal: None,
             holder: Holder::me("runbook", "interactive"),
+            rate_limit: None,
             rt: OnceLock::new(),
             default: Mutex::new(None),
             sims: Mutex::new(Vec::new()),
@@ -71,7 +73,8 @@ impl Session {
         }
         let cfg = ClusterConfig::from_args(&args)?;
         let live = LiveCluster::connect(self.runtime()?, cfg.seed, cfg.creds, self.cancel.clone())?
-            .with_journal(self.journal.clone(), self.holder.clone());
+            .with_journal(self.journal.clone(), self.holder.clone())
+            .with_rate_limit(self.rate_limit);
         let handle = if self.dry_run {
             eprintln!("dry run: reading {} once; nothing will be changed", live.name());
             let sim = Arc::new(SimCluster::from_live(Arc::new(live))?);

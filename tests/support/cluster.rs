@@ -247,3 +247,10 @@ impl TestCluster {
         self.nodes.iter().position(|s| s.port == port).expect("a node of this cluster")
     }
 }
+
+impl TestCluster {
+    /// Loads `n` sample keys with `value_size`-byte values.
+    pub fn load_keys_sized(&self, n: u64, value_size: usize) {
+        runbook::sandbox::load_keys(&self.topology(), n, value_size, &Credentials::default()).expect("load keys");
+    }
+}

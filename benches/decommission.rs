@@ -1,0 +1,303 @@
+//! `cargo bench --bench decommission`: runbook against redis-cli `--cluster`, side by side on
+//! identical fresh clusters of real redis-server processes, alternating, several rounds.
+//!
+//! Scenario 1, the seed's scale-in: 4 masters + 4 replicas, remove one master and its replica.
+//!   runbook:   `runbook run decommission --node <victim> --yes`
+//!   redis-cli: 3 × `reshard` (one target each, a convergence wait between them), 2 × `del-node`,
+//!              `rebalance`, at `--cluster-pipeline 10` (the default) and 1000.
+//! Scenario 2, scale-out: 3 loaded masters + 2 empty ones, rebalance with empty masters.
+//!
+//! Sizes from the environment: RB_BENCH_KEYS (1000000), RB_BENCH_VALUE (100 bytes),
+//! RB_BENCH_ROUNDS (3), RB_BENCH_SCENARIOS ("decommission,scaleout").
+
+#[path = "../tests/support/cluster.rs"]
+#[allow(dead_code)]
+mod cluster;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cluster::TestCluster;
+
+fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
+    std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// One measured run: total seconds, seconds spent moving slots, peak RSS in KiB (runbook only).
+#[derive(Clone, Copy, Debug, Default)]
+struct Sample {
+    total: f64,
+    migration: f64,
+    rss_kib: u64,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() { 0.0 } else { v[v.len() / 2] }
+}
+
+/// Runs `cmd`, sampling the child's peak RSS (VmHWM) while it runs.
+fn run_measured(cmd: &mut Command) -> (std::process::Output, u64) {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let pid = child.id();
+    let sampler = std::thread::spawn(move || {
+        let mut peak = 0;
+        while let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+            if let Some(kib) = s
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+            {
+                peak = peak.max(kib);
+            }
+            if s.contains("State:\tZ") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        peak
+    });
+    let out = child.wait_with_output().expect("wait");
+    (out, sampler.join().unwrap_or(0))
+}
+
+fn redis_cli(args: &[&str]) -> std::process::Output {
+    Command::new("redis-cli").args(args).stdin(Stdio::null()).output().expect("redis-cli")
+}
+
+/// What an operator does by hand between redis-cli steps: poll `--cluster check` until it is clean.
+fn wait_cli_converged(seed: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = redis_cli(&["--cluster", "check", seed]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        if out.status.success() && !text.contains("[ERR]") && !text.contains("[WARNING]") {
+            return;
+        }
+        assert!(Instant::now() < deadline, "redis-cli never saw the cluster converge:\n{text}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn check_cli(out: &std::process::Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn seeded_cluster(keys: u64, value: usize) -> TestCluster {
+    let c = TestCluster::start(4, 1);
+    c.load_keys_sized(keys, value);
+    wait_synced(&c);
+    c
+}
+
+/// Loading a million keys can overflow a replica's output buffer and force a full resync: both
+/// tools start only once every replica is in sync and no node is loading.
+fn wait_synced(c: &TestCluster) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let synced = |i: usize| {
+        redis::cmd("INFO").query::<String>(&mut c.conn(i)).is_ok_and(|info| {
+            info.contains("loading:0")
+                && (info.contains("role:master")
+                    || (info.contains("master_link_status:up") && info.contains("master_sync_in_progress:0")))
+        })
+    };
+    while !(0..c.nodes.len()).all(synced) {
+        assert!(Instant::now() < deadline, "the replicas never caught up after loading");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn decommission_runbook(keys: u64, value: usize) -> Sample {
+    let c = seeded_cluster(keys, value);
+    let state = tempfile::tempdir().unwrap();
+    let start = Instant::now();
+    let (out, rss) = run_measured(
+        Command::new(env!("CARGO_BIN_EXE_runbook"))
+            .args(["run", "decommission", "--node", &c.port(3).to_string(), "-c", &c.seed(), "--yes"])
+            .env("RUNBOOK_STATE_DIR", state.path()),
+    );
+    let total = start.elapsed().as_secs_f64();
+    check_cli(&out, "runbook decommission");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let migration = stderr
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("==> moved ")
+                .and_then(|r| r.rsplit_once(" in "))
+                .map(|(_, t)| t.trim_end_matches('s').parse().unwrap_or(0.0))
+        })
+        .unwrap_or(0.0);
+    assert_eq!(c.total_keys(), keys, "runbook kept every key");
+    Sample { total, migration, rss_kib: rss }
+}
+
+fn decommission_redis_cli(keys: u64, value: usize, pipeline: u32) -> Sample {
+    let c = seeded_cluster(keys, value);
+    let seed = c.seed();
+    let (victim, replica) = (c.node_id(3), c.node_id(7));
+    let targets: Vec<String> = (0..3).map(|i| c.node_id(i)).collect();
+    let pipeline = pipeline.to_string();
+    let start = Instant::now();
+    let mut migration = 0.0;
+    for (i, t) in targets.iter().enumerate() {
+        let slots = if i == 0 { "1366" } else { "1365" };
+        let s = Instant::now();
+        let out = redis_cli(&[
+            "--cluster",
+            "reshard",
+            &seed,
+            "--cluster-from",
+            &victim,
+            "--cluster-to",
+            t,
+            "--cluster-slots",
+            slots,
+            "--cluster-yes",
+            "--cluster-pipeline",
+            &pipeline,
+        ]);
+        migration += s.elapsed().as_secs_f64();
+        check_cli(&out, "redis-cli reshard");
+        wait_cli_converged(&seed);
+    }
+    check_cli(&redis_cli(&["--cluster", "del-node", &seed, &replica]), "redis-cli del-node replica");
+    check_cli(&redis_cli(&["--cluster", "del-node", &seed, &victim]), "redis-cli del-node master");
+    wait_cli_converged(&seed);
+    check_cli(&redis_cli(&["--cluster", "rebalance", &seed, "--cluster-pipeline", &pipeline]), "redis-cli rebalance");
+    let total = start.elapsed().as_secs_f64();
+    assert_eq!(c.total_keys(), keys, "redis-cli kept every key");
+    Sample { total, migration, rss_kib: 0 }
+}
+
+/// 3 loaded masters plus 2 empty masters that every node already knows.
+fn scaleout_cluster(keys: u64, value: usize) -> (TestCluster, Vec<String>) {
+    let mut c = TestCluster::start(3, 0);
+    c.load_keys_sized(keys, value);
+    let mut added = Vec::new();
+    for _ in 0..2 {
+        let i = c.add_server();
+        redis::cmd("CLUSTER").arg("MEET").arg("127.0.0.1").arg(c.port(i)).exec(&mut c.conn(0)).unwrap();
+        added.push(c.nodes[i].addr());
+    }
+    // Both tools start from a cluster where every node knows both new masters and reports
+    // cluster_state:ok (`redis-cli --cluster check` only compares slots, not membership, and
+    // its rebalance fails with "Unknown node" before that).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !Command::new(env!("CARGO_BIN_EXE_runbook"))
+        .args(["check", "-c", &c.seed()])
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        assert!(Instant::now() < deadline, "the cluster never converged after adding two masters");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (c, added)
+}
+
+fn scaleout_runbook(keys: u64, value: usize) -> Sample {
+    let (c, _) = scaleout_cluster(keys, value);
+    wait_synced(&c);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("scaleout.rhai");
+    std::fs::write(&path, "let c = cluster();\nc.rebalance(#{ use_empty_masters: true });\n").unwrap();
+    let start = Instant::now();
+    let (out, rss) = run_measured(
+        Command::new(env!("CARGO_BIN_EXE_runbook"))
+            .args(["run", &path.display().to_string(), "-c", &c.seed()])
+            .env("RUNBOOK_STATE_DIR", dir.path()),
+    );
+    let total = start.elapsed().as_secs_f64();
+    check_cli(&out, "runbook rebalance");
+    assert_eq!(c.total_keys(), keys);
+    Sample { total, migration: total, rss_kib: rss }
+}
+
+fn scaleout_redis_cli(keys: u64, value: usize) -> Sample {
+    let (c, _) = scaleout_cluster(keys, value);
+    wait_synced(&c);
+    let start = Instant::now();
+    check_cli(&redis_cli(&["--cluster", "rebalance", &c.seed(), "--cluster-use-empty-masters"]), "redis-cli rebalance");
+    let total = start.elapsed().as_secs_f64();
+    assert_eq!(c.total_keys(), keys);
+    Sample { total, migration: total, rss_kib: 0 }
+}
+
+fn report(title: &str, ours: &[Sample], theirs: &[(&str, Vec<Sample>)]) {
+    let t = median(ours.iter().map(|s| s.total).collect());
+    let m = median(ours.iter().map(|s| s.migration).collect());
+    let rss = ours.iter().map(|s| s.rss_kib).max().unwrap_or(0);
+    println!("\n{title}");
+    println!("  {:<34} {:>9} {:>11}", "tool", "total s", "moving s");
+    println!("  {:<34} {:>9.2} {:>11.2}   peak RSS {:.1} MiB", "runbook", t, m, rss as f64 / 1024.0);
+    for (name, samples) in theirs {
+        let tt = median(samples.iter().map(|s| s.total).collect());
+        let mm = median(samples.iter().map(|s| s.migration).collect());
+        println!("  {name:<34} {tt:>9.2} {mm:>11.2}   runbook/redis-cli: total {:.2}, moving {:.2}", t / tt, m / mm);
+    }
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list" || a == "--test") {
+        return; // `cargo test --benches` probes harness=false benches; nothing to list.
+    }
+    let keys: u64 = env_or("RB_BENCH_KEYS", 1_000_000);
+    let value: usize = env_or("RB_BENCH_VALUE", 100);
+    let rounds: usize = env_or("RB_BENCH_ROUNDS", 3);
+    let scenarios: String = env_or("RB_BENCH_SCENARIOS", "decommission,scaleout".to_string());
+    println!("runbook vs redis-cli: {keys} keys of {value} bytes, {rounds} round(s), median of each");
+    if scenarios.contains("decommission") {
+        let (mut ours, mut p10, mut p1000) = (Vec::new(), Vec::new(), Vec::new());
+        for round in 0..rounds {
+            // Alternate who goes first, so neither always gets the warmer machine.
+            if round % 2 == 0 {
+                ours.push(decommission_runbook(keys, value));
+                p10.push(decommission_redis_cli(keys, value, 10));
+                p1000.push(decommission_redis_cli(keys, value, 1000));
+            } else {
+                p1000.push(decommission_redis_cli(keys, value, 1000));
+                p10.push(decommission_redis_cli(keys, value, 10));
+                ours.push(decommission_runbook(keys, value));
+            }
+            eprintln!(
+                "decommission round {}: runbook {:.2}s, redis-cli p10 {:.2}s, p1000 {:.2}s",
+                round + 1,
+                ours[round].total,
+                p10[round].total,
+                p1000[round].total
+            );
+        }
+        report(
+            "decommission (4 masters + 4 replicas, remove one master and its replica)",
+            &ours,
+            &[("redis-cli --cluster-pipeline 10", p10), ("redis-cli --cluster-pipeline 1000", p1000)],
+        );
+    }
+    if scenarios.contains("scaleout") {
+        let (mut ours, mut cli) = (Vec::new(), Vec::new());
+        for round in 0..rounds {
+            if round % 2 == 0 {
+                ours.push(scaleout_runbook(keys, value));
+                cli.push(scaleout_redis_cli(keys, value));
+            } else {
+                cli.push(scaleout_redis_cli(keys, value));
+                ours.push(scaleout_runbook(keys, value));
+            }
+            eprintln!(
+                "scale-out round {}: runbook {:.2}s, redis-cli {:.2}s",
+                round + 1,
+                ours[round].total,
+                cli[round].total
+            );
+        }
+        report(
+            "scale-out (3 loaded masters + 2 empty, rebalance with empty masters)",
+            &ours,
+            &[("redis-cli (default pipeline 10)", cli)],
+        );
+    }
+}

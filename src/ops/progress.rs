@@ -1,0 +1,88 @@
+//! Progress of a slot move: a bar on a terminal (slots, keys, bytes, rate, ETA), one line per
+//! batch otherwise. `say` lines are printed above the bar, never through it.
+
+use std::io::IsTerminal;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::cluster::MoveStats;
+use super::say::{quiet, say};
+
+/// The bar being drawn, if any, so `say` can print above it.
+static BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+/// Prints a line without tearing the bar.
+pub fn above_bar(line: &str) -> bool {
+    let bar = BAR.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    match bar.as_ref() {
+        Some(b) => {
+            b.suspend(|| eprintln!("{line}"));
+            true
+        }
+        None => false,
+    }
+}
+
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    total_keys: Option<u64>,
+    done: MoveStats,
+    started: Instant,
+}
+
+impl Progress {
+    pub fn new(total_slots: usize, total_keys: Option<u64>) -> Self {
+        let bar = (std::io::stderr().is_terminal() && !quiet() && total_slots > 0).then(|| {
+            let b = ProgressBar::with_draw_target(Some(total_slots as u64), ProgressDrawTarget::stderr());
+            b.set_style(
+                ProgressStyle::with_template("{spinner} moving [{bar:28}] {pos}/{len} slots  {msg}  ETA {eta}")
+                    .expect("a valid template")
+                    .progress_chars("=> "),
+            );
+            b.enable_steady_tick(Duration::from_millis(200));
+            b
+        });
+        BAR.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone_from(&bar);
+        Self { bar, total_keys, done: MoveStats::default(), started: Instant::now() }
+    }
+
+    /// A batch is about to move.
+    pub fn starting(&self, what: &str) {
+        if self.bar.is_none() {
+            say(what);
+        }
+    }
+
+    /// A batch moved.
+    pub fn moved(&mut self, stats: MoveStats) {
+        self.done += stats;
+        if let Some(b) = &self.bar {
+            b.inc(stats.slots as u64);
+            let secs = self.started.elapsed().as_secs_f64().max(0.001);
+            let keys = match self.total_keys {
+                Some(t) => format!("{}/{t} keys", self.done.keys),
+                None => format!("{} keys", self.done.keys),
+            };
+            b.set_message(format!(
+                "{keys}, ~{}, {:.0} keys/s",
+                super::check::human_bytes(self.done.bytes),
+                self.done.keys as f64 / secs
+            ));
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+        *BAR.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}

@@ -1,0 +1,68 @@
+//! The fast path stays correct: big keys, rate limits, the progress bar. Speed itself is
+//! measured by `cargo bench --bench decommission`, never asserted here.
+
+use std::time::Instant;
+
+use crate::support::{TestCluster, runbook, script};
+
+#[test]
+fn a_slot_holding_a_two_million_field_hash_moves() {
+    let c = TestCluster::start(3, 0);
+    let key = "big:{hash}";
+    let slot = runbook::model::key_slot(key.as_bytes());
+    let topo = c.topology();
+    let owner = c.index_of(topo.owner(slot).unwrap().addr.port);
+    let target = (owner + 1) % 3;
+    let mut con = c.conn(owner);
+    for chunk in 0..200 {
+        let mut cmd = redis::cmd("HSET");
+        cmd.arg(key);
+        for i in chunk * 10_000..(chunk + 1) * 10_000 {
+            cmd.arg(format!("field:{i}")).arg(i);
+        }
+        cmd.exec(&mut con).unwrap();
+    }
+    redis::cmd("SET").arg("small:{hash}").arg("x").exec(&mut con).unwrap();
+    let (_d, path) = script(&format!("let c = cluster();\nc.migrate_slot({slot}, c.node({}));\n", c.port(target)));
+    runbook(&["run", &path, "-c", &c.seed()]).run().expect_code(0);
+    let len: u64 = redis::cmd("HLEN").arg(key).query(&mut c.conn(target)).unwrap();
+    assert_eq!(len, 2_000_000);
+    let field: u64 = redis::cmd("HGET").arg(key).arg("field:1999999").query(&mut c.conn(target)).unwrap();
+    assert_eq!(field, 1_999_999);
+    assert_eq!(c.topology().owner(slot).unwrap().addr.port, c.port(target));
+    runbook(&["check", "-c", &c.seed()]).run().expect_code(0);
+}
+
+#[test]
+fn rate_limit_paces_the_move() {
+    let c = TestCluster::start(3, 0);
+    c.load_keys(6000);
+    let (_d, path) = script(&format!("let c = cluster();\nc.apply(c.plan_drain(c.node({})));\n", c.port(2)));
+    let started = Instant::now();
+    runbook(&["run", &path, "-c", &c.seed(), "--rate-limit", "2000"]).run().expect_code(0);
+    // About 2000 keys at most 2000/s: no faster than a second (a lower bound cannot be flaky).
+    assert!(started.elapsed().as_secs_f64() >= 0.9, "took {:?}", started.elapsed());
+    c.assert_sample_keys(6000);
+    runbook(&["run", &path, "-c", &c.seed(), "--rate-limit", "fast"])
+        .run()
+        .expect_code(2)
+        .stderr_has("--rate-limit takes");
+}
+
+#[test]
+fn progress_bar_on_a_terminal() {
+    let c = TestCluster::start(3, 0);
+    c.load_keys(3000);
+    let state = tempfile::tempdir().unwrap();
+    let cmd = format!("{} run decommission --node {} -c {} --yes", env!("CARGO_BIN_EXE_runbook"), c.port(2), c.seed());
+    let out = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("RUNBOOK_STATE_DIR", state.path())
+        .env("TERM", "xterm")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("slots") && text.contains("keys/s"), "no progress bar in:\n{text}");
+}
