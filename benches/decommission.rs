@@ -38,7 +38,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// Runs `cmd`, sampling the child's peak RSS (VmHWM) while it runs.
 fn run_measured(cmd: &mut Command) -> (std::process::Output, u64) {
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
     let pid = child.id();
     let sampler = std::thread::spawn(move || {
         let mut peak = 0;
