@@ -45,6 +45,26 @@ pub enum Command {
     },
     /// List the shipped runbooks.
     List,
+    /// A runbook's purpose and parameters, from its header.
+    Describe {
+        /// A shipped runbook's name or a path.
+        runbook: String,
+    },
+    /// The script API: every function with its signature and documentation.
+    Functions {
+        /// Only this function.
+        name: Option<String>,
+    },
+    /// Check a runbook without running it: syntax, declared parameters, unknown functions.
+    Lint {
+        /// A shipped runbook's name or a path.
+        runbook: String,
+    },
+    /// An interactive session on a live cluster, with the runbooks' API (`c` is the cluster).
+    Repl {
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    },
     /// List journaled runs, or show one (by file name or path).
     Journal {
         /// A journal file name (from the list) or path.

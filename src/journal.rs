@@ -26,8 +26,18 @@ use crate::plan::Batch;
 
 /// Runbook primitives that change the cluster. A resumed run replays recorded results up to the
 /// last of these that completed; the reads after it run again, live.
-pub const MUTATING: &[&str] =
-    &["apply", "migrate_slot", "migrate_slots", "forget", "del_node", "rebalance", "add_node", "fix", "call"];
+pub const MUTATING: &[&str] = &[
+    "apply",
+    "migrate_slot",
+    "migrate_slots",
+    "forget",
+    "del_node",
+    "rebalance",
+    "add_node",
+    "replicate",
+    "fix",
+    "call",
+];
 
 pub fn now() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())

@@ -52,6 +52,10 @@ fn dispatch(args: Arguments) -> Result<u8> {
             crate::ops::fix_open_slots(&c, &crate::ops::MoveOpts::default())?;
             Ok(exit::OK)
         }
+        Command::Describe { runbook } => crate::script::describe_command(&runbook),
+        Command::Functions { name } => crate::script::functions_command(name.as_deref()),
+        Command::Lint { runbook } => crate::script::lint::lint_command(&runbook),
+        Command::Repl { cluster } => crate::repl::run(cluster),
         Command::List => {
             for (name, summary) in crate::script::shipped_summaries() {
                 println!("{name:<16} {summary}");
@@ -65,14 +69,23 @@ fn dispatch(args: Arguments) -> Result<u8> {
 pub fn connect(cfg: &ClusterConfig) -> Result<(Arc<tokio::runtime::Runtime>, LiveCluster)> {
     let rt = live::runtime()?;
     let cancel = Arc::new(AtomicBool::new(false));
-    cancel_on_ctrl_c(&rt, cancel.clone());
+    cancel_on_ctrl_c(&rt, cancel.clone(), true);
     let cluster = LiveCluster::connect(rt.clone(), cfg.seed.clone(), cfg.creds.clone(), cancel)?;
     Ok((rt, cluster))
 }
 
-/// Sets `flag` on the first Ctrl-C; exits at once on the second.
-pub fn cancel_on_ctrl_c(rt: &tokio::runtime::Runtime, flag: Arc<AtomicBool>) {
+/// Sets `flag` on Ctrl-C. With `exit_on_second`, a second Ctrl-C exits at once; otherwise (the
+/// REPL, which clears the flag after each input) every Ctrl-C just cancels what is running.
+pub fn cancel_on_ctrl_c(rt: &tokio::runtime::Runtime, flag: Arc<AtomicBool>, exit_on_second: bool) {
     let f = flag;
+    if !exit_on_second {
+        rt.spawn(async move {
+            while tokio::signal::ctrl_c().await.is_ok() {
+                f.store(true, Ordering::SeqCst);
+            }
+        });
+        return;
+    }
     rt.spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             eprintln!("\nstopping after the current batch (no slot is left open); press Ctrl-C again to stop now");

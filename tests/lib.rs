@@ -17,8 +17,12 @@ mod runbook_errors;
 mod resume;
 // Dry run, Ctrl-C, the lease, confirmation, fix, journal, secrets.
 mod safety;
-// The README: quick start script and runbook examples.
+// The README and the guide: quick start script and every runbook example.
 mod readme;
+// The REPL through a pseudo-terminal.
+mod repl;
+// Every shipped runbook, and list/describe/functions/lint.
+mod shipped;
 // Big keys, rate limit and progress on the fast path.
 mod speed;
 // `runbook sandbox up|status|down`.

@@ -24,17 +24,28 @@ fn quickstart_script_decommissions_on_a_sandbox() {
     down.expect_code(0).stdout_has("sandbox stopped (8 nodes)");
 }
 
-/// Every ```rhai block of the README runs against a real cluster.
+/// Runs every ```rhai block of a document against one real cluster, in order.
+fn run_blocks(doc: &str, what: &str) {
+    let blocks: Vec<&str> = doc.split("```rhai\n").skip(1).map(|b| b.split("```").next().unwrap()).collect();
+    assert!(!blocks.is_empty(), "{what} has runbook examples");
+    let c = TestCluster::start(3, 1);
+    c.load_keys(1000);
+    for (i, block) in blocks.iter().enumerate() {
+        let (_d, path) = script(block);
+        let out = runbook(&["run", &path, "-c", &c.seed(), "--yes"]).run();
+        assert_eq!(out.code, 0, "{what} block {} failed:\n{block}\n--- stderr\n{}", i + 1, out.stderr);
+        runbook(&["lint", &path]).run().expect_code(0);
+    }
+    c.assert_sample_keys(1000);
+    runbook(&["check", "-c", &c.seed()]).run().expect_code(0);
+}
+
 #[test]
 fn readme_runbook_examples_run() {
-    let readme = include_str!("../README.md");
-    let blocks: Vec<&str> = readme.split("```rhai\n").skip(1).map(|b| b.split("```").next().unwrap()).collect();
-    assert!(!blocks.is_empty(), "the README has runbook examples");
-    for block in blocks {
-        let c = TestCluster::start(3, 1);
-        c.load_keys(1000);
-        let (_d, path) = script(block);
-        runbook(&["run", &path, "-c", &c.seed(), "--yes"]).run().expect_code(0);
-        c.assert_sample_keys(1000);
-    }
+    run_blocks(include_str!("../README.md"), "README.md");
+}
+
+#[test]
+fn guide_runbook_examples_run() {
+    run_blocks(include_str!("../docs/GUIDE.md"), "docs/GUIDE.md");
 }

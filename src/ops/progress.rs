@@ -65,11 +65,12 @@ impl Progress {
                 Some(t) => format!("{}/{t} keys", self.done.keys),
                 None => format!("{} keys", self.done.keys),
             };
-            b.set_message(format!(
-                "{keys}, ~{}, {:.0} keys/s",
-                super::check::human_bytes(self.done.bytes),
-                self.done.keys as f64 / secs
-            ));
+            let bytes = if self.done.bytes > 0 {
+                format!(", ~{}", super::check::human_bytes(self.done.bytes))
+            } else {
+                String::new()
+            };
+            b.set_message(format!("{keys}{bytes}, {:.0} keys/s", self.done.keys as f64 / secs));
         }
     }
 

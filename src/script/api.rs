@@ -544,6 +544,35 @@ pub fn register(engine: &mut Engine, session: &Arc<Session>) {
     );
     api!(
         engine,
+        "replicate",
+        "Makes `replica` a replica of `master` (CLUSTER REPLICATE); a no-op when it already is.",
+        |c: &mut ClusterHandle, replica: Dynamic, master: Dynamic| -> RhaiResult<()> {
+            j(c, "replicate", &format!("{} {}", show(&replica), show(&master)), |cl| {
+                let topo = cl.topology().map_err(rhai_err)?;
+                let r = resolve(&topo, &replica).map_err(rhai_err)?;
+                let m = resolve(&topo, &master).map_err(rhai_err)?;
+                if !m.is_master() {
+                    return Err(rhai_err(Error::usage(
+                        format!("{} is a replica: a replica needs a master", m.addr),
+                        None,
+                    )));
+                }
+                if r.master_id.as_deref() == Some(m.id.as_str()) {
+                    return Ok(());
+                }
+                if !r.slots.is_empty() {
+                    return Err(rhai_err(Error::refused(
+                        format!("{} owns {} slots: move them away before it can replicate", r.addr, r.slots.len()),
+                        None,
+                    )));
+                }
+                ops::say(&format!("{} becomes a replica of {}", r.addr, m.addr));
+                cl.replicate(&r, &m.id).map_err(rhai_err)
+            })
+        }
+    );
+    api!(
+        engine,
         "fix",
         "Closes every open slot (MIGRATING/IMPORTING) as redis-cli's fix does, printing each decision.",
         |c: &mut ClusterHandle| -> RhaiResult<Array> {

@@ -3,7 +3,9 @@
 
 pub mod api;
 pub mod codec;
+pub mod docs;
 pub mod engine;
+pub mod lint;
 pub mod params;
 pub mod session;
 pub mod shipped;
@@ -54,7 +56,7 @@ pub fn run_command(args: &[String]) -> Result<u8> {
     }
     let params_json = codec::encode(&rhai::Dynamic::from(params.clone()));
     let mut session = Session::new(cluster_args, ra.yes);
-    session.dry_run = ra.dry_run;
+    session.dry_run = std::sync::atomic::AtomicBool::new(ra.dry_run);
     session.rate_limit = ra.rate_limit;
     // Compile before connecting: a syntax error must not cost a connection, let alone a change.
     let mut scope = Scope::new();
@@ -174,4 +176,29 @@ pub fn shipped_summaries() -> Vec<(String, String)> {
         .iter()
         .map(|(n, src)| ((*n).to_string(), Header::parse(src).map(|h| h.summary).unwrap_or_default()))
         .collect()
+}
+
+/// `runbook describe NAME`.
+pub fn describe_command(name: &str) -> Result<u8> {
+    let (_, source) = shipped::load(name)?;
+    let header = Header::parse(&source).map_err(|e| Error::usage(format!("{name}: {e}"), None))?;
+    print!("{}", describe(name, &header));
+    Ok(exit::OK)
+}
+
+/// An engine with the whole API registered, for reference and linting (it connects nowhere).
+pub fn reference_engine() -> rhai::Engine {
+    engine::build(&Arc::new(Session::new(ClusterArgs::default(), false)))
+}
+
+/// `runbook functions [NAME]`.
+pub fn functions_command(name: Option<&str>) -> Result<u8> {
+    let docs = docs::api(&reference_engine());
+    if let Some(n) = name
+        && !docs.iter().any(|d| d.name == n)
+    {
+        return Err(Error::usage(format!("no function named `{n}`"), Some("`runbook functions` lists them all")));
+    }
+    print!("{}", docs::render(&docs, name));
+    Ok(exit::OK)
 }

@@ -11,6 +11,62 @@ use rhai::{Dynamic, Map};
 
 use crate::error::{Error, Result};
 
+/// Words rhai keeps for itself: `params.new` would not even parse.
+const RHAI_RESERVED: &[&str] = &[
+    "new",
+    "with",
+    "var",
+    "static",
+    "shared",
+    "goto",
+    "exit",
+    "match",
+    "case",
+    "public",
+    "protected",
+    "use",
+    "module",
+    "package",
+    "super",
+    "spawn",
+    "thread",
+    "go",
+    "sync",
+    "async",
+    "await",
+    "yield",
+    "default",
+    "void",
+    "null",
+    "nil",
+    "fn",
+    "let",
+    "const",
+    "if",
+    "else",
+    "while",
+    "loop",
+    "for",
+    "in",
+    "do",
+    "until",
+    "return",
+    "throw",
+    "try",
+    "catch",
+    "import",
+    "export",
+    "as",
+    "private",
+    "this",
+    "true",
+    "false",
+    "switch",
+    "break",
+    "continue",
+    "global",
+];
+
 /// Names `runbook run` keeps for itself; a runbook cannot declare them.
 pub const RESERVED: &[&str] =
     &["cluster", "user", "password", "yes", "help", "dry_run", "journal", "json", "quiet", "rate_limit", "param"];
@@ -98,6 +154,11 @@ impl Header {
                 let (default, help) = split_default(rest);
                 if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                     return Err(format!("bad parameter name `{name}` in `{line}`"));
+                }
+                if RHAI_RESERVED.contains(&name.as_str()) {
+                    return Err(format!(
+                        "parameter `{name}` is a word rhai reserves (`params.{name}` would not parse): choose another name"
+                    ));
                 }
                 if RESERVED.contains(&name.as_str()) {
                     return Err(format!(
@@ -255,7 +316,7 @@ impl RunArgs {
                     let name = f[2..].replace('-', "_");
                     let value = if let Some(v) = inline {
                         Value::parse(v)
-                    } else if args.get(i + 1).is_some_and(|n| !n.starts_with("--")) {
+                    } else if args.get(i + 1).is_some_and(|n| !n.starts_with('-') || n.parse::<f64>().is_ok()) {
                         i += 1;
                         Value::parse(&args[i])
                     } else {
@@ -303,6 +364,10 @@ mod tests {
         assert_eq!(f.params[1], ("ratio".into(), Value::Float(1.5)));
         assert_eq!(f.params[2], ("name".into(), Value::Str("abc".into())));
         assert!(RunArgs::parse(&args(&["x", "--cluster"])).is_err());
+        // A bare flag before an option: the option is not its value; a negative number is.
+        let g = RunArgs::parse(&args(&["x", "--simulate", "-c", "h:1", "--offset", "-3"])).unwrap();
+        assert_eq!(g.cluster.as_deref(), Some("h:1"));
+        assert_eq!(g.params, vec![("simulate".into(), Value::Bool(true)), ("offset".into(), Value::Int(-3))]);
     }
 
     #[test]

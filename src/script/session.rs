@@ -19,7 +19,9 @@ use crate::sim::SimCluster;
 pub struct Session {
     pub cluster_args: ClusterArgs,
     pub yes: bool,
-    pub dry_run: bool,
+    pub dry_run: AtomicBool,
+    /// In the REPL every Ctrl-C cancels the running primitive; elsewhere a second one exits.
+    pub interactive: bool,
     pub cancel: Arc<AtomicBool>,
     pub journal: Option<Arc<Journal>>,
     pub holder: Holder,
@@ -34,7 +36,8 @@ impl Session {
         Self {
             cluster_args,
             yes,
-            dry_run: false,
+            dry_run: AtomicBool::new(false),
+            interactive: false,
             cancel: Arc::new(AtomicBool::new(false)),
             journal: None,
             holder: Holder::me("runbook", "interactive"),
@@ -45,21 +48,37 @@ impl Session {
         }
     }
 
-    /// What each simulated cluster of a dry run would have done.
+    /// What each simulated cluster of a dry run would have done (and forgets them).
     pub fn dry_run_reports(&self) -> Vec<String> {
-        self.sims.lock().expect("not poisoned").iter().map(|s| s.report()).collect()
+        self.sims.lock().expect("not poisoned").drain(..).map(|s| s.report()).collect()
+    }
+
+    /// A simulation of `live`, for the REPL's `:dry-run on`; its report comes with the others.
+    pub fn simulate(&self, live: &ClusterHandle) -> Result<ClusterHandle> {
+        let sim = Arc::new(SimCluster::from_live(live.0.clone())?);
+        self.sims.lock().expect("not poisoned").push(sim.clone());
+        Ok(ClusterHandle(sim, None))
+    }
+
+    /// Forgets the cluster made by the first `cluster()`, so the next one connects again.
+    pub fn reset_default(&self) {
+        *self.default.lock().expect("not poisoned") = None;
     }
 
     pub fn cancelled(&self) -> bool {
         self.cancel.load(Ordering::Relaxed)
     }
 
-    fn runtime(&self) -> Result<Arc<Runtime>> {
+    pub fn is_dry_run(&self) -> bool {
+        self.dry_run.load(Ordering::Relaxed)
+    }
+
+    pub fn runtime(&self) -> Result<Arc<Runtime>> {
         if let Some(rt) = self.rt.get() {
             return Ok(rt.clone());
         }
         let rt = live::runtime()?;
-        crate::run::cancel_on_ctrl_c(&rt, self.cancel.clone());
+        crate::run::cancel_on_ctrl_c(&rt, self.cancel.clone(), !self.interactive);
         Ok(self.rt.get_or_init(|| rt).clone())
     }
 
@@ -75,7 +94,7 @@ impl Session {
         let live = LiveCluster::connect(self.runtime()?, cfg.seed, cfg.creds, self.cancel.clone())?
             .with_journal(self.journal.clone(), self.holder.clone())
             .with_rate_limit(self.rate_limit);
-        let handle = if self.dry_run {
+        let handle = if self.is_dry_run() {
             eprintln!("dry run: reading {} once; nothing will be changed", live.name());
             let sim = Arc::new(SimCluster::from_live(Arc::new(live))?);
             self.sims.lock().expect("not poisoned").push(sim.clone());
@@ -92,7 +111,7 @@ impl Session {
     /// Asks `question` on the terminal; `--yes` answers yes; with no terminal and no `--yes`
     /// it refuses rather than hang (a cron job must never wait on a prompt).
     pub fn confirm(&self, question: &str) -> Result<bool> {
-        if self.dry_run {
+        if self.is_dry_run() {
             eprintln!("(dry run) {question} [y/N] yes");
             return Ok(true);
         }

@@ -5,6 +5,7 @@
 
 pub mod cluster;
 pub mod command;
+pub mod pty;
 
 pub use cluster::TestCluster;
 pub use command::{runbook, script};

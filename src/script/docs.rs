@@ -1,0 +1,121 @@
+//! The API reference, generated from the registered functions' metadata (their doc comments and
+//! types): one source for `runbook functions`, the REPL's `:help` and the guide.
+
+use rhai::Engine;
+use serde_json::Value;
+
+/// One registered overload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FnDoc {
+    pub name: String,
+    /// As a runbook writes it: `c.migrate_slot(slot: int, to: node, opts: map) -> map`.
+    pub signature: String,
+    pub doc: String,
+}
+
+/// How a parameter or result type reads in a runbook: `core::result::Result<alloc::vec::Vec<…>, …>`
+/// is an `array`, `&mut ClusterHandle` a `cluster`.
+fn plain(ty: &str) -> String {
+    let mut t = ty.trim().trim_start_matches('&').trim_start_matches("mut ").trim();
+    if let Some(inner) = t.strip_prefix("core::result::Result<").or_else(|| t.strip_prefix("Result<")) {
+        let mut depth = 0;
+        let end = inner
+            .char_indices()
+            .find(|(_, c)| {
+                match c {
+                    '<' => depth += 1,
+                    '>' => depth -= 1,
+                    ',' if depth == 0 => return true,
+                    _ => {}
+                }
+                false
+            })
+            .map_or(inner.len(), |(i, _)| i);
+        t = &inner[..end];
+    }
+    let base = t.split('<').next().unwrap_or(t);
+    let last = base.rsplit("::").next().unwrap_or(base);
+    match last {
+        "Dynamic" => "node",
+        "Map" | "BTreeMap" => "map",
+        "Array" | "Vec" => "array",
+        "i64" | "INT" => "int",
+        "f64" | "FLOAT" => "float",
+        "str" | "ImmutableString" | "String" => "string",
+        "PlanValue" | "Plan" => "plan",
+        "CheckValue" | "Check" => "check",
+        "ClusterHandle" | "Cluster" => "cluster",
+        "Node" => "Node",
+        other => other,
+    }
+    .to_string()
+}
+
+/// Parameter names, by position, for each function whose first parameters are not obvious.
+fn names(name: &str, n: usize) -> Vec<&'static str> {
+    let list: &[&str] = match name {
+        "migrate_slot" => &["slot", "to", "opts"],
+        "migrate_slots" => &["slots", "to", "opts"],
+        "apply" => &["plan", "opts"],
+        "call" => &["node", "command"],
+        "plan_drain" => &["nodes"],
+        "wait_converged" => &["secs"],
+        "add_node" => &["addr", "opts"],
+        "replicate" => &["replica", "master"],
+        "cluster" => &["addr"],
+        "confirm" => &["question"],
+        "sleep" => &["secs"],
+        "node" => &["selector"],
+        "replicas_of" | "slots_of" | "forget" => &["node"],
+        "del_node" => &["node", "opts"],
+        "plan_rebalance" | "rebalance" => &["opts"],
+        _ => &["node", "opts"],
+    };
+    (0..n).map(|i| list.get(i).copied().unwrap_or("arg")).collect()
+}
+
+/// Every documented function of `engine`, sorted by name (overloads in arity order).
+pub fn api(engine: &Engine) -> Vec<FnDoc> {
+    let json: Value =
+        engine.gen_fn_metadata_to_json(false).ok().and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default();
+    let mut out: Vec<(String, usize, FnDoc)> = json["functions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| {
+            let doc: Vec<&str> = f["docComments"].as_array()?.iter().filter_map(Value::as_str).collect();
+            if doc.is_empty() {
+                return None;
+            }
+            let name = f["name"].as_str()?.to_string();
+            let types: Vec<&str> = f["params"].as_array()?.iter().map(|p| p["type"].as_str().unwrap_or("?")).collect();
+            let (receiver, args) = match types.split_first() {
+                Some((first, rest)) if plain(first) == "cluster" => ("c.", rest.to_vec()),
+                _ => ("", types.clone()),
+            };
+            let names = names(&name, args.len());
+            let args: Vec<String> = args.iter().zip(names).map(|(t, n)| format!("{n}: {}", plain(t))).collect();
+            let ret = f["returnType"]
+                .as_str()
+                .map(plain)
+                .map(|r| if r == "node" { "value".to_string() } else { r })
+                .filter(|r| !r.is_empty() && r != "()");
+            let signature =
+                format!("{receiver}{name}({}){}", args.join(", "), ret.map(|r| format!(" -> {r}")).unwrap_or_default());
+            let doc = doc.iter().map(|d| d.trim_start_matches("///").trim()).collect::<Vec<_>>().join(" ");
+            Some((name.clone(), types.len(), FnDoc { name, signature, doc }))
+        })
+        .collect();
+    out.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    out.dedup_by(|a, b| a.2.signature == b.2.signature);
+    out.into_iter().map(|(_, _, d)| d).collect()
+}
+
+/// The reference as text: one block per function, every overload with its doc.
+pub fn render(docs: &[FnDoc], only: Option<&str>) -> String {
+    let mut out = String::new();
+    for d in docs.iter().filter(|d| only.is_none_or(|n| n == d.name)) {
+        out.push_str(&format!("{}\n    {}\n", d.signature, d.doc));
+    }
+    out
+}
