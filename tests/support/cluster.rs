@@ -85,7 +85,11 @@ pub struct TestCluster {
     _permit: Permit,
 }
 
+/// The server the tests run: `RUNBOOK_TEST_SERVER` (e.g. a `valkey-server`), else `redis-server`.
 fn redis_server() -> std::path::PathBuf {
+    if let Some(p) = std::env::var_os("RUNBOOK_TEST_SERVER").filter(|p| !p.is_empty()) {
+        return p.into();
+    }
     runbook::sandbox::find_program("redis-server")
         .expect("redis-server is not installed: `apt-get install -y redis-server` (.ci/run does this)")
 }
