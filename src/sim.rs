@@ -260,6 +260,21 @@ impl Cluster for SimCluster {
         Ok(())
     }
 
+    fn largest_keys(&self, node: &NodeInfo, slots: &[u16]) -> Result<Vec<(String, u64)>> {
+        // Reads only: the live cluster answers for keys that have not "moved" yet.
+        self.live.largest_keys(node, slots)
+    }
+
+    fn node_timeout_ms(&self, topo: &Topology) -> Result<Option<u64>> {
+        self.live.node_timeout_ms(topo)
+    }
+
+    fn canary(&self, src: &NodeInfo, dst: &NodeInfo, _key: &str) -> Result<std::result::Result<(), String>> {
+        // It writes a key, so a dry run only says it would try.
+        self.record(format!("canary MIGRATE {} → {} (not tried in a dry run)", src.addr, dst.addr));
+        Ok(Ok(()))
+    }
+
     fn pause(&self, _d: Duration) -> Result<()> {
         Ok(())
     }

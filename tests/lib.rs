@@ -3,6 +3,8 @@
 // Cluster harness: real redis-server processes on free loopback ports, killed on drop.
 mod support;
 
+// Bad input, tried as a new user would: message, exit code, cluster unchanged.
+mod bad_input;
 // `runbook check` on healthy and broken clusters.
 mod check;
 // The seed's decommission, plain and under a write workload.
@@ -19,6 +21,8 @@ mod resume;
 mod safety;
 // The README and the guide: quick start script and every runbook example.
 mod readme;
+// Preflight gates and a least-privilege ACL user.
+mod production;
 // The REPL through a pseudo-terminal.
 mod repl;
 // Every shipped runbook, and list/describe/functions/lint.

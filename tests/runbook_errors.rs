@@ -69,7 +69,7 @@ fn removing_a_replica_or_the_last_master_is_refused() {
     let fp = c.topology().fingerprint();
     runbook(&["run", "decommission", "--node", &c.port(1).to_string(), "-c", &c.seed(), "-y"])
         .run()
-        .expect_code(1)
+        .expect_code(2)
         .stderr_has("is a replica");
     runbook(&["run", "decommission", "--node", &c.port(0).to_string(), "-c", &c.seed(), "-y"])
         .run()

@@ -90,9 +90,16 @@ pub async fn wait_healthy(pool: &Pool, seed: &Addr, deadline: Instant) -> Result
 
 async fn healthy(pool: &Pool, seed: &Addr) -> Result<Option<Topology>> {
     let topo = discover::load(pool, seed).await?;
+    // cluster_state:ok everywhere, and every replica done with its first sync (a runbook's
+    // replicas_in_sync gate would stop otherwise).
     let states = join_all(topo.nodes().iter().map(|n| async move {
         let info: Result<String> = pool.query(&n.addr, "CLUSTER INFO", redis::cmd("CLUSTER").arg("INFO")).await;
-        info.is_ok_and(|i| info_fields(&i).get("cluster_state") == Some(&"ok"))
+        let ok = info.is_ok_and(|i| info_fields(&i).get("cluster_state") == Some(&"ok"));
+        if n.is_master() {
+            return ok;
+        }
+        let repl: Result<String> = pool.query(&n.addr, "INFO", redis::cmd("INFO").arg("replication")).await;
+        ok && repl.is_ok_and(|r| info_fields(&r).get("master_link_status") == Some(&"up"))
     }))
     .await;
     let roles_agree = topo.views().values().all(|view| {

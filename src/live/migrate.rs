@@ -414,3 +414,60 @@ async fn first_existing(pool: &Pool, dst: &NodeInfo, keys: &[Vec<u8>]) -> Option
     }
     None
 }
+
+/// The biggest keys (by `MEMORY USAGE`) among up to 10 keys of each slot, largest first.
+pub async fn largest_keys(pool: &Pool, node: &NodeInfo, slots: &[u16]) -> Result<Vec<(String, u64)>> {
+    let mut keys: Vec<Vec<u8>> = Vec::new();
+    for chunk in slots.chunks(512) {
+        let mut pipe = redis::pipe();
+        for &s in chunk {
+            pipe.cmd("CLUSTER").arg("GETKEYSINSLOT").arg(s).arg(10);
+        }
+        for reply in pool.pipeline(&node.addr, "CLUSTER GETKEYSINSLOT", &pipe).await?.into_iter().flatten() {
+            keys.extend(redis::from_redis_value::<Vec<Vec<u8>>>(reply).unwrap_or_default());
+        }
+    }
+    let mut sized: Vec<(String, u64)> = Vec::new();
+    for chunk in keys.chunks(1000) {
+        let mut pipe = redis::pipe();
+        for k in chunk {
+            pipe.cmd("MEMORY").arg("USAGE").arg(k.as_slice());
+        }
+        for (k, reply) in chunk.iter().zip(pool.pipeline(&node.addr, "MEMORY USAGE", &pipe).await?) {
+            if let Some(bytes) = reply.ok().and_then(|v| redis::from_redis_value::<u64>(v).ok()) {
+                sized.push((String::from_utf8_lossy(k).into_owned(), bytes));
+            }
+        }
+    }
+    sized.sort_by_key(|k| std::cmp::Reverse(k.1));
+    sized.truncate(3);
+    Ok(sized)
+}
+
+/// MIGRATE COPY of a throwaway key from `src` to `dst` with the real credentials; `MOVED` (the
+/// target does not own the slot) proves the pair can connect and authenticate.
+pub async fn canary(pool: &Pool, src: &NodeInfo, dst: &NodeInfo, key: &str) -> Result<std::result::Result<(), String>> {
+    let _: redis::Value =
+        pool.query(&src.addr, "SET", redis::cmd("SET").arg(key).arg("runbook canary").arg("PX").arg(30_000)).await?;
+    let mut cmd = redis::cmd("MIGRATE");
+    cmd.arg(&dst.addr.host).arg(dst.addr.port).arg("").arg(0).arg(5000).arg("COPY").arg("REPLACE");
+    let creds = pool.credentials();
+    match (&creds.user, &creds.password) {
+        (Some(user), Some(pw)) => {
+            cmd.arg("AUTH2").arg(user).arg(pw);
+        }
+        (None, Some(pw)) => {
+            cmd.arg("AUTH").arg(pw);
+        }
+        _ => {}
+    }
+    cmd.arg("KEYS").arg(key);
+    let outcome = match pool.query::<redis::Value>(&src.addr, "MIGRATE", &cmd).await {
+        Ok(_) => Ok(()),
+        Err(Error::Command { reason, .. }) if reason.contains("MOVED") || reason.contains("ASK") => Ok(()),
+        Err(Error::Command { reason, .. }) => Err(reason),
+        Err(e) => Err(e.to_string()),
+    };
+    let _: Result<redis::Value> = pool.query(&src.addr, "DEL", redis::cmd("DEL").arg(key)).await;
+    Ok(outcome)
+}

@@ -283,6 +283,22 @@ impl Cluster for LiveCluster {
         })
     }
 
+    fn largest_keys(&self, node: &NodeInfo, slots: &[u16]) -> Result<Vec<(String, u64)>> {
+        self.block(migrate::largest_keys(&self.pool, node, slots))
+    }
+
+    fn node_timeout_ms(&self, topo: &Topology) -> Result<Option<u64>> {
+        let Some(m) = topo.masters().find(|m| topo.is_reachable(&m.id)) else { return Ok(None) };
+        let v: Vec<String> = self
+            .block(self.pool.query(&m.addr, "CONFIG GET", redis::cmd("CONFIG").arg("GET").arg("cluster-node-timeout")))
+            .unwrap_or_default();
+        Ok(v.get(1).and_then(|t| t.parse().ok()))
+    }
+
+    fn canary(&self, src: &NodeInfo, dst: &NodeInfo, key: &str) -> Result<std::result::Result<(), String>> {
+        self.block(migrate::canary(&self.pool, src, dst, key))
+    }
+
     fn pause(&self, d: Duration) -> Result<()> {
         self.block(async move {
             tokio::time::sleep(d).await;

@@ -35,6 +35,7 @@ async fn one(pool: &Pool, node: &NodeInfo) -> NodeStats {
         },
         used_memory: memory.get("used_memory").and_then(|v| v.parse().ok()),
         maxmemory: memory.get("maxmemory").and_then(|v| v.parse().ok()),
+        total_system_memory: memory.get("total_system_memory").and_then(|v| v.parse().ok()),
         cluster_state: cluster.get("cluster_state").map(|s| (*s).to_string()),
         master_link_up: replication.get("master_link_status").map(|s| *s == "up"),
     }

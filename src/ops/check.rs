@@ -13,6 +13,7 @@ pub struct NodeStats {
     pub keys: Option<u64>,
     pub used_memory: Option<u64>,
     pub maxmemory: Option<u64>,
+    pub total_system_memory: Option<u64>,
     pub cluster_state: Option<String>,
     pub master_link_up: Option<bool>,
 }

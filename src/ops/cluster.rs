@@ -128,6 +128,16 @@ pub trait Cluster: Send + Sync {
     /// `CLUSTER MEET addr` sent to `via`.
     fn meet(&self, via: &NodeInfo, addr: &Addr) -> Result<()>;
 
+    /// The biggest keys (name, bytes by `MEMORY USAGE`) among a sample of each slot's keys.
+    fn largest_keys(&self, node: &NodeInfo, slots: &[u16]) -> Result<Vec<(String, u64)>>;
+
+    /// `cluster-node-timeout` in ms, as the first reachable master reports it.
+    fn node_timeout_ms(&self, topo: &Topology) -> Result<Option<u64>>;
+
+    /// Tries a MIGRATE (COPY) of a throwaway `key` from `src` to `dst`: `Ok(Err(reason))` when the
+    /// pair cannot talk or authenticate. The key is deleted afterwards.
+    fn canary(&self, src: &NodeInfo, dst: &NodeInfo, key: &str) -> Result<std::result::Result<(), String>>;
+
     /// Waits, cancellably; a dry run does not wait.
     fn pause(&self, d: Duration) -> Result<()>;
 }

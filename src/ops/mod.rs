@@ -5,6 +5,7 @@ pub mod apply;
 pub mod check;
 pub mod cluster;
 pub mod fix;
+pub mod gates;
 pub mod membership;
 pub mod progress;
 pub mod say;

@@ -12,7 +12,10 @@ pub fn plan_drain(topo: &Topology, leaving: &[&str]) -> Result<Plan, PlanError> 
     for id in leaving {
         let n = topo.node(id).ok_or_else(|| PlanError::BadInput(format!("unknown node id {id}")))?;
         if !n.is_master() {
-            return Err(PlanError::BadInput(format!("{} is a replica: it owns no slots to drain", describe(n))));
+            return Err(PlanError::BadInput(format!(
+                "{} is a replica: it owns no slots to drain (a replica is removed with del_node)",
+                describe(n)
+            )));
         }
     }
     let mut targets: Vec<&NodeInfo> =

@@ -7,7 +7,7 @@ use std::time::Duration;
 use rhai::{Array, Dynamic, Engine, FuncRegistration, Map};
 
 use super::session::Session;
-use super::types::{CheckValue, ClusterHandle, Node, PlanValue, RhaiResult, rhai_err};
+use super::types::{CheckValue, ClusterHandle, GatesValue, Node, PlanValue, RhaiResult, rhai_err};
 use crate::error::Error;
 use crate::model::{NodeInfo, Topology, select};
 use crate::ops::{self, Cluster, DelNodeOpts, MoveOpts, ReplicaPolicy, Retire};
@@ -544,6 +544,22 @@ pub fn register(engine: &mut Engine, session: &Arc<Session>) {
     );
     api!(
         engine,
+        "preflight",
+        "The preflight gates for a plan: state, coverage, agreement, open slots, failures, replica sync, memory headroom, big keys, canary MIGRATE.",
+        |c: &mut ClusterHandle, p: PlanValue| -> RhaiResult<GatesValue> {
+            j(c, "preflight", &show(&Dynamic::from(p.clone())), |cl| gates(cl, Some(&p.0), &Map::new()))
+        }
+    );
+    api!(
+        engine,
+        "preflight",
+        "The preflight gates for a plan; opts: skip (gate names, an array or \"a,b\"), headroom (0.2).",
+        |c: &mut ClusterHandle, p: PlanValue, opts: Map| -> RhaiResult<GatesValue> {
+            j(c, "preflight", &show(&Dynamic::from(p.clone())), |cl| gates(cl, Some(&p.0), &opts))
+        }
+    );
+    api!(
+        engine,
         "replicate",
         "Makes `replica` a replica of `master` (CLUSTER REPLICATE); a no-op when it already is.",
         |c: &mut ClusterHandle, replica: Dynamic, master: Dynamic| -> RhaiResult<()> {
@@ -693,4 +709,24 @@ fn add_node(c: &dyn Cluster, addr: &str, opts: &Map) -> RhaiResult<Node> {
     };
     let timeout = opts.get("timeout").map(|v| number(v, "timeout")).transpose().map_err(rhai_err)?.unwrap_or(60.0);
     ops::add_node(c, &addr, master.as_deref(), Duration::from_secs_f64(timeout.max(1.0))).map(Node).map_err(rhai_err)
+}
+
+fn gates(c: &dyn Cluster, plan: Option<&Plan>, opts: &Map) -> RhaiResult<GatesValue> {
+    check_keys(opts, &["skip", "headroom"], "preflight").map_err(rhai_err)?;
+    let mut g = ops::gates::GateOpts::default();
+    if let Some(v) = opts.get("skip") {
+        let names: Vec<String> = match v.clone().try_cast::<Array>() {
+            Some(a) => a.iter().map(ToString::to_string).collect(),
+            None => v.to_string().split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+        };
+        g.skip = names.into_iter().collect();
+    }
+    if let Some(v) = opts.get("headroom") {
+        g.headroom = number(v, "headroom").map_err(rhai_err)?;
+    }
+    let report = ops::gates::preflight(c, plan, &g).map_err(rhai_err)?;
+    for line in report.to_string().lines() {
+        ops::say(line);
+    }
+    Ok(GatesValue(Arc::new(report)))
 }

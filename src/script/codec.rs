@@ -6,7 +6,7 @@ use std::sync::Arc;
 use rhai::{Array, Dynamic, Map};
 use serde_json::{Value, json};
 
-use super::types::{CheckValue, Node, PlanValue};
+use super::types::{CheckValue, GatesValue, Node, PlanValue};
 
 pub fn encode(d: &Dynamic) -> Value {
     if let Some(n) = d.clone().try_cast::<Node>() {
@@ -17,6 +17,9 @@ pub fn encode(d: &Dynamic) -> Value {
     }
     if let Some(c) = d.clone().try_cast::<CheckValue>() {
         return json!({ "$check": *c.0 });
+    }
+    if let Some(g) = d.clone().try_cast::<GatesValue>() {
+        return json!({ "$gates": *g.0 });
     }
     if d.is_array() {
         return Value::Array(d.clone().into_array().unwrap_or_default().iter().map(encode).collect());
@@ -59,6 +62,9 @@ pub fn decode(v: &Value) -> Option<Dynamic> {
             }
             if let Some(c) = o.get("$check") {
                 return serde_json::from_value(c.clone()).ok().map(|c| Dynamic::from(CheckValue(Arc::new(c))));
+            }
+            if let Some(g) = o.get("$gates") {
+                return serde_json::from_value(g.clone()).ok().map(|g| Dynamic::from(GatesValue(Arc::new(g))));
             }
             if o.contains_key("$opaque") {
                 return None;

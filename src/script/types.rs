@@ -25,6 +25,9 @@ pub struct PlanValue(pub Arc<Plan>);
 #[derive(Clone)]
 pub struct CheckValue(pub Arc<CheckReport>);
 
+#[derive(Clone)]
+pub struct GatesValue(pub Arc<crate::ops::gates::GateReport>);
+
 /// Turns our error into a rhai error that keeps the data, so the top level can render it (and
 /// `catch (e)` in a runbook gets it as a value).
 pub fn rhai_err(e: Error) -> Box<EvalAltResult> {
@@ -95,6 +98,25 @@ pub fn register_types(engine: &mut Engine) {
         .register_fn("to_debug", |c: &mut CheckValue| c.0.render())
         .register_fn("assert_healthy", |c: &mut CheckValue| -> RhaiResult<()> {
             if c.0.healthy { Ok(()) } else { Err(rhai_err(Error::Unhealthy { problems: c.0.problems.clone() })) }
+        });
+
+    engine
+        .register_type_with_name::<GatesValue>("Gates")
+        .register_get("passed", |g: &mut GatesValue| g.0.passed())
+        .register_get("failed", |g: &mut GatesValue| -> Array {
+            g.0.gates
+                .iter()
+                .filter(|x| x.outcome == crate::ops::gates::Outcome::Fail)
+                .map(|x| Dynamic::from(x.name.clone()))
+                .collect()
+        })
+        .register_fn("to_string", |g: &mut GatesValue| g.0.to_string())
+        .register_fn("to_debug", |g: &mut GatesValue| g.0.to_string())
+        .register_fn("assert_passed", |g: &mut GatesValue| -> RhaiResult<()> {
+            match g.0.to_error() {
+                Some(e) => Err(rhai_err(e)),
+                None => Ok(()),
+            }
         });
 
     engine

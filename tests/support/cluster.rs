@@ -81,6 +81,8 @@ impl Server {
 pub struct TestCluster {
     pub nodes: Vec<Server>,
     pub masters: usize,
+    /// Extra redis-server arguments for every node (ACL users, for instance).
+    extra: Vec<String>,
     dir: tempfile::TempDir,
     _permit: Permit,
 }
@@ -98,7 +100,23 @@ impl TestCluster {
     /// `masters` masters with `replicas` replicas each; node i < masters is a master, and the
     /// replicas of master m are the nodes `masters + k*masters + m`.
     pub fn start(masters: usize, replicas: usize) -> Self {
-        let mut c = Self::spawn(masters * (replicas + 1), masters);
+        Self::start_with(masters, replicas, &[])
+    }
+
+    /// Like `start`, every node started with `extra` arguments too.
+    pub fn start_with(masters: usize, replicas: usize, extra: &[&str]) -> Self {
+        let permit = Permit::acquire();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut c = TestCluster {
+            nodes: Vec::new(),
+            masters,
+            extra: extra.iter().map(|s| (*s).to_string()).collect(),
+            dir,
+            _permit: permit,
+        };
+        for _ in 0..masters * (replicas + 1) {
+            c.add_server();
+        }
         c.form();
         c
     }
@@ -107,7 +125,7 @@ impl TestCluster {
     pub fn spawn(n: usize, masters: usize) -> Self {
         let permit = Permit::acquire();
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut c = TestCluster { nodes: Vec::new(), masters, dir, _permit: permit };
+        let mut c = TestCluster { nodes: Vec::new(), masters, extra: Vec::new(), dir, _permit: permit };
         for _ in 0..n {
             c.add_server();
         }
@@ -121,6 +139,7 @@ impl TestCluster {
         std::fs::create_dir_all(&d).unwrap();
         let child = Command::new(redis_server())
             .args(runbook::sandbox::server_args(port, &d))
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -40,6 +40,12 @@ impl Output {
     }
 }
 
+/// A state directory for this test process, so journals and history never land in $HOME.
+fn state_dir() -> &'static std::path::Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().expect("temp dir")).path()
+}
+
 /// The `runbook` binary with a clean environment: no cluster, no password, a private state dir.
 pub fn runbook(args: &[&str]) -> Runbook {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_runbook"));
@@ -47,6 +53,7 @@ pub fn runbook(args: &[&str]) -> Runbook {
         .env_remove("RUNBOOK_CLUSTER")
         .env_remove("REDISCLI_AUTH")
         .env_remove("RUNBOOK_USER")
+        .env("RUNBOOK_STATE_DIR", state_dir())
         .stdin(Stdio::null());
     Runbook { cmd }
 }

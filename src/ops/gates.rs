@@ -1,0 +1,308 @@
+//! Preflight gates: each a named check, reported, and skipped only when the operator names it
+//! (`--skip-gates memory_headroom,canary`). A runbook runs them before its first change, so a
+//! failing gate stops it while nothing has changed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::check::{NodeStats, human_bytes};
+use super::cluster::Cluster;
+use crate::error::{Error, Result};
+use crate::model::{Topology, key_slot};
+use crate::plan::Plan;
+
+pub const GATES: &[&str] = &[
+    "cluster_state",
+    "coverage",
+    "agreement",
+    "open_slots",
+    "failed_nodes",
+    "replicas_in_sync",
+    "memory_headroom",
+    "big_keys",
+    "canary",
+];
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Outcome {
+    Pass,
+    Warn,
+    Fail,
+    Skipped,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Gate {
+    pub name: String,
+    pub outcome: Outcome,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GateReport {
+    pub gates: Vec<Gate>,
+}
+
+impl GateReport {
+    pub fn passed(&self) -> bool {
+        !self.gates.iter().any(|g| g.outcome == Outcome::Fail)
+    }
+
+    /// The failing gates as an error, naming how to override each.
+    pub fn to_error(&self) -> Option<Error> {
+        let failed: Vec<&Gate> = self.gates.iter().filter(|g| g.outcome == Outcome::Fail).collect();
+        (!failed.is_empty()).then(|| {
+            Error::refused(
+                format!(
+                    "preflight gate(s) failed, nothing was changed:\n  - {}",
+                    failed.iter().map(|g| format!("{}: {}", g.name, g.detail)).collect::<Vec<_>>().join("\n  - ")
+                ),
+                Some(&format!(
+                    "fix the cause, or skip a gate you have judged safe with --skip-gates {}",
+                    failed.iter().map(|g| g.name.as_str()).collect::<Vec<_>>().join(",")
+                )),
+            )
+        })
+    }
+}
+
+impl fmt::Display for GateReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "preflight gates:")?;
+        for g in &self.gates {
+            let mark = match g.outcome {
+                Outcome::Pass => "ok  ",
+                Outcome::Warn => "warn",
+                Outcome::Fail => "FAIL",
+                Outcome::Skipped => "skip",
+            };
+            writeln!(f, "  [{mark}] {:<17} {}", g.name, g.detail)?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct GateOpts {
+    pub skip: BTreeSet<String>,
+    /// Receivers must stay under maxmemory × (1 − headroom) after the move.
+    pub headroom: f64,
+}
+
+impl Default for GateOpts {
+    fn default() -> Self {
+        Self { skip: BTreeSet::new(), headroom: 0.2 }
+    }
+}
+
+/// Runs every gate; with a plan, also the gates about what it moves.
+pub fn preflight(c: &dyn Cluster, plan: Option<&Plan>, opts: &GateOpts) -> Result<GateReport> {
+    if let Some(bad) = opts.skip.iter().find(|s| !GATES.contains(&s.as_str())) {
+        return Err(Error::usage(
+            format!("no gate named `{bad}`"),
+            Some(&format!("the gates are {}", GATES.join(", "))),
+        ));
+    }
+    if !(0.0..1.0).contains(&opts.headroom) {
+        return Err(Error::usage(format!("headroom {} is out of range: a fraction from 0 to 1", opts.headroom), None));
+    }
+    let topo = c.topology()?;
+    let stats = c.stats(&topo)?;
+    let name = |id: &str| topo.node(id).map_or_else(|| id.chars().take(8).collect(), |n| n.addr.to_string());
+    let mut gates = Vec::new();
+    let mut gate = |n: &str, check: &mut dyn FnMut() -> Result<(Outcome, String)>| -> Result<()> {
+        let g = if opts.skip.contains(n) {
+            Gate { name: n.into(), outcome: Outcome::Skipped, detail: "skipped by the operator".into() }
+        } else {
+            let (outcome, detail) = check()?;
+            Gate { name: n.into(), outcome, detail }
+        };
+        gates.push(g);
+        Ok(())
+    };
+    let verdict = |bad: Vec<String>, good: &str| {
+        if bad.is_empty() { (Outcome::Pass, good.to_string()) } else { (Outcome::Fail, bad.join("; ")) }
+    };
+
+    gate("cluster_state", &mut || {
+        let bad = stats
+            .iter()
+            .filter(|(_, s)| s.cluster_state.as_deref().is_some_and(|s| s != "ok"))
+            .map(|(id, s)| {
+                format!("{} reports cluster_state:{}", name(id), s.cluster_state.clone().unwrap_or_default())
+            })
+            .collect();
+        Ok(verdict(bad, "every node reports cluster_state:ok"))
+    })?;
+    gate("coverage", &mut || {
+        let u = topo.uncovered();
+        Ok(verdict(
+            if u.is_empty() { vec![] } else { vec![format!("{} slots have no owner: {u}", u.len())] },
+            "all 16384 slots covered",
+        ))
+    })?;
+    gate("agreement", &mut || {
+        let mut bad: Vec<String> =
+            topo.disagreements().iter().map(|d| format!("{} sees another cluster", name(&d.node))).collect();
+        for (viewer, view) in topo.views() {
+            if view.iter().any(|n| n.flags.handshake) {
+                bad.push(format!("{} is still in a handshake", name(viewer)));
+            }
+        }
+        Ok(verdict(bad, "every node agrees on slots and membership"))
+    })?;
+    gate("open_slots", &mut || {
+        let bad =
+            topo.open_slots().iter().map(|o| format!("slot {} {} on {}", o.slot, o.state, name(&o.node))).collect();
+        Ok(verdict(bad, "no slot is migrating or importing"))
+    })?;
+    gate("failed_nodes", &mut || {
+        let mut bad: Vec<String> =
+            topo.failed().keys().map(|id| format!("{} is flagged as failing", name(id))).collect();
+        bad.extend(topo.unreachable().keys().map(|id| format!("{} cannot be reached", name(id))));
+        Ok(verdict(bad, "no failed or unreachable node"))
+    })?;
+    gate("replicas_in_sync", &mut || {
+        let bad = topo
+            .nodes()
+            .iter()
+            .filter(|n| !n.is_master())
+            .filter(|n| stats.get(&n.id).and_then(|s| s.master_link_up) == Some(false))
+            .map(|n| format!("{} is not in sync with its master (master_link_status:down)", n.addr))
+            .collect();
+        Ok(verdict(bad, "every replica's link to its master is up"))
+    })?;
+    let Some(plan) = plan else {
+        return Ok(GateReport { gates });
+    };
+    let incoming = incoming_bytes(plan, &stats);
+    gate("memory_headroom", &mut || Ok(headroom_gate(&topo, &stats, &incoming, opts.headroom)))?;
+    gate("big_keys", &mut || big_keys_gate(c, &topo, plan))?;
+    gate("canary", &mut || canary_gate(c, &topo, plan))?;
+    Ok(GateReport { gates })
+}
+
+/// Bytes each receiver would take: its share of the plan's keys, at each source's average key size.
+fn incoming_bytes(plan: &Plan, stats: &BTreeMap<String, NodeStats>) -> BTreeMap<String, u64> {
+    let per_key = |id: &str| {
+        stats.get(id).map_or(0, |s| match (s.used_memory, s.keys) {
+            (Some(m), Some(k)) if k > 0 => m / k,
+            _ => 0,
+        })
+    };
+    let mut out: BTreeMap<String, u64> = BTreeMap::new();
+    for (i, m) in plan.moves.iter().enumerate() {
+        let keys = plan.keys.as_ref().map_or(0, |k| k[i]);
+        *out.entry(m.to.clone()).or_default() += keys * per_key(&m.from);
+    }
+    out
+}
+
+fn headroom_gate(
+    topo: &Topology,
+    stats: &BTreeMap<String, NodeStats>,
+    incoming: &BTreeMap<String, u64>,
+    headroom: f64,
+) -> (Outcome, String) {
+    let mut bad = Vec::new();
+    let mut notes = Vec::new();
+    for (id, bytes) in incoming {
+        let Some(s) = stats.get(id) else { continue };
+        let used = s.used_memory.unwrap_or(0);
+        let (limit, basis) = match s.maxmemory.filter(|m| *m > 0) {
+            Some(m) => (m, "maxmemory"),
+            None => (s.total_system_memory.unwrap_or(0), "the host's memory (no maxmemory set)"),
+        };
+        if limit == 0 {
+            continue;
+        }
+        let allowed = (limit as f64 * (1.0 - headroom)) as u64;
+        let after = used + bytes;
+        let addr = topo.node(id).map_or_else(|| id.clone(), |n| n.addr.to_string());
+        if after > allowed {
+            bad.push(format!(
+                "{addr} would hold ~{} after receiving ~{}, over {} of {basis} ({})",
+                human_bytes(after),
+                human_bytes(*bytes),
+                format_args!("{:.0}%", (1.0 - headroom) * 100.0),
+                human_bytes(limit)
+            ));
+        } else {
+            notes.push(format!("{addr} ~{} of {}", human_bytes(after), human_bytes(allowed)));
+        }
+    }
+    if bad.is_empty() {
+        (
+            Outcome::Pass,
+            format!(
+                "receivers stay under their limit: {}",
+                if notes.is_empty() { "nothing to receive".into() } else { notes.join(", ") }
+            ),
+        )
+    } else {
+        (Outcome::Fail, bad.join("; "))
+    }
+}
+
+/// The largest key among a sample of each moving slot's keys; a warning when moving it would take
+/// longer than half of cluster-node-timeout (MIGRATE blocks both nodes meanwhile).
+fn big_keys_gate(c: &dyn Cluster, topo: &Topology, plan: &Plan) -> Result<(Outcome, String)> {
+    let mut largest: Option<(u64, String, String)> = None;
+    let mut by_source: BTreeMap<&str, Vec<u16>> = BTreeMap::new();
+    for m in &plan.moves {
+        by_source.entry(m.from.as_str()).or_default().push(m.slot);
+    }
+    for (src, slots) in by_source {
+        let Some(node) = topo.node(src) else { continue };
+        for (key, bytes) in c.largest_keys(node, &slots)? {
+            if largest.as_ref().is_none_or(|(b, _, _)| bytes > *b) {
+                largest = Some((bytes, key, node.addr.to_string()));
+            }
+        }
+    }
+    let Some((bytes, key, addr)) = largest else {
+        return Ok((Outcome::Pass, "no keys to move".into()));
+    };
+    let timeout_ms = c.node_timeout_ms(topo)?.unwrap_or(15_000);
+    // A conservative 50 MB/s for DUMP, transfer and RESTORE together.
+    let secs = bytes as f64 / 50e6;
+    let detail = format!("largest sampled key `{key}` on {addr}: ~{}, about {secs:.1}s to move", human_bytes(bytes));
+    if secs * 1000.0 > timeout_ms as f64 / 2.0 {
+        Ok((
+            Outcome::Warn,
+            format!("{detail}, over half of cluster-node-timeout ({timeout_ms} ms): replicas may fail over meanwhile"),
+        ))
+    } else {
+        Ok((Outcome::Pass, detail))
+    }
+}
+
+/// A throwaway key MIGRATEd (COPY) from every planned source to every planned target with the
+/// real credentials. The target refuses it with MOVED (it does not own the slot), but only after
+/// AUTH succeeded: MOVED is the proof that the pair can talk and authenticate.
+fn canary_gate(c: &dyn Cluster, topo: &Topology, plan: &Plan) -> Result<(Outcome, String)> {
+    let pairs: BTreeSet<(&str, &str)> = plan.moves.iter().map(|m| (m.from.as_str(), m.to.as_str())).collect();
+    let mut bad = Vec::new();
+    for (from, to) in &pairs {
+        let (Some(src), Some(dst)) = (topo.node(from), topo.node(to)) else { continue };
+        let Some(key) = (0..100_000)
+            .map(|i| format!("runbook-canary:{{{i}}}"))
+            .find(|k| src.slots.contains(key_slot(k.as_bytes())))
+        else {
+            continue;
+        };
+        if let Err(reason) = c.canary(src, dst, &key)? {
+            bad.push(format!("{} cannot MIGRATE to {}: {reason}", src.addr, dst.addr));
+        }
+    }
+    if bad.is_empty() {
+        Ok((
+            Outcome::Pass,
+            format!("MIGRATE works with these credentials between {} (source, target) pair(s)", pairs.len()),
+        ))
+    } else {
+        Ok((Outcome::Fail, bad.join("; ")))
+    }
+}

@@ -1,0 +1,182 @@
+//! Bad input, tried as a new user would: for each case a clear message, the documented exit
+//! code, and the cluster exactly as it was. All cases run on one cluster and every mismatch is
+//! reported before the test fails.
+
+use crate::support::{TestCluster, runbook, script};
+
+struct Case {
+    name: &'static str,
+    args: Vec<String>,
+    code: i32,
+    says: Vec<String>,
+}
+
+fn case(name: &'static str, args: &[&str], code: i32, says: &[&str]) -> Case {
+    Case {
+        name,
+        args: args.iter().map(|s| (*s).to_string()).collect(),
+        code,
+        says: says.iter().map(|s| (*s).to_string()).collect(),
+    }
+}
+
+#[test]
+fn twenty_five_ways_to_get_it_wrong() {
+    let c = TestCluster::start(3, 1);
+    c.load_keys(1000);
+    let seed = c.seed();
+    let (master, replica) = (c.port(0).to_string(), c.port(3).to_string());
+    let (_d1, syntax) = script("let c = cluster();\nlet x = (1 + ;\n");
+    let (_d2, del_owner) = script(&format!("let c = cluster();\nc.del_node({master});\n"));
+    let (_d3, to_replica) = script(&format!("let c = cluster();\nc.migrate_slot(0, c.node({replica}));\n"));
+    let (_d4, bad_slot) = script(&format!("let c = cluster();\nc.migrate_slot(99999, c.node({master}));\n"));
+    let (_d5, reserved) = script("//! x\n//! @param cluster required x\nprint(params.cluster);\n");
+    let (_d6, bad_opt) = script("let c = cluster();\nc.rebalance(#{ thresold: 5 });\n");
+    let (_d7, bad_replicas) =
+        script(&format!("let c = cluster();\nc.del_node({replica}, #{{ replicas: \"keep\" }});\n"));
+    let weight_neg = format!("{master}=-1");
+    let weight_replica = format!("{replica}=2");
+    let cases = vec![
+        case(
+            "unknown node",
+            &["run", "decommission", "--node", "6397", "-c", &seed, "-y"],
+            2,
+            &["no node matches `6397`", "the cluster has:"],
+        ),
+        case(
+            "a replica where a master is needed",
+            &["run", "decommission", "--node", &replica, "-c", &seed, "-y"],
+            2,
+            &["is a replica", "del_node"],
+        ),
+        case("empty node selector", &["run", "decommission", "--node", "", "-c", &seed, "-y"], 2, &["no node matches"]),
+        case("unreachable seed", &["check", "-c", "127.0.0.1:1"], 4, &["cannot connect to 127.0.0.1:1", "hint:"]),
+        case(
+            "wrong password",
+            &["run", "decommission", "--node", &master, "-c", &seed, "--password", "wrong", "-y"],
+            4,
+            &["authentication failed", "--password"],
+        ),
+        case(
+            "a runbook that does not exist",
+            &["run", "decomission", "--node", &master],
+            2,
+            &["no runbook named `decomission`", "decommission"],
+        ),
+        case("a syntax error", &["run", &syntax, "-c", &seed], 2, &["syntax error", ":2:"]),
+        case(
+            "a missing parameter",
+            &["run", "decommission", "-c", &seed],
+            2,
+            &["missing required parameter --node", "accepts"],
+        ),
+        case(
+            "an unknown parameter",
+            &["run", "decommission", "--node", &master, "--force", "-c", &seed],
+            2,
+            &["unknown parameter --force"],
+        ),
+        case(
+            "a wrongly typed parameter",
+            &["run", "decommission", "--node", &master, "--threshold", "lots", "-c", &seed],
+            2,
+            &["--threshold takes a number"],
+        ),
+        case(
+            "an invalid weight",
+            &["run", "rebalance", "--weights", &weight_neg, "-c", &seed, "-y"],
+            2,
+            &["invalid weight -1"],
+        ),
+        case(
+            "a weight for a replica",
+            &["run", "rebalance", "--weights", &weight_replica, "-c", &seed, "-y"],
+            2,
+            &["is a replica: only masters take weights"],
+        ),
+        case(
+            "a threshold out of range",
+            &["run", "rebalance", "--threshold", "150", "-c", &seed, "-y"],
+            2,
+            &["threshold 150 is out of range"],
+        ),
+        case(
+            "no terminal and no --yes",
+            &["run", "decommission", "--node", &master, "-c", &seed],
+            5,
+            &["no terminal", "--yes"],
+        ),
+        case(
+            "no cluster given",
+            &["run", "decommission", "--node", &master, "-y"],
+            2,
+            &["no cluster given", "RUNBOOK_CLUSTER"],
+        ),
+        case("a malformed cluster address", &["check", "-c", "nowhere"], 2, &["`nowhere` is not a node address"]),
+        case(
+            "an option without its value",
+            &["run", "decommission", "--node", &master, "--cluster"],
+            2,
+            &["--cluster needs a value"],
+        ),
+        case("an unknown short option", &["run", "decommission", "-x"], 2, &["unknown option `-x`"]),
+        case(
+            "a bad rate limit",
+            &["run", "decommission", "--node", &master, "--rate-limit", "fast", "-c", &seed],
+            2,
+            &["--rate-limit takes"],
+        ),
+        case(
+            "del_node of a master that owns slots",
+            &["run", &del_owner, "-c", &seed],
+            3,
+            &["still owns", "plan_drain"],
+        ),
+        case(
+            "slots to a replica",
+            &["run", &to_replica, "-c", &seed],
+            2,
+            &["is a replica: slots can only go to a master"],
+        ),
+        case("a slot that does not exist", &["run", &bad_slot, "-c", &seed], 2, &["99999 is not a slot"]),
+        case("a reserved parameter name", &["run", &reserved, "-c", &seed], 2, &["parameter `cluster` is reserved"]),
+        case(
+            "a misspelt option",
+            &["run", &bad_opt, "-c", &seed],
+            2,
+            &["unknown option `thresold` for rebalance", "accepts"],
+        ),
+        case(
+            "an unknown replica policy",
+            &["run", &bad_replicas, "-c", &seed],
+            2,
+            &["replicas: \"keep\" is not a policy"],
+        ),
+        case("no runbook named", &["run"], 2, &["which runbook?"]),
+        case("an unknown function asked for", &["functions", "nope"], 2, &["no function named `nope`"]),
+        case("an unknown journal", &["journal", "nope"], 2, &["no journal `nope`"]),
+    ];
+    assert!(cases.len() >= 25);
+    let before = c.topology().fingerprint();
+    let mut failures = Vec::new();
+    for case in &cases {
+        let args: Vec<&str> = case.args.iter().map(String::as_str).collect();
+        let out = runbook(&args).run();
+        if out.code != case.code {
+            failures.push(format!("{}: exit {} (wanted {})\n{}", case.name, out.code, case.code, out.stderr));
+        }
+        for text in &case.says {
+            if !out.stderr.contains(text.as_str()) {
+                failures.push(format!("{}: stderr lacks {text:?}\n{}", case.name, out.stderr));
+            }
+        }
+        if out.stderr.contains("panicked") {
+            failures.push(format!("{}: panicked\n{}", case.name, out.stderr));
+        }
+        if c.topology().fingerprint() != before {
+            failures.push(format!("{}: the cluster changed", case.name));
+        }
+    }
+    assert!(failures.is_empty(), "{} case(s) failed:\n\n{}", failures.len(), failures.join("\n\n"));
+    assert_eq!(c.total_keys(), 1000);
+}
