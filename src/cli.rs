@@ -21,6 +21,18 @@ pub struct ClusterArgs {
     /// Password (prefer the REDISCLI_AUTH environment variable: a flag shows in `ps`).
     #[arg(long, env = "REDISCLI_AUTH", hide_env_values = true, value_name = "PASSWORD")]
     pub password: Option<String>,
+    /// Connect with TLS.
+    #[arg(long, env = "RUNBOOK_TLS")]
+    pub tls: bool,
+    /// CA certificate (PEM) to trust; implies --tls.
+    #[arg(long, env = "RUNBOOK_CACERT", value_name = "FILE")]
+    pub cacert: Option<std::path::PathBuf>,
+    /// Client certificate (PEM) for mutual TLS; needs --key.
+    #[arg(long, env = "RUNBOOK_CERT", value_name = "FILE")]
+    pub cert: Option<std::path::PathBuf>,
+    /// Client private key (PEM) for mutual TLS; needs --cert.
+    #[arg(long, env = "RUNBOOK_KEY", value_name = "FILE")]
+    pub key: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -2,7 +2,7 @@
 
 use crate::cli::ClusterArgs;
 use crate::error::{Error, Result};
-use crate::live::Credentials;
+use crate::live::{Credentials, Tls};
 use crate::model::Addr;
 
 /// Where the cluster is and how to log in.
@@ -17,9 +17,32 @@ impl ClusterConfig {
         let seed = args.cluster.as_deref().ok_or(Error::NoCluster)?;
         Ok(Self {
             seed: parse_seed(seed)?,
-            creds: Credentials { user: args.user.clone(), password: args.password.clone() },
+            creds: Credentials { user: args.user.clone(), password: args.password.clone(), tls: tls(args)? },
         })
     }
+}
+
+/// TLS settings from `--tls`, `--cacert`, `--cert`, `--key`, with the files read now, so a
+/// missing file is reported before anything connects.
+fn tls(args: &ClusterArgs) -> Result<Option<Tls>> {
+    if !args.tls && args.cacert.is_none() && args.cert.is_none() && args.key.is_none() {
+        return Ok(None);
+    }
+    let read = |p: &std::path::Path, what: &str| {
+        std::fs::read(p).map_err(|e| {
+            Error::usage(
+                format!("cannot read the {what} {}: {e}", p.display()),
+                Some("give a PEM file that exists and is readable"),
+            )
+        })
+    };
+    let ca_pem = args.cacert.as_deref().map(|p| read(p, "CA certificate")).transpose()?;
+    let client = match (&args.cert, &args.key) {
+        (Some(c), Some(k)) => Some((read(c, "client certificate")?, read(k, "client key")?)),
+        (None, None) => None,
+        _ => return Err(Error::usage("--cert and --key go together", Some("give both for mutual TLS, or neither"))),
+    };
+    Ok(Some(Tls { ca_pem, client }))
 }
 
 /// `host:port`, `[v6]:port`, or a bare port meaning 127.0.0.1.

@@ -20,13 +20,19 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
             return if e.use_stderr() { exit::USAGE } else { exit::OK };
         }
     };
-    match dispatch(args) {
+    let code = match dispatch(args) {
         Ok(code) => code,
         Err(e) => {
             eprint!("{}", e.render());
+            crate::ops::events::emit(
+                "error",
+                serde_json::json!({"code": e.code(), "message": e.to_string(), "hint": e.hint()}),
+            );
             e.code()
         }
-    }
+    };
+    crate::ops::events::emit("done", serde_json::json!({"code": code}));
+    code
 }
 
 fn dispatch(args: Arguments) -> Result<u8> {

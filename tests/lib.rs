@@ -23,6 +23,8 @@ mod safety;
 mod readme;
 // Preflight gates and a least-privilege ACL user.
 mod production;
+// TLS end to end with client certificates.
+mod tls;
 // The REPL through a pseudo-terminal.
 mod repl;
 // Every shipped runbook, and list/describe/functions/lint.

@@ -111,3 +111,51 @@ fn a_least_privilege_acl_user_decommissions_with_auth2() {
         .expect_code(4)
         .stderr_has("authentication failed");
 }
+
+#[test]
+fn json_events_on_stdout_human_output_on_stderr() {
+    let c = TestCluster::start(4, 1);
+    c.load_keys(4000);
+    let out =
+        runbook(&["run", "decommission", "--node", &c.port(3).to_string(), "-c", &c.seed(), "-y", "--json"]).run();
+    out.expect_code(0).stderr_has("drain plan: 4096 slots").stderr_has("decommissioned");
+    let events: Vec<serde_json::Value> =
+        out.stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
+    let of = |kind: &str| events.iter().filter(|e| e["event"] == kind).collect::<Vec<_>>();
+    assert_eq!(of("gate").len(), 9, "every gate is reported");
+    assert!(of("gate").iter().all(|g| g["outcome"] == "Pass"));
+    let moved: u64 = of("moved").iter().map(|m| m["keys"].as_u64().unwrap()).sum();
+    let slots: u64 = of("moved").iter().map(|m| m["slots"].as_u64().unwrap()).sum();
+    assert_eq!(slots, 4096);
+    assert!(moved > 0);
+    let forgotten: Vec<&str> = of("forgotten").iter().map(|f| f["addr"].as_str().unwrap()).collect();
+    assert!(
+        forgotten.contains(&c.nodes[3].addr().as_str()) && forgotten.contains(&c.nodes[7].addr().as_str()),
+        "{forgotten:?}"
+    );
+    assert_eq!(of("removed").len(), 2);
+    assert!(of("step").iter().any(|s| s["step"] == "apply" && s["phase"] == "finished" && s["ok"] == true));
+    assert_eq!(events.last().unwrap()["event"], "done");
+    assert_eq!(events.last().unwrap()["code"], 0);
+
+    let bad = runbook(&["run", "decommission", "--node", "6397", "-c", &c.seed(), "-y", "--json"]).run();
+    bad.expect_code(2).stderr_has("no node matches");
+    let last: Vec<serde_json::Value> = bad.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let error = last.iter().find(|e| e["event"] == "error").expect("an error event");
+    assert_eq!(error["code"], 2);
+    assert!(error["message"].as_str().unwrap().contains("no node matches `6397`"));
+    assert_eq!(last.last().unwrap()["code"], 2);
+}
+
+#[test]
+fn nodes_that_announce_hostnames() {
+    let c = TestCluster::start_with(4, 1, &["--cluster-announce-hostname", "localhost"]);
+    c.load_keys(2000);
+    assert!(c.cluster_nodes(0).contains(",localhost"), "the nodes announce a hostname");
+    runbook(&["run", "decommission", "--node", &format!("localhost:{}", c.port(3)), "-c", &c.seed(), "-y"])
+        .run()
+        .expect_code(0)
+        .stdout_has("decommissioned");
+    c.assert_sample_keys(2000);
+    runbook(&["check", "-c", &c.seed()]).run().expect_code(0);
+}

@@ -39,6 +39,10 @@ const READ_ONLY: &[&str] = &[
     "info",
     "ping",
     "command|docs",
+    // The preflight gates read key sizes and cluster-node-timeout.
+    "config|get",
+    "memory|usage",
+    "cluster|getkeysinslot",
 ];
 
 #[test]

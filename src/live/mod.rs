@@ -22,7 +22,7 @@ use serde_json::json;
 use tokio::runtime::Runtime;
 
 pub use lease::Holder;
-pub use pool::{Credentials, Pool, Timeouts};
+pub use pool::{Credentials, Pool, Timeouts, Tls};
 
 use crate::error::{Error, Result};
 use crate::journal::Journal;

@@ -14,11 +14,20 @@ use tokio::sync::Mutex;
 use crate::error::{Error, Result};
 use crate::model::Addr;
 
-/// Username and password for AUTH and for MIGRATE's AUTH/AUTH2. `Debug` never shows the password.
+/// Username and password for AUTH and for MIGRATE's AUTH/AUTH2, and TLS settings. `Debug`
+/// never shows the password or a key.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Credentials {
     pub user: Option<String>,
     pub password: Option<String>,
+    pub tls: Option<Tls>,
+}
+
+/// TLS to the nodes: the CA to trust (else the system's), and a client certificate for mutual TLS.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Tls {
+    pub ca_pem: Option<Vec<u8>>,
+    pub client: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 impl fmt::Debug for Credentials {
@@ -84,11 +93,32 @@ impl Pool {
         if let Some(p) = &self.creds.password {
             redis_info = redis_info.set_password(p);
         }
-        let info: ConnectionInfo = ConnectionAddr::Tcp(addr.host.clone(), addr.port)
+        let target = match &self.creds.tls {
+            Some(_) => {
+                ConnectionAddr::TcpTls { host: addr.host.clone(), port: addr.port, insecure: false, tls_params: None }
+            }
+            None => ConnectionAddr::Tcp(addr.host.clone(), addr.port),
+        };
+        let info: ConnectionInfo = target
             .into_connection_info()
             .map_err(|e| Error::Connect { addr: key.clone(), reason: e.to_string() })?
             .set_redis_settings(redis_info);
-        let client = Client::open(info).map_err(|e| Error::Connect { addr: key.clone(), reason: e.to_string() })?;
+        let client = match &self.creds.tls {
+            Some(tls) => {
+                // rustls needs a crypto provider chosen once per process; a second call is a no-op.
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                let certs = redis::TlsCertificates {
+                    client_tls: tls
+                        .client
+                        .clone()
+                        .map(|(cert, key)| redis::ClientTlsConfig { client_cert: cert, client_key: key }),
+                    root_cert: tls.ca_pem.clone(),
+                };
+                Client::build_with_tls(info, certs)
+            }
+            None => Client::open(info),
+        }
+        .map_err(|e| Error::Connect { addr: key.clone(), reason: e.to_string() })?;
         let cfg =
             AsyncConnectionConfig::new().set_connection_timeout(Some(self.timeouts.connect)).set_response_timeout(None);
         let conn = match tokio::time::timeout(

@@ -89,10 +89,14 @@ pub fn apply(c: &dyn Cluster, plan: &Plan, opts: &MoveOpts) -> Result<ApplyRepor
                 .map(|h| h.join().unwrap_or_else(|_| Err(Error::refused("a move thread panicked", None))))
                 .collect()
         });
-        for r in results {
+        for (b, r) in wave.iter().zip(results) {
             let stats = r?;
             report.stats += stats;
             progress.moved(stats);
+            super::events::emit(
+                "moved",
+                serde_json::json!({"from": plan.name(&b.from), "to": plan.name(&b.to), "slots": stats.slots, "keys": stats.keys}),
+            );
         }
     }
     progress.finish();

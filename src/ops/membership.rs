@@ -48,8 +48,12 @@ const FORGET_WINDOW: Duration = Duration::from_secs(45);
 pub fn forget_everywhere(c: &dyn Cluster, id: &str) -> Result<()> {
     let deadline = Instant::now() + FORGET_WINDOW;
     let mut first = true;
+    let mut addr = None;
     loop {
         let topo = c.topology()?;
+        if first {
+            addr = topo.node(id).map(|n| n.addr.to_string());
+        }
         let holders: Vec<NodeInfo> = topo
             .nodes()
             .iter()
@@ -58,6 +62,7 @@ pub fn forget_everywhere(c: &dyn Cluster, id: &str) -> Result<()> {
             .cloned()
             .collect();
         if holders.is_empty() && !first {
+            super::events::emit("forgotten", serde_json::json!({"node": id, "addr": addr}));
             return Ok(());
         }
         for (node, result) in c.forget(&holders, id) {
@@ -163,6 +168,10 @@ pub fn del_node(c: &dyn Cluster, id: &str, opts: &DelNodeOpts) -> Result<DelNode
         ));
     }
     report.removed.push(node.addr.to_string());
+    super::events::emit(
+        "removed",
+        serde_json::json!({"node": node.id, "addr": node.addr.to_string(), "retired": format!("{:?}", opts.retire)}),
+    );
     Ok(report)
 }
 

@@ -246,6 +246,27 @@ pub fn j<T: Clone + Send + Sync + 'static>(
         // Refuse a second run before anything else (even its own prechecks) looks at the cluster.
         c.0.acquire_lease().map_err(rhai_err)?;
     }
+    let step = MUTATING.contains(&name) || matches!(name, "preflight" | "check" | "wait_converged");
+    if step {
+        ops::events::emit("step", serde_json::json!({"step": name, "args": args, "phase": "started"}));
+    }
+    let r = j_inner(c, name, args, f);
+    if step {
+        let error = r.as_ref().err().map(ToString::to_string);
+        ops::events::emit(
+            "step",
+            serde_json::json!({"step": name, "args": args, "phase": "finished", "ok": error.is_none(), "error": error}),
+        );
+    }
+    r
+}
+
+fn j_inner<T: Clone + Send + Sync + 'static>(
+    c: &ClusterHandle,
+    name: &str,
+    args: &str,
+    f: impl FnOnce(&dyn Cluster) -> RhaiResult<T>,
+) -> RhaiResult<T> {
     let Some(journal) = &c.1 else {
         if MUTATING.contains(&name) {
             c.0.begin_step(format!("{name} {args}").trim_end());
@@ -727,6 +748,12 @@ fn gates(c: &dyn Cluster, plan: Option<&Plan>, opts: &Map) -> RhaiResult<GatesVa
     let report = ops::gates::preflight(c, plan, &g).map_err(rhai_err)?;
     for line in report.to_string().lines() {
         ops::say(line);
+    }
+    for gate in &report.gates {
+        ops::events::emit(
+            "gate",
+            serde_json::json!({"gate": gate.name, "outcome": gate.outcome, "detail": gate.detail}),
+        );
     }
     Ok(GatesValue(Arc::new(report)))
 }

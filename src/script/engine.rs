@@ -19,7 +19,8 @@ pub fn build(session: &Arc<Session>) -> Engine {
         .set_max_array_size(1 << 20)
         .set_max_map_size(1 << 20)
         .set_strict_variables(true);
-    engine.on_print(|s| println!("{s}"));
+    // With --json, stdout carries only events: a runbook's prints go to stderr with the rest.
+    engine.on_print(|s| if crate::ops::events::json() { eprintln!("{s}") } else { println!("{s}") });
     engine
         .on_debug(|s, _, pos| eprintln!("debug{}: {s}", if pos.is_none() { String::new() } else { format!(" {pos}") }));
     let s = session.clone();

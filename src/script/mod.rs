@@ -42,6 +42,7 @@ pub fn run_command(args: &[String]) -> Result<u8> {
         println!("{}", describe(&name, &header));
         return Ok(exit::OK);
     }
+    crate::ops::events::set_json(ra.json);
     let params = header.bind(&name, &ra.params)?;
     crate::ops::say::set_quiet(ra.quiet);
 
@@ -50,9 +51,14 @@ pub fn run_command(args: &[String]) -> Result<u8> {
         cluster: ra.cluster.clone().or_else(|| env("RUNBOOK_CLUSTER")),
         user: ra.user.clone().or_else(|| env("RUNBOOK_USER")),
         password: ra.password.clone().or_else(|| env("REDISCLI_AUTH")),
+        tls: ra.tls || env("RUNBOOK_TLS").is_some_and(|v| v != "0" && v != "false"),
+        cacert: ra.cacert.clone().or_else(|| env("RUNBOOK_CACERT")).map(Into::into),
+        cert: ra.cert.clone().or_else(|| env("RUNBOOK_CERT")).map(Into::into),
+        key: ra.key.clone().or_else(|| env("RUNBOOK_KEY")).map(Into::into),
     };
-    if let Some(c) = &cluster_args.cluster {
-        crate::config::parse_seed(c)?;
+    if cluster_args.cluster.is_some() {
+        // Address and TLS files checked now, before anything connects.
+        crate::config::ClusterConfig::from_args(&cluster_args)?;
     }
     let params_json = codec::encode(&rhai::Dynamic::from(params.clone()));
     let mut session = Session::new(cluster_args, ra.yes);
@@ -94,7 +100,11 @@ pub fn run_command(args: &[String]) -> Result<u8> {
         }
     }
     for report in session.dry_run_reports() {
-        print!("{report}");
+        if crate::ops::events::json() {
+            eprint!("{report}");
+        } else {
+            print!("{report}");
+        }
     }
     result.map(|()| exit::OK)
 }
@@ -136,12 +146,14 @@ fn run_usage() -> String {
          Options (before or after the runbook):\n  \
          -c, --cluster HOST:PORT  any node of the cluster [env: RUNBOOK_CLUSTER]\n      \
          --user USER          ACL user [env: RUNBOOK_USER]\n      \
-         --password PASSWORD  password [env: REDISCLI_AUTH]\n  \
+         --password PASSWORD  password [env: REDISCLI_AUTH]\n      \
+         --tls, --cacert FILE, --cert FILE, --key FILE   TLS (and mutual TLS) to the nodes\n  \
          -y, --yes                answer yes to confirm()\n  \
          -q, --quiet              no progress lines\n      \
          --dry-run            run against a simulation; change nothing\n      \
          --journal PATH       where to journal the run (default: the state directory)\n      \
-         --rate-limit KEYS    move at most KEYS keys per second\n  \
+         --rate-limit KEYS    move at most KEYS keys per second\n      \
+         --json               JSON-lines events on stdout; human output on stderr\n  \
          -p, --param NAME=VALUE   a parameter (for values that start with -)\n  \
          -h, --help               this help, or a runbook's parameters with a runbook\n\nShipped runbooks:\n",
     );

@@ -68,8 +68,23 @@ const RHAI_RESERVED: &[&str] = &[
 ];
 
 /// Names `runbook run` keeps for itself; a runbook cannot declare them.
-pub const RESERVED: &[&str] =
-    &["cluster", "user", "password", "yes", "help", "dry_run", "journal", "json", "quiet", "rate_limit", "param"];
+pub const RESERVED: &[&str] = &[
+    "cluster",
+    "user",
+    "password",
+    "yes",
+    "help",
+    "dry_run",
+    "journal",
+    "json",
+    "quiet",
+    "rate_limit",
+    "param",
+    "tls",
+    "cacert",
+    "cert",
+    "key",
+];
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct ParamSpec {
@@ -263,6 +278,11 @@ pub struct RunArgs {
     pub dry_run: bool,
     pub quiet: bool,
     pub journal: Option<String>,
+    pub json: bool,
+    pub tls: bool,
+    pub cacert: Option<String>,
+    pub cert: Option<String>,
+    pub key: Option<String>,
     pub rate_limit: Option<u64>,
     pub params: Vec<(String, Value)>,
 }
@@ -294,6 +314,11 @@ impl RunArgs {
                 "-y" | "--yes" => out.yes = true,
                 "-h" | "--help" => out.help = true,
                 "--dry-run" => out.dry_run = true,
+                "--json" => out.json = true,
+                "--tls" => out.tls = true,
+                "--cacert" => out.cacert = Some(value_of(&mut i, inline, flag)?),
+                "--cert" => out.cert = Some(value_of(&mut i, inline, flag)?),
+                "--key" => out.key = Some(value_of(&mut i, inline, flag)?),
                 "-q" | "--quiet" => out.quiet = true,
                 "-c" | "--cluster" => out.cluster = Some(value_of(&mut i, inline, flag)?),
                 "--user" => out.user = Some(value_of(&mut i, inline, flag)?),
