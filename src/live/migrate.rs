@@ -65,12 +65,12 @@ pub async fn move_slots(
         };
         phase("importing");
         let importing: Vec<u16> = todo.iter().copied().filter(|s| dst.importing.get(s) != Some(&src.id)).collect();
-        setslot(pool, dst, &importing, "IMPORTING", &src.id, |_| false)
+        setslot(pool, dst, &importing, "IMPORTING", Some(&src.id), |_| false)
             .await
             .map_err(|e| with_state(e, open_state(&todo)))?;
         phase("migrating");
         let migrating: Vec<u16> = todo.iter().copied().filter(|s| src.migrating.get(s) != Some(&dst.id)).collect();
-        setslot(pool, src, &migrating, "MIGRATING", &dst.id, |_| false)
+        setslot(pool, src, &migrating, "MIGRATING", Some(&dst.id), |_| false)
             .await
             .map_err(|e| with_state(e, open_state(&todo)))?;
 
@@ -91,7 +91,9 @@ pub async fn move_slots(
             });
         }
         phase("node-target");
-        setslot(pool, dst, &todo, "NODE", &dst.id, |_| false).await.map_err(|e| with_state(e, open_state(&todo)))?;
+        setslot(pool, dst, &todo, "NODE", Some(&dst.id), |_| false)
+            .await
+            .map_err(|e| with_state(e, open_state(&todo)))?;
         stats.slots += todo.len();
         crate::failpoint::hit("between-node");
     }
@@ -100,7 +102,7 @@ pub async fn move_slots(
     // failures are not fatal: the target's epoch bump propagates by gossip anyway.
     let all: Vec<u16> = batch.slots.clone();
     phase("node-source");
-    setslot(pool, src, &all, "NODE", &dst.id, tolerated_on_source).await.map_err(|e| {
+    setslot(pool, src, &all, "NODE", Some(&dst.id), tolerated_on_source).await.map_err(|e| {
         with_state(
             e,
             format!("the target {} owns the slots; the source {} will learn it by gossip", dst.addr, src.addr),
@@ -111,7 +113,7 @@ pub async fn move_slots(
         .filter(|m| m.id != src.id && m.id != dst.id && topo.is_reachable(&m.id) && !m.is_failed())
         .collect();
     phase("node-others");
-    let _ = join_all(others.iter().map(|m| setslot(pool, m, &all, "NODE", &dst.id, |_| true))).await;
+    let _ = join_all(others.iter().map(|m| setslot(pool, m, &all, "NODE", Some(&dst.id), |_| true))).await;
     stats.slots += done.len();
     Ok(stats)
 }
@@ -130,6 +132,19 @@ fn with_state(e: Error, state: String) -> Error {
 
 /// `CLUSTER SETSLOT s STABLE` or `NODE id` for every slot on one node, every error fatal.
 pub async fn setslot_plain(pool: &Pool, node: &NodeInfo, slots: &[u16], how: &str, id: Option<&str>) -> Result<()> {
+    setslot(pool, node, slots, how, id, |_| false).await
+}
+
+/// Pipelines `CLUSTER SETSLOT s <how> [<id>]` for every slot on one node; the first reply that is
+/// an error and not `tolerated` fails the call.
+async fn setslot(
+    pool: &Pool,
+    node: &NodeInfo,
+    slots: &[u16],
+    how: &str,
+    id: Option<&str>,
+    tolerated: impl Fn(&str) -> bool,
+) -> Result<()> {
     if slots.is_empty() {
         return Ok(());
     }
@@ -139,36 +154,6 @@ pub async fn setslot_plain(pool: &Pool, node: &NodeInfo, slots: &[u16], how: &st
         if let Some(id) = id {
             pipe.arg(id);
         }
-    }
-    for (slot, reply) in slots.iter().zip(pool.pipeline(&node.addr, "CLUSTER SETSLOT", &pipe).await?) {
-        if let Err(reason) = reply {
-            return Err(Error::Command {
-                node: node.addr.to_string(),
-                command: format!("CLUSTER SETSLOT {slot} {how}"),
-                reason,
-                state: None,
-            });
-        }
-    }
-    Ok(())
-}
-
-/// Pipelines `CLUSTER SETSLOT s <how> <id>` for every slot on one node; the first reply that is
-/// an error and not `tolerated` fails the call.
-async fn setslot(
-    pool: &Pool,
-    node: &NodeInfo,
-    slots: &[u16],
-    how: &str,
-    id: &str,
-    tolerated: impl Fn(&str) -> bool,
-) -> Result<()> {
-    if slots.is_empty() {
-        return Ok(());
-    }
-    let mut pipe = redis::pipe();
-    for &s in slots {
-        pipe.cmd("CLUSTER").arg("SETSLOT").arg(s).arg(how).arg(id);
     }
     let name = format!("CLUSTER SETSLOT {how}");
     let replies = pool.pipeline(&node.addr, &name, &pipe).await?;

@@ -152,23 +152,30 @@ impl Pool {
         cmd: &redis::Cmd,
         timeout: Duration,
     ) -> Result<T> {
-        let mut conn = self.connection(addr).await?;
-        match tokio::time::timeout(timeout, cmd.query_async::<T>(&mut conn)).await {
-            Err(_) => {
-                self.drop_connection(addr).await;
-                Err(Error::Timeout {
-                    what: format!("waiting for {name} on {addr}"),
-                    detail: format!("no reply within {timeout:?}"),
-                })
-            }
-            Ok(Err(e)) => {
-                if e.is_io_error() || e.is_connection_dropped() {
+        // A pooled connection the server has closed (Valkey closes its clients' connections when
+        // a primary turns replica) fails at once: reconnect and send again, once. Everything
+        // runbook sends is safe to repeat (a MIGRATE of keys already moved answers NOKEY).
+        for attempt in 0..2 {
+            let mut conn = self.connection(addr).await?;
+            match tokio::time::timeout(timeout, cmd.query_async::<T>(&mut conn)).await {
+                Err(_) => {
                     self.drop_connection(addr).await;
+                    return Err(Error::Timeout {
+                        what: format!("waiting for {name} on {addr}"),
+                        detail: format!("no reply within {timeout:?}"),
+                    });
                 }
-                Err(command_error(addr, name, &e))
+                Ok(Err(e)) if e.is_io_error() || e.is_connection_dropped() => {
+                    self.drop_connection(addr).await;
+                    if attempt == 1 {
+                        return Err(command_error(addr, name, &e));
+                    }
+                }
+                Ok(Err(e)) => return Err(command_error(addr, name, &e)),
+                Ok(Ok(v)) => return Ok(v),
             }
-            Ok(Ok(v)) => Ok(v),
         }
+        unreachable!("the second attempt returns")
     }
 
     /// Sends a pipeline and returns one result per command, so one refused SETSLOT does not hide
@@ -190,21 +197,34 @@ impl Pool {
         pipe: &redis::Pipeline,
         timeout: Duration,
     ) -> Result<Vec<std::result::Result<redis::Value, String>>> {
-        let mut conn = self.connection(addr).await?;
         let mut pipe = pipe.clone();
         pipe.ignore_errors();
-        let fut = pipe.query_async::<Vec<redis::Value>>(&mut conn);
-        let values = match tokio::time::timeout(timeout, fut).await {
-            Err(_) => {
-                self.drop_connection(addr).await;
-                return Err(Error::Timeout {
-                    what: format!("waiting for {name} on {addr}"),
-                    detail: format!("no reply within {timeout:?}"),
-                });
+        let mut values = None;
+        // As in `query_with_timeout`: one fresh connection when the pooled one was closed.
+        for attempt in 0..2 {
+            let mut conn = self.connection(addr).await?;
+            match tokio::time::timeout(timeout, pipe.query_async::<Vec<redis::Value>>(&mut conn)).await {
+                Err(_) => {
+                    self.drop_connection(addr).await;
+                    return Err(Error::Timeout {
+                        what: format!("waiting for {name} on {addr}"),
+                        detail: format!("no reply within {timeout:?}"),
+                    });
+                }
+                Ok(Err(e)) if (e.is_io_error() || e.is_connection_dropped()) && attempt == 0 => {
+                    self.drop_connection(addr).await;
+                }
+                Ok(Err(e)) => {
+                    self.drop_connection(addr).await;
+                    return Err(command_error(addr, name, &e));
+                }
+                Ok(Ok(v)) => {
+                    values = Some(v);
+                    break;
+                }
             }
-            Ok(Err(e)) => return Err(command_error(addr, name, &e)),
-            Ok(Ok(v)) => v,
-        };
+        }
+        let values = values.expect("the loop returns or sets it");
         Ok(values
             .into_iter()
             .map(|v| match v {
