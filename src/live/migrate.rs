@@ -361,12 +361,8 @@ pub async fn migrate_keys(pool: &Pool, src: &NodeInfo, dst: &NodeInfo, slot: u16
     Ok(migrate_batch_keys(pool, src, dst, &[slot], opts).await?.0)
 }
 
-fn migrate_cmd(pool: &Pool, dst: &NodeInfo, keys: &[Vec<u8>], timeout: Duration, replace: bool) -> redis::Cmd {
-    let mut cmd = redis::cmd("MIGRATE");
-    cmd.arg(&dst.addr.host).arg(dst.addr.port).arg("").arg(0).arg(timeout.as_millis() as u64);
-    if replace {
-        cmd.arg("REPLACE");
-    }
+/// MIGRATE's `AUTH pw` or `AUTH2 user pw`, so the target accepts the keys as our user.
+fn push_auth(pool: &Pool, cmd: &mut redis::Cmd) {
     let creds = pool.credentials();
     match (&creds.user, &creds.password) {
         (Some(user), Some(pw)) => {
@@ -377,6 +373,15 @@ fn migrate_cmd(pool: &Pool, dst: &NodeInfo, keys: &[Vec<u8>], timeout: Duration,
         }
         _ => {}
     }
+}
+
+fn migrate_cmd(pool: &Pool, dst: &NodeInfo, keys: &[Vec<u8>], timeout: Duration, replace: bool) -> redis::Cmd {
+    let mut cmd = redis::cmd("MIGRATE");
+    cmd.arg(&dst.addr.host).arg(dst.addr.port).arg("").arg(0).arg(timeout.as_millis() as u64);
+    if replace {
+        cmd.arg("REPLACE");
+    }
+    push_auth(pool, &mut cmd);
     cmd.arg("KEYS");
     for k in keys {
         cmd.arg(k.as_slice());
@@ -436,16 +441,7 @@ pub async fn canary(pool: &Pool, src: &NodeInfo, dst: &NodeInfo, key: &str) -> R
         pool.query(&src.addr, "SET", redis::cmd("SET").arg(key).arg("runbook canary").arg("PX").arg(30_000)).await?;
     let mut cmd = redis::cmd("MIGRATE");
     cmd.arg(&dst.addr.host).arg(dst.addr.port).arg("").arg(0).arg(5000).arg("COPY").arg("REPLACE");
-    let creds = pool.credentials();
-    match (&creds.user, &creds.password) {
-        (Some(user), Some(pw)) => {
-            cmd.arg("AUTH2").arg(user).arg(pw);
-        }
-        (None, Some(pw)) => {
-            cmd.arg("AUTH").arg(pw);
-        }
-        _ => {}
-    }
+    push_auth(pool, &mut cmd);
     cmd.arg("KEYS").arg(key);
     let outcome = match pool.query::<redis::Value>(&src.addr, "MIGRATE", &cmd).await {
         Ok(_) => Ok(()),
