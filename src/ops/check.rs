@@ -42,64 +42,109 @@ pub struct CheckReport {
     pub problems: Vec<String>,
 }
 
-impl CheckReport {
-    pub fn build(topo: &Topology, stats: &BTreeMap<String, NodeStats>) -> Self {
-        let name = |id: &str| topo.node(id).map_or_else(|| id.chars().take(8).collect(), |n| n.addr.to_string());
-        let mut problems = Vec::new();
+/// What is wrong with a cluster, by kind, one sentence per problem naming nodes by address. The
+/// one place that decides "healthy": `check`, the preflight gates and `wait_converged` all read it.
+#[derive(Clone, Debug, Default)]
+pub struct Findings {
+    /// Uncovered slots, or slots claimed twice.
+    pub coverage: Vec<String>,
+    pub open_slots: Vec<String>,
+    /// Unreachable nodes, and nodes flagged `fail`/`fail?`.
+    pub failed: Vec<String>,
+    /// Nodes that disagree on slots or membership, or are still in a handshake.
+    pub agreement: Vec<String>,
+    /// Nodes that do not report `cluster_state:ok`.
+    pub cluster_state: Vec<String>,
+}
 
+impl Findings {
+    pub fn of(topo: &Topology, stats: &BTreeMap<String, NodeStats>) -> Self {
+        let name = |id: &str| node_name(topo, id);
+        let mut f =
+            Findings { agreement: agreement(topo), cluster_state: cluster_state(topo, stats), ..Findings::default() };
         let uncovered = topo.uncovered();
         if !uncovered.is_empty() {
-            problems.push(format!("{} of {SLOTS} slots are not covered by any master: {uncovered}", uncovered.len()));
+            f.coverage.push(format!("{} of {SLOTS} slots are not covered by any master: {uncovered}", uncovered.len()));
         }
-        for slot in 0..SLOTS {
-            let owners = topo.owners(slot);
-            if owners.len() > 1 {
-                let names: Vec<String> = owners.iter().map(|n| n.addr.to_string()).collect();
-                problems.push(format!("slot {slot} is claimed by more than one master: {}", names.join(", ")));
-                break;
-            }
+        if let Some((slot, owners)) = (0..SLOTS).map(|s| (s, topo.owners(s))).find(|(_, o)| o.len() > 1) {
+            let names: Vec<String> = owners.iter().map(|n| n.addr.to_string()).collect();
+            f.coverage.push(format!("slot {slot} is claimed by more than one master: {}", names.join(", ")));
         }
-        let open = topo.open_slots();
-        for o in &open {
+        for o in topo.open_slots() {
             let dir = if o.state == "migrating" { "to" } else { "from" };
-            problems.push(format!("slot {} is open: {} on {} {dir} {}", o.slot, o.state, name(&o.node), name(&o.peer)));
+            f.open_slots.push(format!(
+                "slot {} is open: {} on {} {dir} {}",
+                o.slot,
+                o.state,
+                name(&o.node),
+                name(&o.peer)
+            ));
         }
         for (id, reason) in topo.unreachable() {
-            problems.push(format!("{} cannot be reached: {reason}", name(id)));
+            f.failed.push(format!("{} cannot be reached: {reason}", name(id)));
         }
         for (id, witnesses) in topo.failed() {
             let w: Vec<String> = witnesses.iter().map(|w| name(w)).collect();
-            problems.push(format!("{} is flagged as failing by {}", name(&id), w.join(", ")));
+            f.failed.push(format!("{} is flagged as failing by {}", name(&id), w.join(", ")));
         }
-        for d in topo.disagreements() {
-            let who = name(&d.node);
-            for m in &d.missing {
-                problems.push(format!("{who} does not know node {}", name(m)));
-            }
-            for e in &d.extra {
-                problems.push(format!("{who} still knows node {} that the others have forgotten", name(e)));
-            }
-            for (slots, believed, claimed) in &d.slots {
-                let believed = if believed.is_empty() { "no owner".to_string() } else { name(believed) };
-                let claimed = if claimed.is_empty() { "no owner".to_string() } else { name(claimed) };
-                problems.push(format!("{who} thinks slots {slots} belong to {believed}, but the owner is {claimed}"));
-            }
-        }
-        // Right after a MEET the new node is listed under a temporary id in `handshake`: it is
-        // not a member yet, whatever the slot maps say.
-        for (viewer, view) in topo.views() {
-            for n in view.iter().filter(|n| n.flags.handshake) {
-                problems.push(format!("{} is still in handshake with {}", name(viewer), n.addr));
-            }
-        }
-        for (id, s) in stats {
-            if let Some(state) = &s.cluster_state
-                && state != "ok"
-            {
-                problems.push(format!("{} reports cluster_state:{state}", name(id)));
-            }
-        }
+        f
+    }
 
+    /// Every problem, in the order an operator should look at them.
+    pub fn all(&self) -> Vec<String> {
+        [&self.coverage, &self.open_slots, &self.failed, &self.agreement, &self.cluster_state]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect()
+    }
+}
+
+fn node_name(topo: &Topology, id: &str) -> String {
+    topo.node(id).map_or_else(|| id.chars().take(8).collect(), |n| n.addr.to_string())
+}
+
+/// Which nodes disagree on slots or membership, and how; nodes still in a handshake.
+pub fn agreement(topo: &Topology) -> Vec<String> {
+    let name = |id: &str| node_name(topo, id);
+    let mut out = Vec::new();
+    for d in topo.disagreements() {
+        let who = name(&d.node);
+        for m in &d.missing {
+            out.push(format!("{who} does not know node {}", name(m)));
+        }
+        for e in &d.extra {
+            out.push(format!("{who} still knows node {} that the others have forgotten", name(e)));
+        }
+        for (slots, believed, claimed) in &d.slots {
+            let believed = if believed.is_empty() { "no owner".to_string() } else { name(believed) };
+            let claimed = if claimed.is_empty() { "no owner".to_string() } else { name(claimed) };
+            out.push(format!("{who} thinks slots {slots} belong to {believed}, but the owner is {claimed}"));
+        }
+    }
+    // Right after a MEET the new node is listed under a temporary id in `handshake`: it is not a
+    // member yet, whatever the slot maps say.
+    for (viewer, view) in topo.views() {
+        for n in view.iter().filter(|n| n.flags.handshake) {
+            out.push(format!("{} is still in handshake with {}", name(viewer), n.addr));
+        }
+    }
+    out
+}
+
+/// Nodes that do not report `cluster_state:ok`.
+pub fn cluster_state(topo: &Topology, stats: &BTreeMap<String, NodeStats>) -> Vec<String> {
+    stats
+        .iter()
+        .filter_map(|(id, s)| s.cluster_state.as_deref().filter(|s| *s != "ok").map(|state| (id, state)))
+        .map(|(id, state)| format!("{} reports cluster_state:{state}", node_name(topo, id)))
+        .collect()
+}
+
+impl CheckReport {
+    pub fn build(topo: &Topology, stats: &BTreeMap<String, NodeStats>) -> Self {
+        let problems = Findings::of(topo, stats).all();
+        let open = topo.open_slots();
         let masters = topo
             .masters()
             .filter(|m| !m.slots.is_empty() || topo.is_reachable(&m.id))
@@ -110,7 +155,7 @@ impl CheckReport {
             fingerprint: topo.fingerprint(),
             nodes: topo.nodes().len(),
             masters,
-            covered: usize::from(SLOTS) - uncovered.len(),
+            covered: usize::from(SLOTS) - topo.uncovered().len(),
             open_slots: open,
             problems,
         }

@@ -7,7 +7,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::check::{NodeStats, human_bytes};
+use super::check::{Findings, NodeStats, human_bytes};
 use super::cluster::Cluster;
 use crate::error::{Error, Result};
 use crate::model::{Topology, key_slot};
@@ -110,7 +110,6 @@ pub fn preflight(c: &dyn Cluster, plan: Option<&Plan>, opts: &GateOpts) -> Resul
     }
     let topo = c.topology()?;
     let stats = c.stats(&topo)?;
-    let name = |id: &str| topo.node(id).map_or_else(|| id.chars().take(8).collect(), |n| n.addr.to_string());
     let mut gates = Vec::new();
     let mut gate = |n: &str, check: &mut dyn FnMut() -> Result<(Outcome, String)>| -> Result<()> {
         let g = if opts.skip.contains(n) {
@@ -126,44 +125,12 @@ pub fn preflight(c: &dyn Cluster, plan: Option<&Plan>, opts: &GateOpts) -> Resul
         if bad.is_empty() { (Outcome::Pass, good.to_string()) } else { (Outcome::Fail, bad.join("; ")) }
     };
 
-    gate("cluster_state", &mut || {
-        let bad = stats
-            .iter()
-            .filter(|(_, s)| s.cluster_state.as_deref().is_some_and(|s| s != "ok"))
-            .map(|(id, s)| {
-                format!("{} reports cluster_state:{}", name(id), s.cluster_state.clone().unwrap_or_default())
-            })
-            .collect();
-        Ok(verdict(bad, "every node reports cluster_state:ok"))
-    })?;
-    gate("coverage", &mut || {
-        let u = topo.uncovered();
-        Ok(verdict(
-            if u.is_empty() { vec![] } else { vec![format!("{} slots have no owner: {u}", u.len())] },
-            "all 16384 slots covered",
-        ))
-    })?;
-    gate("agreement", &mut || {
-        let mut bad: Vec<String> =
-            topo.disagreements().iter().map(|d| format!("{} sees another cluster", name(&d.node))).collect();
-        for (viewer, view) in topo.views() {
-            if view.iter().any(|n| n.flags.handshake) {
-                bad.push(format!("{} is still in a handshake", name(viewer)));
-            }
-        }
-        Ok(verdict(bad, "every node agrees on slots and membership"))
-    })?;
-    gate("open_slots", &mut || {
-        let bad =
-            topo.open_slots().iter().map(|o| format!("slot {} {} on {}", o.slot, o.state, name(&o.node))).collect();
-        Ok(verdict(bad, "no slot is migrating or importing"))
-    })?;
-    gate("failed_nodes", &mut || {
-        let mut bad: Vec<String> =
-            topo.failed().keys().map(|id| format!("{} is flagged as failing", name(id))).collect();
-        bad.extend(topo.unreachable().keys().map(|id| format!("{} cannot be reached", name(id))));
-        Ok(verdict(bad, "no failed or unreachable node"))
-    })?;
+    let found = Findings::of(&topo, &stats);
+    gate("cluster_state", &mut || Ok(verdict(found.cluster_state.clone(), "every node reports cluster_state:ok")))?;
+    gate("coverage", &mut || Ok(verdict(found.coverage.clone(), "all 16384 slots covered")))?;
+    gate("agreement", &mut || Ok(verdict(found.agreement.clone(), "every node agrees on slots and membership")))?;
+    gate("open_slots", &mut || Ok(verdict(found.open_slots.clone(), "no slot is migrating or importing")))?;
+    gate("failed_nodes", &mut || Ok(verdict(found.failed.clone(), "no failed or unreachable node")))?;
     gate("replicas_in_sync", &mut || {
         let bad = topo
             .nodes()

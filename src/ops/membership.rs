@@ -185,18 +185,15 @@ fn fewest_replicas<'a>(topo: &'a Topology, leaving: &[String]) -> Option<&'a Nod
 /// Waits until every reachable node agrees on slots and membership and reports
 /// `cluster_state:ok` (a master that just joined stays `fail` for up to 5 s, and a MIGRATE to it
 /// fails with CLUSTERDOWN meanwhile). On timeout, names the nodes that still disagree and how.
+/// Roles are not waited for: a master emptied by a drain turns itself into a replica, and the
+/// others learn it only by gossip (up to half of cluster-node-timeout); no step relies on it.
 pub fn wait_converged(c: &dyn Cluster, timeout: Duration) -> Result<Topology> {
     let deadline = Instant::now() + timeout;
     loop {
         let topo = c.topology()?;
-        let mut problems = disagreement(&topo);
+        let mut problems = super::check::agreement(&topo);
         if problems.is_empty() {
-            for (id, stats) in c.stats(&topo)? {
-                if let Some(state) = stats.cluster_state.filter(|s| s != "ok") {
-                    let who = topo.node(&id).map_or(id.clone(), |n| n.addr.to_string());
-                    problems.push(format!("{who} reports cluster_state:{state}"));
-                }
-            }
+            problems = super::check::cluster_state(&topo, &c.stats(&topo)?);
         }
         if problems.is_empty() {
             return Ok(topo);
@@ -209,36 +206,6 @@ pub fn wait_converged(c: &dyn Cluster, timeout: Duration) -> Result<Topology> {
         }
         c.pause(Duration::from_millis(100))?;
     }
-}
-
-fn disagreement(topo: &Topology) -> Vec<String> {
-    let name = |id: &str| topo.node(id).map_or_else(|| id.chars().take(8).collect(), |n| n.addr.to_string());
-    let mut out = Vec::new();
-    for d in topo.disagreements() {
-        let who = name(&d.node);
-        if !d.missing.is_empty() {
-            out.push(format!(
-                "{who} does not know {}",
-                d.missing.iter().map(|m| name(m)).collect::<Vec<_>>().join(", ")
-            ));
-        }
-        if !d.extra.is_empty() {
-            out.push(format!("{who} still knows {}", d.extra.iter().map(|m| name(m)).collect::<Vec<_>>().join(", ")));
-        }
-        if let Some((slots, _, claimed)) = d.slots.first() {
-            out.push(format!("{who} has an old owner for slots {slots} (now {})", name(claimed)));
-        }
-    }
-    // Roles are not waited for: a master emptied by a drain turns itself into a replica, and the
-    // others learn it only by gossip (up to half of cluster-node-timeout); no step relies on it.
-    for (viewer, view) in topo.views() {
-        for n in view.iter().filter(|n| n.flags.handshake) {
-            out.push(format!("{} is still in handshake with {}", name(viewer), n.addr));
-        }
-    }
-    out.sort();
-    out.dedup();
-    out
 }
 
 /// Adds an empty node at `addr`: MEET, wait until every node knows it, and with `replica_of`
