@@ -224,17 +224,7 @@ impl Repl {
     }
 
     fn refresh_words(&self) {
-        let mut functions: Vec<String> = self.docs.iter().map(|d| d.name.clone()).collect();
-        functions.extend(
-            self.engine
-                .gen_fn_signatures(true)
-                .iter()
-                .filter_map(|s| s.split('(').next())
-                .map(|n| n.rsplit(' ').next().unwrap_or(n).to_string()),
-        );
-        functions.extend(self.main_ast.iter_functions().map(|f| f.name.to_string()));
-        functions.sort();
-        functions.dedup();
+        let functions = docs::function_names(&self.engine, &self.main_ast);
         let variables = self.scope.iter().map(|(n, _, _)| n.to_string()).collect();
         let nodes = self
             .live

@@ -111,6 +111,21 @@ pub fn api(engine: &Engine) -> Vec<FnDoc> {
     out.into_iter().map(|(_, _, d)| d).collect()
 }
 
+/// Every function a runbook can call: the engine's (ours and rhai's own packages) and those the
+/// script `ast` defines, sorted, once each.
+pub fn function_names(engine: &Engine, ast: &rhai::AST) -> Vec<String> {
+    let mut names: Vec<String> = engine
+        .gen_fn_signatures(true)
+        .iter()
+        .filter_map(|s| s.split('(').next())
+        .map(|n| n.rsplit(' ').next().unwrap_or(n).to_string())
+        .chain(ast.iter_functions().map(|f| f.name.to_string()))
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
 /// The reference as text: one block per function, every overload with its doc.
 pub fn render(docs: &[FnDoc], only: Option<&str>) -> String {
     let mut out = String::new();

@@ -134,13 +134,7 @@ pub fn lint(name: &str, source: &str) -> Result<Vec<String>> {
             problems.push(format!("parameter `{p}` is declared but never used"));
         }
     }
-    let known: BTreeSet<String> = engine
-        .gen_fn_signatures(true)
-        .iter()
-        .filter_map(|s| s.split('(').next())
-        .map(|n| n.rsplit(' ').next().unwrap_or(n).to_string())
-        .chain(ast.iter_functions().map(|f| f.name.to_string()))
-        .collect();
+    let known: BTreeSet<String> = super::docs::function_names(&engine, &ast).into_iter().collect();
     for (n, call) in calls(&lines) {
         if !known.contains(&call) && !KEYWORDS.contains(&call.as_str()) {
             problems.push(format!("line {n}: `{call}` is not a known function (see `runbook functions`)"));
