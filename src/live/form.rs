@@ -10,6 +10,7 @@ use super::pool::Pool;
 use super::stats::info_fields;
 use crate::error::{Error, Result};
 use crate::model::{Addr, SLOTS, Topology};
+use crate::ops::check::Findings;
 
 /// Forms a cluster: the first `masters` addresses get the slots, the rest become replicas,
 /// spread round-robin over the masters.
@@ -73,47 +74,44 @@ pub async fn form(pool: &Pool, addrs: &[Addr], masters: usize, timeout: Duration
 /// and every node sees the same roles.
 pub async fn wait_healthy(pool: &Pool, seed: &Addr, deadline: Instant) -> Result<Topology> {
     loop {
-        let last_err = match healthy(pool, seed).await {
-            Ok(Some(topo)) => return Ok(topo),
-            Ok(None) => None,
-            Err(e) => Some(e.to_string()),
+        let last = match healthy(pool, seed).await {
+            Ok(Ok(topo)) => return Ok(topo),
+            Ok(Err(problems)) => problems,
+            Err(e) => e.to_string(),
         };
         if Instant::now() >= deadline {
-            return Err(Error::Timeout {
-                what: "waiting for the cluster to become healthy".into(),
-                detail: last_err.unwrap_or_else(|| "nodes still disagree or report cluster_state:fail".into()),
-            });
+            return Err(Error::Timeout { what: "waiting for the cluster to become healthy".into(), detail: last });
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
-async fn healthy(pool: &Pool, seed: &Addr) -> Result<Option<Topology>> {
+/// The topology once the cluster is healthy (by `Findings`, as `check` judges), every node
+/// reports cluster_state:ok, every replica has finished its first sync (a runbook's
+/// replicas_in_sync gate would stop otherwise) and every node sees the same roles; else what
+/// is still wrong.
+async fn healthy(pool: &Pool, seed: &Addr) -> Result<std::result::Result<Topology, String>> {
     let topo = discover::load(pool, seed).await?;
-    // cluster_state:ok everywhere, and every replica done with its first sync (a runbook's
-    // replicas_in_sync gate would stop otherwise).
-    let states = join_all(topo.nodes().iter().map(|n| async move {
-        let info: Result<String> = pool.query(&n.addr, "CLUSTER INFO", redis::cmd("CLUSTER").arg("INFO")).await;
-        let ok = info.is_ok_and(|i| info_fields(&i).get("cluster_state") == Some(&"ok"));
-        if n.is_master() {
-            return ok;
+    let stats = super::stats::gather(pool, &topo).await?;
+    let mut problems = Findings::of(&topo, &stats).all();
+    for n in topo.nodes() {
+        let s = stats.get(&n.id);
+        if s.and_then(|s| s.cluster_state.as_deref()) != Some("ok") {
+            problems.push(format!("{} is not yet cluster_state:ok", n.addr));
         }
-        let repl: Result<String> = pool.query(&n.addr, "INFO", redis::cmd("INFO").arg("replication")).await;
-        ok && repl.is_ok_and(|r| info_fields(&r).get("master_link_status") == Some(&"up"))
-    }))
-    .await;
+        if !n.is_master() && s.and_then(|s| s.master_link_up) != Some(true) {
+            problems.push(format!("{} has not finished syncing with its master", n.addr));
+        }
+    }
     let roles_agree = topo.views().values().all(|view| {
         view.iter().all(|n| {
             topo.node(&n.id).is_some_and(|own| own.is_master() == n.is_master() && own.master_id == n.master_id)
         })
     });
-    let ok = states.iter().all(|s| *s)
-        && topo.unreachable().is_empty()
-        && topo.disagreements().is_empty()
-        && topo.uncovered().is_empty()
-        && topo.failed().is_empty()
-        && roles_agree;
-    Ok(ok.then_some(topo))
+    if !roles_agree {
+        problems.push("the nodes do not see the same roles yet".into());
+    }
+    Ok(if problems.is_empty() { Ok(topo) } else { Err(problems.join("; ")) })
 }
 
 /// Calls `check` every 50 ms until it says yes or `deadline` passes.
