@@ -212,7 +212,13 @@ pub fn wait_converged(c: &dyn Cluster, timeout: Duration) -> Result<Topology> {
 /// make it a replica of that master. Refuses a node that has keys or belongs to a cluster.
 pub fn add_node(c: &dyn Cluster, addr: &Addr, replica_of: Option<&str>, timeout: Duration) -> Result<NodeInfo> {
     let topo = c.topology()?;
-    let (id, known, keys) = c.probe(addr)?;
+    let (id, known, keys) = c.probe(addr).map_err(|e| match e {
+        Error::Connect { reason, .. } => Error::refused(
+            format!("the new node {addr} cannot be reached: {reason}"),
+            Some("start it first: redis-server with cluster-enabled yes, empty, reachable from here"),
+        ),
+        other => other,
+    })?;
     if let Some(existing) = topo.node(&id) {
         // Already added, e.g. by the run this one resumes: make sure of the role, and stop.
         say(&format!("{addr} is already part of the cluster"));

@@ -213,7 +213,15 @@ impl Header {
         let mut map = Map::new();
         for (name, value) in given {
             match self.params.iter().find(|p| &p.name == name) {
-                None => problems.push(format!("unknown parameter --{}", name.replace('_', "-"))),
+                None => {
+                    let hint = self
+                        .params
+                        .iter()
+                        .find(|p| near(&p.name, name))
+                        .map(|p| format!(" (did you mean --{}?)", p.name.replace('_', "-")))
+                        .unwrap_or_default();
+                    problems.push(format!("unknown parameter --{}{hint}", name.replace('_', "-")));
+                }
                 Some(spec) => {
                     let value = match (&spec.default, value) {
                         // A string-typed parameter keeps what was typed, even if it looks numeric.
@@ -242,7 +250,7 @@ impl Header {
                 Some(d) => {
                     map.insert(p.name.as_str().into(), d.to_dynamic());
                 }
-                None if !problems.iter().any(|x| x.contains(&format!("--{}", p.name))) => {
+                None if !problems.iter().any(|x| x.starts_with(&format!("--{} takes", p.name.replace('_', "-")))) => {
                     problems.push(format!("missing required parameter --{}", p.name.replace('_', "-")));
                 }
                 None => {}
@@ -254,6 +262,23 @@ impl Header {
             Err(Error::Params { runbook: runbook.to_string(), problems, accepted: self.param_lines() })
         }
     }
+}
+
+/// Close enough to be a typo: one name contains the other, or they differ by one or two edits.
+fn near(a: &str, b: &str) -> bool {
+    if a.contains(b) || b.contains(a) {
+        return true;
+    }
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur.push((prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()] <= 2
 }
 
 fn split_default(rest: &str) -> (&str, &str) {
@@ -407,7 +432,10 @@ mod tests {
         assert_eq!(m["rebalance"].as_bool(), Ok(true));
         match h.bind("t", &[("nod".into(), Value::Int(1))]) {
             Err(Error::Params { problems, .. }) => {
-                assert_eq!(problems, vec!["unknown parameter --nod", "missing required parameter --node"]);
+                assert_eq!(
+                    problems,
+                    vec!["unknown parameter --nod (did you mean --node?)", "missing required parameter --node"]
+                );
             }
             other => panic!("{other:?}"),
         }
