@@ -16,8 +16,12 @@ pub struct Pty {
 impl Pty {
     /// Runs `command` (a shell command line) on a new pseudo-terminal.
     pub fn spawn(command: &str, env: &[(&str, &str)]) -> Self {
+        // `script` runs the line with `$SHELL -c`; dash (`/bin/sh`, what CI gets with SHELL unset)
+        // stays as the parent and dies of the SIGINT that Ctrl-C sends the foreground group, so
+        // `script` would report 130 for a program that handled it. `exec` makes the program
+        // itself the terminal's foreground process, as it is for a person.
         let mut cmd = Command::new("script");
-        cmd.args(["-qec", command, "/dev/null"]).env("TERM", "xterm").env("COLUMNS", "120");
+        cmd.args(["-qec", &format!("exec {command}"), "/dev/null"]).env("TERM", "xterm").env("COLUMNS", "120");
         for (k, v) in env {
             cmd.env(k, v);
         }
