@@ -60,13 +60,13 @@ fn decommission_under_write_load_loses_no_acknowledged_write() {
     let writer = {
         let stop = stop.clone();
         std::thread::spawn(move || {
-            let (mut acked, mut failed) = (Vec::new(), 0u64);
+            let (mut acked, mut failed) = (Vec::new(), std::collections::BTreeMap::<String, u64>::new());
             let mut i = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 let r: redis::RedisResult<()> = redis::cmd("SET").arg(format!("w:{i}")).arg(i).query(&mut con);
                 match r {
                     Ok(()) => acked.push(i),
-                    Err(_) => failed += 1,
+                    Err(e) => *failed.entry(format!("{:?}", e.kind())).or_default() += 1,
                 }
                 // Overwrite an older key too, so moved keys are also written while they move.
                 if i.is_multiple_of(7) && i > 0 {
@@ -87,7 +87,10 @@ fn decommission_under_write_load_loses_no_acknowledged_write() {
     stop.store(true, Ordering::Relaxed);
     let (acked, failed) = writer.join().unwrap();
     out.expect_code(0);
-    assert!(acked.len() > 1000, "the workload ran ({} acked, {failed} failed)", acked.len());
+    // Writes may fail while a slot changes hands (TRYAGAIN, a node being reset); none that was
+    // acknowledged may be lost.
+    println!("workload: {} writes acknowledged, failed by kind: {failed:?}", acked.len());
+    assert!(acked.len() > 1000, "the workload ran ({} acked, failed: {failed:?})", acked.len());
     let mut con = c.client();
     for chunk in acked.chunks(1000) {
         let mut pipe = redis::cluster::cluster_pipe();

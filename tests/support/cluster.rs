@@ -242,7 +242,19 @@ impl TestCluster {
     pub fn client(&self) -> redis::cluster::ClusterConnection {
         let urls: Vec<String> =
             self.topology().masters().filter(|m| !m.slots.is_empty()).map(|m| format!("redis://{}/", m.addr)).collect();
-        redis::cluster::ClusterClient::new(urls).expect("cluster client").get_connection().expect("cluster connection")
+        // redis-rs's default retry policy backs off exponentially to 655 s a retry: a client whose
+        // slot map still holds a node that was just removed and reset could sleep for minutes.
+        // An application would bound it too; a failed write is simply not acknowledged.
+        redis::cluster::ClusterClientBuilder::new(urls)
+            .retries(6)
+            .min_retry_wait(10)
+            .max_retry_wait(500)
+            .connection_timeout(std::time::Duration::from_secs(2))
+            .response_timeout(std::time::Duration::from_secs(10))
+            .build()
+            .expect("cluster client")
+            .get_connection()
+            .expect("cluster connection")
     }
 
     /// Asserts that every sample key `key:0 … key:n-1` is readable with its value.
