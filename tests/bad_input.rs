@@ -21,7 +21,7 @@ fn case(name: &'static str, args: &[&str], code: i32, says: &[&str]) -> Case {
 }
 
 #[test]
-fn twenty_five_ways_to_get_it_wrong() {
+fn twenty_nine_ways_to_get_it_wrong() {
     let c = TestCluster::start(3, 1);
     c.load_keys(1000);
     let seed = c.seed();
@@ -151,6 +151,12 @@ fn twenty_five_ways_to_get_it_wrong() {
             &["run", &bad_replicas, "-c", &seed],
             2,
             &["replicas: \"keep\" is not a policy"],
+        ),
+        case(
+            "a value the runbook does not accept",
+            &["run", "decommission", "--node", &master, "--replicas", "rehom", "-c", &seed, "-y"],
+            2,
+            &["--replicas takes one of \"remove\", \"rehome\", not \"rehom\" (did you mean \"rehome\"?)"],
         ),
         case("no runbook named", &["run"], 2, &["which runbook?"]),
         case("an unknown function asked for", &["functions", "nope"], 2, &["no function named `nope`"]),

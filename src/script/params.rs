@@ -5,6 +5,7 @@
 //! //! Decommission a master …            <- first line: the summary
 //! //! @param node      required  The master to remove.
 //! //! @param rebalance true      Rebalance afterwards.
+//! //! @param replicas  "remove"|"rehome"  Their fate: the first is the default, only these are accepted.
 //! ```
 
 use rhai::{Dynamic, Map};
@@ -91,6 +92,9 @@ pub struct ParamSpec {
     pub name: String,
     /// `None` when required.
     pub default: Option<Value>,
+    /// The only values accepted, when the header lists them (`"remove"|"rehome"`); the first is
+    /// the default.
+    pub choices: Vec<String>,
     pub help: String,
 }
 
@@ -181,8 +185,17 @@ impl Header {
                         name.replace('_', "-")
                     ));
                 }
-                let default = if default == "required" { None } else { Some(Value::parse(default)) };
-                h.params.push(ParamSpec { name, default, help: help.to_string() });
+                let choices: Vec<String> = if default.contains("\"|\"") {
+                    default.split('|').map(|c| c.trim().trim_matches('"').to_string()).collect()
+                } else {
+                    Vec::new()
+                };
+                let default = match (default, choices.first()) {
+                    ("required", _) => None,
+                    (_, Some(first)) => Some(Value::Str(first.clone())),
+                    (d, None) => Some(Value::parse(d)),
+                };
+                h.params.push(ParamSpec { name, default, choices, help: help.to_string() });
             } else if h.summary.is_empty() {
                 h.summary = text.to_string();
             } else if !text.is_empty() || !h.description.is_empty() {
@@ -195,15 +208,22 @@ impl Header {
         Ok(h)
     }
 
-    /// One line per parameter, as shown in help and errors.
+    /// One line per parameter, as shown in help and errors, in aligned columns.
     pub fn param_lines(&self) -> Vec<String> {
+        let defaults: Vec<String> = self
+            .params
+            .iter()
+            .map(|p| match (&p.default, p.choices.as_slice()) {
+                (None, _) => "(required)".to_string(),
+                (Some(d), [] | [_]) => format!("(default {})", d.show()),
+                (Some(d), [_, rest @ ..]) => format!("(default {}; or {})", d.show(), quoted(rest).join(", ")),
+            })
+            .collect();
+        let width = defaults.iter().map(String::len).max().unwrap_or(0).max(18);
         self.params
             .iter()
-            .map(|p| {
-                let d =
-                    p.default.as_ref().map_or_else(|| "(required)".to_string(), |d| format!("(default {})", d.show()));
-                format!("--{:<12} {:<18} {}", p.name.replace('_', "-"), d, p.help)
-            })
+            .zip(defaults)
+            .map(|(p, d)| format!("--{:<12} {d:<width$} {}", p.name.replace('_', "-"), p.help))
             .collect()
     }
 
@@ -238,6 +258,23 @@ impl Header {
                         }
                         (_, v) => v.clone(),
                     };
+                    if let Value::Str(text) = &value
+                        && !spec.choices.is_empty()
+                        && !spec.choices.contains(text)
+                    {
+                        let hint = spec
+                            .choices
+                            .iter()
+                            .find(|c| near(c, text))
+                            .map(|c| format!(" (did you mean \"{c}\"?)"))
+                            .unwrap_or_default();
+                        problems.push(format!(
+                            "--{} takes one of {}, not \"{text}\"{hint}",
+                            name.replace('_', "-"),
+                            quoted(&spec.choices).join(", ")
+                        ));
+                        continue;
+                    }
                     map.insert(name.as_str().into(), value.to_dynamic());
                 }
             }
@@ -264,6 +301,10 @@ impl Header {
     }
 }
 
+fn quoted(values: &[String]) -> Vec<String> {
+    values.iter().map(|v| format!("{v:?}")).collect()
+}
+
 /// Close enough to be a typo: one name contains the other, or they differ by one or two edits.
 fn near(a: &str, b: &str) -> bool {
     if a.contains(b) || b.contains(a) {
@@ -281,11 +322,17 @@ fn near(a: &str, b: &str) -> bool {
     prev[b.len()] <= 2
 }
 
+/// The default (a word, a `"quoted string"`, or quoted choices joined by `|`) and the help text.
 fn split_default(rest: &str) -> (&str, &str) {
-    if rest.starts_with('"')
-        && let Some(end) = rest[1..].find('"')
+    let mut end = 0;
+    while rest[end..].starts_with('"')
+        && let Some(close) = rest[end + 1..].find('"')
     {
-        return (&rest[..end + 2], rest[end + 2..].trim());
+        end += close + 2;
+        if !rest[end..].starts_with("|\"") {
+            return (&rest[..end], rest[end..].trim());
+        }
+        end += 1;
     }
     let mut parts = rest.splitn(2, char::is_whitespace);
     (parts.next().unwrap_or_default(), parts.next().unwrap_or_default().trim())
@@ -446,5 +493,24 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(Header::parse("//! x\n//! @param yes true no\n").unwrap_err().contains("reserved"));
+    }
+
+    #[test]
+    fn choices() {
+        let h = Header::parse("//! x\n//! @param replicas \"remove\"|\"rehome\" Their fate.\n").unwrap();
+        assert_eq!(h.params[0].choices, vec!["remove", "rehome"]);
+        assert_eq!(h.params[0].help, "Their fate.");
+        assert_eq!(h.bind("t", &[]).unwrap()["replicas"].clone().into_string().unwrap(), "remove");
+        assert!(h.bind("t", &[("replicas".into(), Value::Str("rehome".into()))]).is_ok());
+        match h.bind("t", &[("replicas".into(), Value::Str("rehom".into()))]) {
+            Err(Error::Params { problems, accepted, .. }) => {
+                assert_eq!(
+                    problems,
+                    vec!["--replicas takes one of \"remove\", \"rehome\", not \"rehom\" (did you mean \"rehome\"?)"]
+                );
+                assert!(accepted[0].contains("(default \"remove\"; or \"rehome\")"), "{accepted:?}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }
