@@ -6,15 +6,22 @@
 //!   redis-cli: 3 × `reshard` (one target each, a convergence wait between them), 2 × `del-node`,
 //!              `rebalance`, at `--cluster-pipeline 10` (the default) and 1000.
 //! Scenario 2, scale-out: 3 loaded masters + 2 empty ones, rebalance with empty masters.
+//! Scenario 3, heavy slots: the same decommission where 64 of the victim's slots hold 4 MiB each
+//!   (16 values of 256 KiB), as production slots do; what counts there is how long the source
+//!   keeps its other clients waiting.
+//! In every decommission a probe PINGs the source every millisecond on its own connection and
+//! reports the longest and the 99th-percentile wait: speed must not come from stalling clients.
 //!
 //! Sizes from the environment: RB_BENCH_KEYS (1000000), RB_BENCH_VALUE (100 bytes),
-//! RB_BENCH_ROUNDS (3), RB_BENCH_SCENARIOS ("decommission,scaleout").
+//! RB_BENCH_ROUNDS (3), RB_BENCH_SCENARIOS ("decommission,scaleout,heavy").
 
 #[path = "../tests/support/cluster.rs"]
 #[allow(dead_code)]
 mod cluster;
 
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use cluster::TestCluster;
@@ -23,12 +30,60 @@ fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
     std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// One measured run: total seconds, seconds spent moving slots, peak RSS in KiB (runbook only).
+/// One measured run: total seconds, seconds spent moving slots, peak RSS in KiB (runbook only),
+/// and the longest and 99th-percentile wait of a client of the source, in ms.
 #[derive(Clone, Copy, Debug, Default)]
 struct Sample {
     total: f64,
     migration: f64,
     rss_kib: u64,
+    worst_ms: f64,
+    p99_ms: f64,
+}
+
+/// A client of the source: one PING a millisecond on its own connection, each wait recorded.
+struct Probe {
+    stop: Arc<AtomicBool>,
+    handle: std::thread::JoinHandle<Vec<f64>>,
+}
+
+impl Probe {
+    fn start(c: &TestCluster, i: usize) -> Self {
+        let mut con = c.conn(i);
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let mut waits = Vec::new();
+            while !flag.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                if redis::cmd("PING").query::<String>(&mut con).is_err() {
+                    break;
+                }
+                waits.push(t.elapsed().as_secs_f64() * 1000.0);
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            waits
+        });
+        Probe { stop, handle }
+    }
+
+    /// (longest wait, 99th percentile) in ms.
+    fn finish(self) -> (f64, f64) {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut waits = self.handle.join().unwrap_or_default();
+        waits.sort_by(f64::total_cmp);
+        let p99 = waits.get(waits.len() * 99 / 100).copied().unwrap_or(0.0);
+        (waits.last().copied().unwrap_or(0.0), p99)
+    }
+}
+
+/// What a decommission scenario starts from.
+#[derive(Clone, Copy)]
+enum Load {
+    /// `keys` sample keys of `value` bytes over every master.
+    Uniform { keys: u64, value: usize },
+    /// 64 of the victim's slots with 16 values of 256 KiB each.
+    HeavySlots,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -88,11 +143,37 @@ fn check_cli(out: &std::process::Output, what: &str) {
     );
 }
 
-fn seeded_cluster(keys: u64, value: usize) -> TestCluster {
+fn seeded_cluster(load: Load) -> TestCluster {
     let c = TestCluster::start(4, 1);
-    c.load_keys_sized(keys, value);
+    match load {
+        Load::Uniform { keys, value } => c.load_keys_sized(keys, value),
+        Load::HeavySlots => load_heavy_slots(&c, 3, 64, 16, 256 << 10),
+    }
     wait_synced(&c);
     c
+}
+
+/// `per_slot` values of `bytes` each in `slots` of node `i`'s slots (keys `{h<n>}:<j>`).
+fn load_heavy_slots(c: &TestCluster, i: usize, slots: usize, per_slot: usize, bytes: usize) {
+    let owned = c.topology().node(&c.node_id(i)).expect("the victim").slots.clone();
+    let mut chosen = std::collections::BTreeSet::new();
+    let tags: Vec<String> = (0..)
+        .map(|n| format!("{{h{n}}}"))
+        .filter(|t| {
+            let slot = runbook::model::key_slot(t.as_bytes());
+            owned.contains(slot) && chosen.insert(slot)
+        })
+        .take(slots)
+        .collect();
+    let value = vec![b'x'; bytes];
+    let mut con = c.conn(i);
+    for tag in &tags {
+        let mut pipe = redis::pipe();
+        for j in 0..per_slot {
+            pipe.cmd("SET").arg(format!("{tag}:{j}")).arg(&value).ignore();
+        }
+        pipe.exec(&mut con).expect("load heavy slots");
+    }
 }
 
 /// Loading a million keys can overflow a replica's output buffer and force a full resync: both
@@ -112,9 +193,11 @@ fn wait_synced(c: &TestCluster) {
     }
 }
 
-fn decommission_runbook(keys: u64, value: usize) -> Sample {
-    let c = seeded_cluster(keys, value);
+fn decommission_runbook(load: Load) -> Sample {
+    let c = seeded_cluster(load);
+    let keys = c.total_keys();
     let state = tempfile::tempdir().unwrap();
+    let probe = Probe::start(&c, 3);
     let start = Instant::now();
     let (out, rss) = run_measured(
         Command::new(env!("CARGO_BIN_EXE_runbook"))
@@ -122,6 +205,7 @@ fn decommission_runbook(keys: u64, value: usize) -> Sample {
             .env("RUNBOOK_STATE_DIR", state.path()),
     );
     let total = start.elapsed().as_secs_f64();
+    let (worst_ms, p99_ms) = probe.finish();
     check_cli(&out, "runbook decommission");
     let stderr = String::from_utf8_lossy(&out.stderr);
     let migration = stderr
@@ -133,15 +217,17 @@ fn decommission_runbook(keys: u64, value: usize) -> Sample {
         })
         .unwrap_or(0.0);
     assert_eq!(c.total_keys(), keys, "runbook kept every key");
-    Sample { total, migration, rss_kib: rss }
+    Sample { total, migration, rss_kib: rss, worst_ms, p99_ms }
 }
 
-fn decommission_redis_cli(keys: u64, value: usize, pipeline: u32) -> Sample {
-    let c = seeded_cluster(keys, value);
+fn decommission_redis_cli(load: Load, pipeline: u32) -> Sample {
+    let c = seeded_cluster(load);
+    let keys = c.total_keys();
     let seed = c.seed();
     let (victim, replica) = (c.node_id(3), c.node_id(7));
     let targets: Vec<String> = (0..3).map(|i| c.node_id(i)).collect();
     let pipeline = pipeline.to_string();
+    let probe = Probe::start(&c, 3);
     let start = Instant::now();
     let mut migration = 0.0;
     for (i, t) in targets.iter().enumerate() {
@@ -170,8 +256,9 @@ fn decommission_redis_cli(keys: u64, value: usize, pipeline: u32) -> Sample {
     wait_cli_converged(&seed);
     check_cli(&redis_cli(&["--cluster", "rebalance", &seed, "--cluster-pipeline", &pipeline]), "redis-cli rebalance");
     let total = start.elapsed().as_secs_f64();
+    let (worst_ms, p99_ms) = probe.finish();
     assert_eq!(c.total_keys(), keys, "redis-cli kept every key");
-    Sample { total, migration, rss_kib: 0 }
+    Sample { total, migration, rss_kib: 0, worst_ms, p99_ms }
 }
 
 /// 3 loaded masters plus 2 empty masters that every node already knows.
@@ -214,7 +301,7 @@ fn scaleout_runbook(keys: u64, value: usize) -> Sample {
     let total = start.elapsed().as_secs_f64();
     check_cli(&out, "runbook rebalance");
     assert_eq!(c.total_keys(), keys);
-    Sample { total, migration: total, rss_kib: rss }
+    Sample { total, migration: total, rss_kib: rss, ..Sample::default() }
 }
 
 fn scaleout_redis_cli(keys: u64, value: usize) -> Sample {
@@ -224,21 +311,55 @@ fn scaleout_redis_cli(keys: u64, value: usize) -> Sample {
     check_cli(&redis_cli(&["--cluster", "rebalance", &c.seed(), "--cluster-use-empty-masters"]), "redis-cli rebalance");
     let total = start.elapsed().as_secs_f64();
     assert_eq!(c.total_keys(), keys);
-    Sample { total, migration: total, rss_kib: 0 }
+    Sample { total, migration: total, ..Sample::default() }
 }
 
 fn report(title: &str, ours: &[Sample], theirs: &[(&str, Vec<Sample>)]) {
-    let t = median(ours.iter().map(|s| s.total).collect());
-    let m = median(ours.iter().map(|s| s.migration).collect());
+    let med = |v: &[Sample], f: fn(&Sample) -> f64| median(v.iter().map(f).collect());
+    let (t, m) = (med(ours, |s| s.total), med(ours, |s| s.migration));
+    let (w, p) = (med(ours, |s| s.worst_ms), med(ours, |s| s.p99_ms));
     let rss = ours.iter().map(|s| s.rss_kib).max().unwrap_or(0);
     println!("\n{title}");
-    println!("  {:<34} {:>9} {:>11}", "tool", "total s", "moving s");
-    println!("  {:<34} {:>9.2} {:>11.2}   peak RSS {:.1} MiB", "runbook", t, m, rss as f64 / 1024.0);
+    println!("  {:<34} {:>9} {:>10} {:>15} {:>12}", "tool", "total s", "moving s", "source worst ms", "source p99");
+    println!("  {:<34} {t:>9.2} {m:>10.2} {w:>15.1} {p:>12.1}   peak RSS {:.1} MiB", "runbook", rss as f64 / 1024.0);
     for (name, samples) in theirs {
-        let tt = median(samples.iter().map(|s| s.total).collect());
-        let mm = median(samples.iter().map(|s| s.migration).collect());
-        println!("  {name:<34} {tt:>9.2} {mm:>11.2}   runbook/redis-cli: total {:.2}, moving {:.2}", t / tt, m / mm);
+        let (tt, mm) = (med(samples, |s| s.total), med(samples, |s| s.migration));
+        let (ww, pp) = (med(samples, |s| s.worst_ms), med(samples, |s| s.p99_ms));
+        println!(
+            "  {name:<34} {tt:>9.2} {mm:>10.2} {ww:>15.1} {pp:>12.1}   runbook/redis-cli: total {:.2}, moving {:.2}, worst wait {:.2}",
+            t / tt,
+            m / mm,
+            if ww > 0.0 { w / ww } else { 0.0 }
+        );
     }
+}
+
+/// Rounds of runbook against redis-cli at pipeline 10 and 1000 on fresh clusters loaded alike.
+fn decommission_rounds(title: &str, load: Load, rounds: usize) {
+    let (mut ours, mut p10, mut p1000) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        // Alternate who goes first, so neither always gets the warmer machine.
+        if round % 2 == 0 {
+            ours.push(decommission_runbook(load));
+            p10.push(decommission_redis_cli(load, 10));
+            p1000.push(decommission_redis_cli(load, 1000));
+        } else {
+            p1000.push(decommission_redis_cli(load, 1000));
+            p10.push(decommission_redis_cli(load, 10));
+            ours.push(decommission_runbook(load));
+        }
+        eprintln!(
+            "{title} round {}: runbook {:.2}s (worst wait {:.0} ms), redis-cli p10 {:.2}s ({:.0} ms), p1000 {:.2}s ({:.0} ms)",
+            round + 1,
+            ours[round].total,
+            ours[round].worst_ms,
+            p10[round].total,
+            p10[round].worst_ms,
+            p1000[round].total,
+            p1000[round].worst_ms,
+        );
+    }
+    report(title, &ours, &[("redis-cli --cluster-pipeline 10", p10), ("redis-cli --cluster-pipeline 1000", p1000)]);
 }
 
 fn main() {
@@ -248,33 +369,20 @@ fn main() {
     let keys: u64 = env_or("RB_BENCH_KEYS", 1_000_000);
     let value: usize = env_or("RB_BENCH_VALUE", 100);
     let rounds: usize = env_or("RB_BENCH_ROUNDS", 3);
-    let scenarios: String = env_or("RB_BENCH_SCENARIOS", "decommission,scaleout".to_string());
+    let scenarios: String = env_or("RB_BENCH_SCENARIOS", "decommission,scaleout,heavy".to_string());
     println!("runbook vs redis-cli: {keys} keys of {value} bytes, {rounds} round(s), median of each");
     if scenarios.contains("decommission") {
-        let (mut ours, mut p10, mut p1000) = (Vec::new(), Vec::new(), Vec::new());
-        for round in 0..rounds {
-            // Alternate who goes first, so neither always gets the warmer machine.
-            if round % 2 == 0 {
-                ours.push(decommission_runbook(keys, value));
-                p10.push(decommission_redis_cli(keys, value, 10));
-                p1000.push(decommission_redis_cli(keys, value, 1000));
-            } else {
-                p1000.push(decommission_redis_cli(keys, value, 1000));
-                p10.push(decommission_redis_cli(keys, value, 10));
-                ours.push(decommission_runbook(keys, value));
-            }
-            eprintln!(
-                "decommission round {}: runbook {:.2}s, redis-cli p10 {:.2}s, p1000 {:.2}s",
-                round + 1,
-                ours[round].total,
-                p10[round].total,
-                p1000[round].total
-            );
-        }
-        report(
+        decommission_rounds(
             "decommission (4 masters + 4 replicas, remove one master and its replica)",
-            &ours,
-            &[("redis-cli --cluster-pipeline 10", p10), ("redis-cli --cluster-pipeline 1000", p1000)],
+            Load::Uniform { keys, value },
+            rounds,
+        );
+    }
+    if scenarios.contains("heavy") {
+        decommission_rounds(
+            "heavy slots (the same decommission; 64 of the victim's slots hold 16 × 256 KiB)",
+            Load::HeavySlots,
+            rounds,
         );
     }
     if scenarios.contains("scaleout") {

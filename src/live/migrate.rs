@@ -203,9 +203,38 @@ pub async fn count_keys(pool: &Pool, node: &NodeInfo, slots: &[u16]) -> Result<V
 }
 
 /// A MIGRATE carries about this much data when the key count is sized automatically.
-const TARGET_BYTES: u64 = 4 << 20;
+const TARGET_BYTES: u64 = 1 << 20;
 /// MIGRATEs sent in one pipeline: the server runs them in turn, the client saves round trips.
 const MIGRATES_PER_PIPELINE: usize = 64;
+/// A pipeline carries about this much data at most. The source runs a client's pipelined
+/// commands back to back, serving no one else meanwhile, so its clients wait for the whole
+/// pipeline: with big values this keeps that wait near one MIGRATE's, as redis-cli's is.
+const PIPELINE_BYTES: u64 = TARGET_BYTES;
+
+/// The MIGRATE calls for `work` (keys per slot): each slot's keys cut into calls of `per_call`
+/// keys, since a page of keys listed before the sizes were known may hold far more bytes.
+fn migrate_calls<T>(work: &[(u16, Vec<T>)], per_call: usize) -> Vec<(u16, &[T])> {
+    work.iter().flat_map(|(slot, keys)| keys.chunks(per_call.max(1)).map(move |c| (*slot, c))).collect()
+}
+
+/// Cuts `calls` into pipelines of at most `MIGRATES_PER_PIPELINE` MIGRATEs and about
+/// `PIPELINE_BYTES` each (at `avg_bytes` a key); a single MIGRATE is never split.
+fn pipelines<'a, T>(calls: &'a [(u16, &'a [T])], avg_bytes: u64) -> Vec<&'a [(u16, &'a [T])]> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0u64);
+    for (i, (_, keys)) in calls.iter().enumerate() {
+        let size = keys.len() as u64 * avg_bytes;
+        if i > start && (i - start == MIGRATES_PER_PIPELINE || bytes + size > PIPELINE_BYTES) {
+            out.push(&calls[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += size;
+    }
+    if start < calls.len() {
+        out.push(&calls[start..]);
+    }
+    out
+}
 
 /// Moves every key of `slots` from `src` to `dst`: per round, one pipelined GETKEYSINSLOT for
 /// every slot still holding keys, then one MIGRATE per slot, pipelined (MIGRATE refuses keys of
@@ -257,7 +286,8 @@ async fn migrate_batch_keys(
             sized = true;
             per_call = (TARGET_BYTES / avg_bytes.max(1)).clamp(1, 10_000) as usize;
         }
-        for chunk in work.chunks(MIGRATES_PER_PIPELINE) {
+        let calls = migrate_calls(&work, per_call);
+        for chunk in pipelines(&calls, avg_bytes) {
             let mut pipe = redis::pipe();
             for (_, keys) in chunk {
                 pipe.add_command(migrate_cmd(pool, dst, keys, opts.timeout, opts.replace));
@@ -451,4 +481,43 @@ pub async fn canary(pool: &Pool, src: &NodeInfo, dst: &NodeInfo, key: &str) -> R
     };
     let _: Result<redis::Value> = pool.query(&src.addr, "DEL", redis::cmd("DEL").arg(key)).await;
     Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn work(slots: usize, keys: usize) -> Vec<(u16, Vec<u8>)> {
+        (0..slots).map(|s| (s as u16, vec![0; keys])).collect()
+    }
+
+    fn sizes<T>(p: &[&[(u16, &[T])]]) -> Vec<usize> {
+        p.iter().map(|c| c.len()).collect()
+    }
+
+    #[test]
+    fn small_keys_fill_a_pipeline_by_count() {
+        let w = work(130, 60);
+        let calls = migrate_calls(&w, 10_000);
+        assert_eq!(calls.len(), 130);
+        assert_eq!(sizes(&pipelines(&calls, 100)), vec![64, 64, 2]);
+    }
+
+    #[test]
+    fn big_keys_are_bounded_by_bytes() {
+        // A page of 1000 keys of 64 KiB listed before sizing: 16 keys (1 MiB) a MIGRATE.
+        let w = work(2, 1000);
+        let calls = migrate_calls(&w, 16);
+        assert_eq!(calls.len(), 2 * 63);
+        assert!(calls.iter().all(|(_, k)| k.len() <= 16));
+        assert_eq!(calls.iter().map(|(_, k)| k.len()).sum::<usize>(), 2000);
+        // 1 MiB calls: one per pipeline. Smaller ones share a pipeline up to the budget.
+        assert!(sizes(&pipelines(&calls, 64 << 10)).iter().all(|n| *n == 1));
+        let w = work(10, 256);
+        assert_eq!(sizes(&pipelines(&migrate_calls(&w, 256), 1024)), vec![4, 4, 2]);
+        // One MIGRATE over the budget still goes, alone.
+        let huge = work(3, 1);
+        assert_eq!(sizes(&pipelines(&migrate_calls(&huge, 1), 100 << 20)), vec![1, 1, 1]);
+        assert!(pipelines(&migrate_calls(&work(0, 1), 1), 1).is_empty());
+    }
 }
