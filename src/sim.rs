@@ -151,6 +151,17 @@ impl Cluster for SimCluster {
             stats.slots += 1;
             stats.keys += st.keys[usize::from(slot)];
         }
+        // Memory goes with the keys, at the source's bytes per key as first read (the estimate
+        // the memory_headroom gate uses), so a later check shows what the move would leave.
+        stats.bytes = stats.keys * st.stats.get(&batch.from).map_or(0, NodeStats::bytes_per_key);
+        if let Some(s) = st.stats.get_mut(&batch.from) {
+            s.used_memory = s.used_memory.map(|m| m.saturating_sub(stats.bytes));
+            s.keys = s.keys.map(|k| k.saturating_sub(stats.keys));
+        }
+        if let Some(s) = st.stats.get_mut(&batch.to) {
+            s.used_memory = s.used_memory.map(|m| m + stats.bytes);
+            s.keys = s.keys.map(|k| k + stats.keys);
+        }
         // Redis 7: a master that loses its last slot becomes a replica of the node that took it,
         // and its replicas follow.
         if st.nodes[si].slots.is_empty() && st.nodes[si].is_master() {

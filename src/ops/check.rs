@@ -18,6 +18,16 @@ pub struct NodeStats {
     pub master_link_up: Option<bool>,
 }
 
+impl NodeStats {
+    /// Used memory per key: the estimate of what moving a key takes from this node (0 unknown).
+    pub fn bytes_per_key(&self) -> u64 {
+        match (self.used_memory, self.keys) {
+            (Some(m), Some(k)) if k > 0 => m / k,
+            _ => 0,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MasterSummary {
     pub node: String,

@@ -13,7 +13,7 @@ use crate::plan::Batch;
 #[derive(Clone, Debug, PartialEq)]
 pub struct MoveOpts {
     /// Keys per MIGRATE (redis-cli's `--cluster-pipeline`); 0 sizes it from a sample of key
-    /// sizes so that one MIGRATE carries about 4 MiB.
+    /// sizes so that one MIGRATE carries about 1 MiB.
     pub keys_per_migrate: usize,
     /// MIGRATE's idle timeout (redis-cli's `--cluster-timeout`).
     pub timeout: Duration,

@@ -153,12 +153,7 @@ pub fn preflight(c: &dyn Cluster, plan: Option<&Plan>, opts: &GateOpts) -> Resul
 
 /// Bytes each receiver would take: its share of the plan's keys, at each source's average key size.
 fn incoming_bytes(plan: &Plan, stats: &BTreeMap<String, NodeStats>) -> BTreeMap<String, u64> {
-    let per_key = |id: &str| {
-        stats.get(id).map_or(0, |s| match (s.used_memory, s.keys) {
-            (Some(m), Some(k)) if k > 0 => m / k,
-            _ => 0,
-        })
-    };
+    let per_key = |id: &str| stats.get(id).map_or(0, NodeStats::bytes_per_key);
     let mut out: BTreeMap<String, u64> = BTreeMap::new();
     for (i, m) in plan.moves.iter().enumerate() {
         let keys = plan.keys.as_ref().map_or(0, |k| k[i]);

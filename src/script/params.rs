@@ -164,6 +164,7 @@ pub struct Header {
 impl Header {
     pub fn parse(source: &str) -> std::result::Result<Self, String> {
         let mut h = Header::default();
+        let mut summary_done = false;
         for line in source.lines().take_while(|l| l.starts_with("//!") || l.starts_with("#!")) {
             let text = line.trim_start_matches("//!").trim_start_matches("#!").trim();
             if let Some(rest) = text.strip_prefix("@param") {
@@ -196,8 +197,14 @@ impl Header {
                     (d, None) => Some(Value::parse(d)),
                 };
                 h.params.push(ParamSpec { name, default, choices, help: help.to_string() });
-            } else if h.summary.is_empty() {
-                h.summary = text.to_string();
+            } else if !summary_done && !text.is_empty() {
+                // The summary is the first paragraph, however many lines it wraps over.
+                if !h.summary.is_empty() {
+                    h.summary.push(' ');
+                }
+                h.summary.push_str(text);
+            } else if !summary_done && !h.summary.is_empty() {
+                summary_done = true;
             } else if !text.is_empty() || !h.description.is_empty() {
                 h.description.push(text.to_string());
             }
@@ -472,6 +479,10 @@ mod tests {
         let src = "//! Remove a node.\n//!\n//! Longer text.\n//! @param node required The node.\n//! @param rebalance true Rebalance after.\n//! @param mode \"remove\" What to do.\nlet x = 1;\n";
         let h = Header::parse(src).unwrap();
         assert_eq!(h.summary, "Remove a node.");
+        let wrapped =
+            Header::parse("//! Replace a master: add it,\n//! then remove the old one.\n//!\n//! More.\n").unwrap();
+        assert_eq!(wrapped.summary, "Replace a master: add it, then remove the old one.");
+        assert_eq!(wrapped.description, vec!["More."]);
         assert_eq!(h.description, vec!["Longer text."]);
         assert_eq!(h.params.len(), 3);
         assert_eq!(h.params[2].default, Some(Value::Str("remove".into())));
