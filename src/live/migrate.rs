@@ -536,10 +536,9 @@ mod tests {
         assert_eq!(calls.len(), 2 * 63);
         assert!(calls.iter().all(|(_, k)| k.len() <= 16));
         assert_eq!(calls.iter().map(|(_, k)| k.len()).sum::<usize>(), 2000);
-        // 1 MiB calls: one per pipeline. Smaller ones (256 KiB) share a pipeline up to the budget.
+        // 1 MiB calls: one per pipeline; so are 600 KiB ones, since two would pass the budget.
         assert!(sizes(&pipelines(&calls, 64 << 10)).iter().all(|n| *n == 1));
-        let w = work(6, 1024);
-        assert_eq!(sizes(&pipelines(&migrate_calls(&w, 1024), 256)), vec![4, 2]);
+        assert_eq!(sizes(&pipelines(&migrate_calls(&work(3, 600), 600), 1024)), vec![1, 1, 1]);
         // One MIGRATE over the budget still goes, alone.
         let huge = work(3, 1);
         assert_eq!(sizes(&pipelines(&migrate_calls(&huge, 1), 100 << 20)), vec![1, 1, 1]);
