@@ -105,3 +105,32 @@ fn decommission_under_write_load_loses_no_acknowledged_write() {
     assert_removed_and_balanced(&c, &victim, &replica);
     c.assert_sample_keys(20_000);
 }
+
+/// An operator who has judged a down replica elsewhere safe (`--skip-gates failed_nodes`) gets a
+/// finished decommission and exit 0: the final check reports the problem the cluster already
+/// had, and fails only on one the run would have caused.
+#[test]
+fn a_problem_accepted_at_preflight_does_not_fail_the_finished_run() {
+    let mut c = seed_cluster(2000);
+    let victim = c.node_id(3);
+    c.kill(5); // a replica of master 1
+    let down = c.nodes[5].addr();
+    let (port, seed) = (c.port(3).to_string(), c.seed());
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "decommission", "--node", &port, "-c", &seed, "-y"];
+        args.extend(extra);
+        runbook(&args).run()
+    };
+    let before = c.topology().fingerprint();
+    run(&[]).expect_code(3).stderr_has("[FAIL] failed_nodes").stderr_has("--skip-gates failed_nodes");
+    assert_eq!(c.topology().fingerprint(), before, "a failed gate changed the cluster");
+
+    run(&["--skip-gates", "failed_nodes"])
+        .expect_code(0)
+        .stdout_has(&format!("decommissioned {}", c.nodes[3].addr()))
+        .stdout_has(&format!("still as before the run: {down} cannot be reached"));
+    for i in [0, 1, 2, 4, 6] {
+        assert!(!c.knows(i, &victim), "node {} still knows the removed master", c.port(i));
+    }
+    assert_eq!(c.total_keys(), 2000);
+}
