@@ -8,7 +8,8 @@ use crate::model::SelectError;
 /// Exit codes, documented in the README. One per kind of failure, so scripts can branch on them.
 pub mod exit {
     pub const OK: u8 = 0;
-    /// A step failed while running; the message says what state the cluster was left in.
+    /// A step failed while running, or a health assertion failed after the run had changed the
+    /// cluster; the message says what state the cluster was left in.
     pub const FAILED: u8 = 1;
     /// Bad input: arguments, parameters, runbook name, script syntax, node selector.
     pub const USAGE: u8 = 2;
@@ -82,6 +83,9 @@ pub enum Error {
     },
     Unhealthy {
         problems: Vec<String>,
+        /// This run had already changed the cluster: the changes stay, and "nothing was
+        /// changed" (exit 3) would be false.
+        after_changes: bool,
     },
     Timeout {
         what: String,
@@ -134,6 +138,7 @@ impl Error {
             | Error::Timeout { .. }
             | Error::Io { .. }
             | Error::Protocol { .. } => exit::FAILED,
+            Error::Unhealthy { after_changes: true, .. } => exit::FAILED,
             Error::Refused { .. } | Error::Unhealthy { .. } => exit::REFUSED,
             Error::Connect { .. } | Error::Auth { .. } | Error::NotCluster { .. } => exit::UNREACHABLE,
             Error::Declined { .. } | Error::NoTty { .. } => exit::NOT_CONFIRMED,
@@ -172,9 +177,13 @@ impl Error {
             Error::Command { state: Some(state), .. } => {
                 Some(format!("{state}\nrun the same command again to finish, or `runbook check` to see the cluster"))
             }
-            Error::Unhealthy { .. } => {
+            Error::Unhealthy { after_changes: false, .. } => {
                 Some("see `runbook check` for details; fix the cluster before changing it".into())
             }
+            Error::Unhealthy { after_changes: true, .. } => Some(
+                "the changes this run made stay in place; `runbook check` shows what is wrong now, and `runbook journal` what the run did"
+                    .into(),
+            ),
             Error::NoTty { .. } => Some("pass --yes to answer yes, once you have reviewed the plan it prints".into()),
             Error::Cancelled => Some("run the same command again to finish the job".into()),
             Error::MissingProgram { package, .. } => Some(format!("install it: apt-get install -y {package}")),
@@ -225,8 +234,9 @@ impl fmt::Display for Error {
                 write!(f, "`{selector}` matches more than one node")
             }
             Error::Command { node, command, reason, .. } => write!(f, "{command} failed on {node}: {reason}"),
-            Error::Unhealthy { problems } => {
-                write!(f, "the cluster is not healthy:\n  - {}", problems.join("\n  - "))
+            Error::Unhealthy { problems, after_changes } => {
+                let when = if *after_changes { " after this run's changes" } else { "" };
+                write!(f, "the cluster is not healthy{when}:\n  - {}", problems.join("\n  - "))
             }
             Error::Timeout { what, detail } => write!(f, "timed out {what}: {detail}"),
             Error::Declined { question } => write!(f, "not confirmed: {question}"),

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::support::{TestCluster, runbook};
+use crate::support::{TestCluster, runbook, script};
 
 /// Masters are nodes 0-3; node 7 is the replica of master 3.
 fn seed_cluster(keys: u64) -> TestCluster {
@@ -132,5 +132,19 @@ fn a_problem_accepted_at_preflight_does_not_fail_the_finished_run() {
     for i in [0, 1, 2, 4, 6] {
         assert!(!c.knows(i, &victim), "node {} still knows the removed master", c.port(i));
     }
+    assert_eq!(c.total_keys(), 2000);
+
+    // A runbook's own assert_healthy on the same cluster: before any change it refuses (exit 3,
+    // "nothing was changed" holds); after a change it fails (exit 1) and says the changes stay.
+    let (_d1, only_check) = script("let c = cluster();\nc.check().assert_healthy();\n");
+    runbook(&["run", &only_check, "-c", &seed]).run().expect_code(3).stderr_has("the cluster is not healthy:");
+    let (_d2, after_move) = script(
+        "let c = cluster();\nlet m = c.masters();\nc.migrate_slot(c.slots_of(m[0])[0][0], m[1]);\nc.check().assert_healthy();\n",
+    );
+    runbook(&["run", &after_move, "-c", &seed])
+        .run()
+        .expect_code(1)
+        .stderr_has("the cluster is not healthy after this run's changes:")
+        .stderr_has("the changes this run made stay in place");
     assert_eq!(c.total_keys(), 2000);
 }

@@ -50,6 +50,9 @@ pub struct CheckReport {
     pub open_slots: Vec<OpenSlot>,
     /// One sentence per problem, naming nodes by address.
     pub problems: Vec<String>,
+    /// Nodes that cannot be reached or are flagged as failing, by address.
+    #[serde(default)]
+    pub failing: Vec<String>,
 }
 
 /// What is wrong with a cluster, by kind, one sentence per problem naming nodes by address. The
@@ -168,7 +171,25 @@ impl CheckReport {
             covered: usize::from(SLOTS) - topo.uncovered().len(),
             open_slots: open,
             problems,
+            failing: topo
+                .unreachable()
+                .keys()
+                .cloned()
+                .chain(topo.failed().into_keys())
+                .map(|id| node_name(topo, &id))
+                .collect(),
         }
+    }
+
+    /// The problems `before` does not account for: neither reported then, nor about a node that
+    /// was already failing (its failure may only have been detected since, by more nodes).
+    pub fn new_since(&self, before: &CheckReport) -> Vec<String> {
+        self.problems
+            .iter()
+            .filter(|p| !before.problems.contains(p))
+            .filter(|p| !before.failing.iter().any(|addr| p.starts_with(&format!("{addr} "))))
+            .cloned()
+            .collect()
     }
 
     /// The human report, as `runbook check` prints it.
@@ -231,4 +252,46 @@ pub fn human_bytes(b: u64) -> String {
         u += 1;
     }
     if u == 0 { format!("{b} B") } else { format!("{v:.1} {}", UNITS[u]) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(problems: &[&str], failing: &[&str]) -> CheckReport {
+        CheckReport {
+            healthy: problems.is_empty(),
+            fingerprint: String::new(),
+            nodes: 0,
+            masters: Vec::new(),
+            covered: usize::from(SLOTS),
+            open_slots: Vec::new(),
+            problems: problems.iter().map(|p| (*p).to_string()).collect(),
+            failing: failing.iter().map(|f| (*f).to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn new_since_leaves_out_what_was_known() {
+        let before = report(&["10.0.0.6:6379 cannot be reached: refused"], &["10.0.0.6:6379"]);
+        let after = report(
+            &[
+                "10.0.0.6:6379 cannot be reached: refused",
+                // The same dead node, now also detected by gossip: known.
+                "10.0.0.6:6379 is flagged as failing by 10.0.0.1:6379",
+                // A node that shares a prefix with the dead one is another node: new.
+                "10.0.0.6:63790 cannot be reached: refused",
+                "slot 42 is open: migrating on 10.0.0.1:6379 to 10.0.0.2:6379",
+            ],
+            &["10.0.0.6:6379", "10.0.0.6:63790"],
+        );
+        assert_eq!(
+            after.new_since(&before),
+            vec![
+                "10.0.0.6:63790 cannot be reached: refused",
+                "slot 42 is open: migrating on 10.0.0.1:6379 to 10.0.0.2:6379"
+            ]
+        );
+        assert!(before.new_since(&before).is_empty());
+    }
 }

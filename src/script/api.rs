@@ -234,6 +234,14 @@ fn migrate(c: &dyn Cluster, slots: &[i64], to: &Dynamic, opts: &Map) -> RhaiResu
 
 use crate::journal::MUTATING;
 
+/// Set once a primitive that changes the cluster has run (or been replayed from the run this one
+/// resumes): from then on a failed health assertion must not claim that nothing was changed.
+static CHANGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn changed_by_this_run() -> bool {
+    CHANGED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Runs one primitive through the journal: recorded with its result, or, while a resumed run
 /// replays, answered with the result recorded the first time.
 pub fn j<T: Clone + Send + Sync + 'static>(
@@ -245,6 +253,9 @@ pub fn j<T: Clone + Send + Sync + 'static>(
     if MUTATING.contains(&name) && name != "call" {
         // Refuse a second run before anything else (even its own prechecks) looks at the cluster.
         c.0.acquire_lease().map_err(rhai_err)?;
+    }
+    if MUTATING.contains(&name) {
+        CHANGED.store(true, std::sync::atomic::Ordering::Relaxed);
     }
     let step = MUTATING.contains(&name) || matches!(name, "preflight" | "check" | "wait_converged");
     if step {

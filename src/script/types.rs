@@ -96,8 +96,15 @@ pub fn register_types(engine: &mut Engine) {
         })
         .register_fn("to_string", |c: &mut CheckValue| c.0.render())
         .register_fn("to_debug", |c: &mut CheckValue| c.0.render())
+        .register_fn("new_since", |c: &mut CheckValue, before: CheckValue| -> Array {
+            c.0.new_since(&before.0).into_iter().map(Dynamic::from).collect()
+        })
         .register_fn("assert_healthy", |c: &mut CheckValue| -> RhaiResult<()> {
-            if c.0.healthy { Ok(()) } else { Err(rhai_err(Error::Unhealthy { problems: c.0.problems.clone() })) }
+            if c.0.healthy {
+                return Ok(());
+            }
+            let after_changes = super::api::changed_by_this_run();
+            Err(rhai_err(Error::Unhealthy { problems: c.0.problems.clone(), after_changes }))
         });
 
     engine
