@@ -58,7 +58,8 @@ impl Default for Timeouts {
 pub struct Pool {
     creds: Credentials,
     timeouts: Timeouts,
-    conns: Mutex<HashMap<String, MultiplexedConnection>>,
+    /// By (address, lane): lane 0 is the node's connection; `pipeline_spread` adds more.
+    conns: Mutex<HashMap<(String, usize), MultiplexedConnection>>,
 }
 
 impl Pool {
@@ -74,12 +75,13 @@ impl Pool {
         self.timeouts
     }
 
-    async fn connection(&self, addr: &Addr) -> Result<MultiplexedConnection> {
-        if let Some(c) = self.conns.lock().await.get(&addr.to_string()) {
+    async fn connection(&self, addr: &Addr, lane: usize) -> Result<MultiplexedConnection> {
+        let key = (addr.to_string(), lane);
+        if let Some(c) = self.conns.lock().await.get(&key) {
             return Ok(c.clone());
         }
         let conn = self.dedicated(addr).await?;
-        self.conns.lock().await.insert(addr.to_string(), conn.clone());
+        self.conns.lock().await.insert(key, conn.clone());
         Ok(conn)
     }
 
@@ -134,9 +136,10 @@ impl Pool {
         Ok(conn)
     }
 
-    /// Forgets the connection to `addr`, so the next command reconnects.
+    /// Forgets the connections to `addr`, so the next command reconnects.
     pub async fn drop_connection(&self, addr: &Addr) {
-        self.conns.lock().await.remove(&addr.to_string());
+        let addr = addr.to_string();
+        self.conns.lock().await.retain(|(a, _), _| *a != addr);
     }
 
     /// Runs one command on one node. `name` is what error messages call it (never its arguments,
@@ -156,7 +159,7 @@ impl Pool {
         // a primary turns replica) fails at once: reconnect and send again, once. Everything
         // runbook sends is safe to repeat (a MIGRATE of keys already moved answers NOKEY).
         for attempt in 0..2 {
-            let mut conn = self.connection(addr).await?;
+            let mut conn = self.connection(addr, 0).await?;
             match tokio::time::timeout(timeout, cmd.query_async::<T>(&mut conn)).await {
                 Err(_) => {
                     self.drop_connection(addr).await;
@@ -189,10 +192,48 @@ impl Pool {
         self.pipeline_timeout(addr, name, pipe, self.timeouts.command).await
     }
 
+    /// `pipeline`, its commands spread over up to `lanes` connections to the node, in contiguous
+    /// runs, the replies in the pipeline's order. For commands a node answers only once its
+    /// replicas have acknowledged them (Valkey 8's replicated `CLUSTER SETSLOT`): on one
+    /// connection each waits for the one before it; on several they wait together.
+    pub async fn pipeline_spread(
+        &self,
+        addr: &Addr,
+        name: &str,
+        pipe: &redis::Pipeline,
+        lanes: usize,
+    ) -> Result<Vec<std::result::Result<redis::Value, String>>> {
+        let cmds: Vec<&redis::Cmd> = pipe.cmd_iter().collect();
+        let per_lane = cmds.len().div_ceil(lanes.max(1)).max(1);
+        let runs = cmds.chunks(per_lane).enumerate().map(|(lane, run)| {
+            let mut p = redis::pipe();
+            for c in run {
+                p.add_command((*c).clone());
+            }
+            async move { self.pipeline_on(addr, lane, name, &p, self.timeouts.command).await }
+        });
+        let mut out = Vec::with_capacity(cmds.len());
+        for replies in futures::future::join_all(runs).await {
+            out.extend(replies?);
+        }
+        Ok(out)
+    }
+
     /// `pipeline` with its own deadline, for pipelines of long commands (MIGRATE).
     pub async fn pipeline_timeout(
         &self,
         addr: &Addr,
+        name: &str,
+        pipe: &redis::Pipeline,
+        timeout: Duration,
+    ) -> Result<Vec<std::result::Result<redis::Value, String>>> {
+        self.pipeline_on(addr, 0, name, pipe, timeout).await
+    }
+
+    async fn pipeline_on(
+        &self,
+        addr: &Addr,
+        lane: usize,
         name: &str,
         pipe: &redis::Pipeline,
         timeout: Duration,
@@ -202,7 +243,7 @@ impl Pool {
         let mut values = None;
         // As in `query_with_timeout`: one fresh connection when the pooled one was closed.
         for attempt in 0..2 {
-            let mut conn = self.connection(addr).await?;
+            let mut conn = self.connection(addr, lane).await?;
             match tokio::time::timeout(timeout, pipe.query_async::<Vec<redis::Value>>(&mut conn)).await {
                 Err(_) => {
                     self.drop_connection(addr).await;
