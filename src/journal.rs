@@ -5,6 +5,8 @@
 //! A journal file holds the runs of one (runbook, parameters, cluster); the last run is resumed
 //! when it did not end. Records (`t` is the type):
 //! - `run`     a run starts: id, runbook, params, cluster, host, pid, time; `resumes` when it resumes one
+//! - `cluster` the ids of the cluster's nodes, when the run first connects: a resume checks that
+//!   it is the same cluster, not another one at the same address
 //! - `call`    a runbook primitive is called (seq, fn, args);  `done` (seq, result) / `fail` (seq, error)
 //! - `intent`  a mutating step is about to be sent (op, nodes, slots, phase);  `outcome` after it
 //! - `end`     the run ended: finished, failed or cancelled
@@ -59,6 +61,8 @@ pub struct Resume {
     /// Slot batches whose move began and did not finish, with the id of the intent this run
     /// carried them over as: finish each toward `to`, then write its outcome.
     pub in_flight: Vec<(u64, Batch)>,
+    /// The node ids the interrupted run saw when it connected (empty in older journals).
+    pub cluster_ids: Vec<String>,
 }
 
 /// Whether a call is answered from the journal or must run.
@@ -189,6 +193,21 @@ impl Journal {
         self.write(&json!({"t": "outcome", "id": id, "ok": error.is_none(), "error": error, "ts": now()}))
     }
 
+    /// Records which cluster this run is working on: the ids of its nodes.
+    pub fn cluster(&self, ids: &[String]) -> Result<()> {
+        self.write(&json!({"t": "cluster", "ids": ids, "ts": now()}))
+    }
+
+    /// Gives up resuming `resume`: nothing is replayed, and its carried-over moves are closed
+    /// with `why`, so no later run tries to finish them either.
+    pub fn abandon(&self, resume: &Resume, why: &str) -> Result<()> {
+        self.replay.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+        for (id, _) in &resume.in_flight {
+            self.outcome(*id, Some(why))?;
+        }
+        Ok(())
+    }
+
     pub fn end(&self, status: &str, error: Option<&str>) -> Result<()> {
         self.write(&json!({"t": "end", "status": status, "error": error, "ts": now()}))
     }
@@ -229,8 +248,13 @@ fn read_last_run(path: &Path) -> Result<(VecDeque<Recorded>, Option<Resume>)> {
     }
     let mut calls: BTreeMap<u64, (String, Option<Value>)> = BTreeMap::new();
     let mut intents: BTreeMap<u64, Value> = BTreeMap::new();
+    let mut cluster_ids = Vec::new();
     for r in &run[1..] {
         match r["t"].as_str() {
+            Some("cluster") => {
+                cluster_ids =
+                    r["ids"].as_array().into_iter().flatten().filter_map(|v| v.as_str()).map(str::to_string).collect();
+            }
             Some("call") => {
                 calls.insert(r["seq"].as_u64().unwrap_or(0), (r["fn"].as_str().unwrap_or_default().to_string(), None));
             }
@@ -278,6 +302,7 @@ fn read_last_run(path: &Path) -> Result<(VecDeque<Recorded>, Option<Resume>)> {
         started: run[0]["ts"].as_f64().unwrap_or_default(),
         calls_done: replay.len(),
         in_flight,
+        cluster_ids,
     };
     Ok((replay, Some(resume)))
 }

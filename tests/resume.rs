@@ -1,7 +1,7 @@
 //! A run that dies anywhere is finished by running the same command again: crashes at several
 //! points of a decommission (via `RUNBOOK_FAILPOINT`, which aborts like SIGKILL), then a re-run.
 
-use crate::support::{TestCluster, runbook};
+use crate::support::{TestCluster, runbook, script};
 
 fn crash_then_resume(failpoint: &str) {
     let c = TestCluster::start(4, 1);
@@ -41,4 +41,32 @@ fn killed_between_setslot_node_on_target_and_source() {
 #[test]
 fn killed_during_forget() {
     crash_then_resume("after-forget:1");
+}
+
+/// The journal belongs to one cluster: a run interrupted on one cluster is not resumed on
+/// another (here: the same command and journal, a fresh cluster). Replaying would report the
+/// first cluster's slot move as done without making it.
+#[test]
+fn an_unfinished_run_on_another_cluster_is_not_resumed() {
+    let state = tempfile::tempdir().unwrap();
+    let journal = state.path().join("moves.jsonl").display().to_string();
+    // Moves the first slot of the first master to the second master, then fails: a failed run
+    // that changed something is what a re-run resumes.
+    let (_dir, path) = script(
+        "let c = cluster();\nlet m = c.masters();\nlet slot = c.slots_of(m[0])[0][0];\n\
+         let moved = c.migrate_slot(slot, m[1]);\nprint(`moved slot ${slot}: ${moved.slots}`);\nthrow \"stopped\";\n",
+    );
+    {
+        let a = TestCluster::start(3, 0);
+        let out = runbook(&["run", &path, "-c", &a.seed(), "--journal", &journal]).run();
+        out.expect_code(1).stdout_has("moved slot 0: 1");
+    }
+    let b = TestCluster::start(3, 0);
+    let owner_before = b.topology().owner(0).unwrap().id.clone();
+    let out = runbook(&["run", &path, "-c", &b.seed(), "--journal", &journal]).run();
+    out.expect_code(1)
+        .stderr_has("was on another cluster at this address (none of its nodes is here); starting a new run")
+        .stdout_has("moved slot 0: 1");
+    let topo = b.topology();
+    assert_ne!(topo.owner(0).unwrap().id, owner_before, "slot 0 was really moved on the second cluster");
 }

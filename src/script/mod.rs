@@ -86,6 +86,10 @@ pub fn run_command(args: &[String]) -> Result<u8> {
     }
     let session = Arc::new(session);
     let engine = engine::build(&session);
+    let resume = match resume {
+        Some(r) if !same_cluster(&session, &r)? => None,
+        other => other,
+    };
     let result = finish_in_flight(&session, resume.as_ref())
         .and_then(|()| engine.run_ast_with_scope(&mut scope, &ast).map_err(|e| engine::to_error(*e, &path, &source)));
     if let Some(j) = &session.journal {
@@ -107,6 +111,27 @@ pub fn run_command(args: &[String]) -> Result<u8> {
         }
     }
     result.map(|()| exit::OK)
+}
+
+/// Whether the cluster at this address is the one the interrupted run worked on (some node of
+/// it is still here). When not, the run starts afresh: replaying another cluster's decisions,
+/// or finishing its moves, would be wrong. Journals without node ids are trusted.
+fn same_cluster(session: &Session, r: &crate::journal::Resume) -> Result<bool> {
+    if r.cluster_ids.is_empty() {
+        return Ok(true);
+    }
+    let c = session.cluster(None)?;
+    let topo = c.0.topology()?;
+    if topo.nodes().iter().any(|n| r.cluster_ids.contains(&n.id)) {
+        return Ok(true);
+    }
+    let journal = session.journal.as_ref().expect("a resumed run has a journal");
+    crate::ops::say(&format!(
+        "the unfinished run in {} was on another cluster at this address (none of its nodes is here); starting a new run",
+        journal.path().display()
+    ));
+    journal.abandon(r, "abandoned: the cluster at this address is another one")?;
+    Ok(false)
 }
 
 /// A resumed run first finishes the slot moves its predecessor left in flight, toward the

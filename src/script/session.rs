@@ -94,6 +94,12 @@ impl Session {
         let live = LiveCluster::connect(self.runtime()?, cfg.seed, cfg.creds, self.cancel.clone())?
             .with_journal(self.journal.clone(), self.holder.clone())
             .with_rate_limit(self.rate_limit);
+        if addr.is_none()
+            && let Some(journal) = &self.journal
+        {
+            let ids: Vec<String> = live.topology()?.nodes().iter().map(|n| n.id.clone()).collect();
+            journal.cluster(&ids)?;
+        }
         let handle = if self.is_dry_run() {
             eprintln!("dry run: reading {} once; nothing will be changed", live.name());
             let sim = Arc::new(SimCluster::from_live(Arc::new(live))?);
