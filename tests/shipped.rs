@@ -102,7 +102,11 @@ fn list_describe_functions_and_lint() {
     functions
         .expect_code(0)
         .stdout_has("c.del_node(node: node, opts: map) -> map")
-        .stdout_has("c.plan_drain(nodes: node) -> plan");
+        .stdout_has("c.plan_drain(nodes: node) -> plan")
+        // Methods of the values primitives return are documented beside them.
+        .stdout_has("check.assert_healthy()")
+        .stdout_has("check.new_since(before: check) -> array")
+        .stdout_has("gates.assert_passed()");
     runbook(&["functions", "migrate_slot"])
         .run()
         .expect_code(0)

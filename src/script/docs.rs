@@ -15,6 +15,9 @@ pub struct FnDoc {
 
 /// How a parameter or result type reads in a runbook: `core::result::Result<alloc::vec::Vec<…>, …>`
 /// is an `array`, `&mut ClusterHandle` a `cluster`.
+/// Values whose documented methods are shown as `check.assert_healthy()`.
+const VALUES: &[&str] = &["check", "gates", "plan"];
+
 fn plain(ty: &str) -> String {
     let mut t = ty.trim().trim_start_matches('&').trim_start_matches("mut ").trim();
     if let Some(inner) = t.strip_prefix("core::result::Result<").or_else(|| t.strip_prefix("Result<")) {
@@ -44,6 +47,7 @@ fn plain(ty: &str) -> String {
         "str" | "ImmutableString" | "String" => "string",
         "PlanValue" | "Plan" => "plan",
         "CheckValue" | "Check" => "check",
+        "GatesValue" | "Gates" => "gates",
         "ClusterHandle" | "Cluster" => "cluster",
         "Node" => "Node",
         other => other,
@@ -66,6 +70,7 @@ fn names(name: &str, n: usize) -> Vec<&'static str> {
         "confirm" => &["question"],
         "sleep" => &["secs"],
         "node" => &["selector"],
+        "new_since" => &["before"],
         "replicas_of" | "slots_of" | "forget" => &["node"],
         "del_node" => &["node", "opts"],
         "plan_rebalance" | "rebalance" => &["opts"],
@@ -90,8 +95,11 @@ pub fn api(engine: &Engine) -> Vec<FnDoc> {
             let name = f["name"].as_str()?.to_string();
             let types: Vec<&str> = f["params"].as_array()?.iter().map(|p| p["type"].as_str().unwrap_or("?")).collect();
             let (receiver, args) = match types.split_first() {
-                Some((first, rest)) if plain(first) == "cluster" => ("c.", rest.to_vec()),
-                _ => ("", types.clone()),
+                Some((first, rest)) if plain(first) == "cluster" => ("c.".to_string(), rest.to_vec()),
+                Some((first, rest)) if VALUES.contains(&plain(first).as_str()) => {
+                    (format!("{}.", plain(first)), rest.to_vec())
+                }
+                _ => (String::new(), types.clone()),
             };
             let names = names(&name, args.len());
             let args: Vec<String> = args.iter().zip(names).map(|(t, n)| format!("{n}: {}", plain(t))).collect();

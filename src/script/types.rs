@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, Position};
+use rhai::{Array, Dynamic, Engine, EvalAltResult, FuncRegistration, Map, Position};
 
 use crate::error::Error;
 use crate::model::{NodeInfo, describe};
@@ -95,11 +95,16 @@ pub fn register_types(engine: &mut Engine) {
             c.0.masters.iter().map(|m| rhai::serde::to_dynamic(m).unwrap_or(Dynamic::UNIT)).collect()
         })
         .register_fn("to_string", |c: &mut CheckValue| c.0.render())
-        .register_fn("to_debug", |c: &mut CheckValue| c.0.render())
-        .register_fn("new_since", |c: &mut CheckValue, before: CheckValue| -> Array {
+        .register_fn("to_debug", |c: &mut CheckValue| c.0.render());
+    // Methods with doc comments, listed by `runbook functions` and `:help` beside the primitives.
+    FuncRegistration::new("new_since")
+        .with_comments(["/// The problems an earlier check does not account for: not reported then, nor about a node that was already failing."])
+        .register_into_engine(engine, |c: &mut CheckValue, before: CheckValue| -> Array {
             c.0.new_since(&before.0).into_iter().map(Dynamic::from).collect()
-        })
-        .register_fn("assert_healthy", |c: &mut CheckValue| -> RhaiResult<()> {
+        });
+    FuncRegistration::new("assert_healthy")
+        .with_comments(["/// Stops the runbook unless the check found nothing wrong: exit 3 while the run has changed nothing, exit 1 after."])
+        .register_into_engine(engine, |c: &mut CheckValue| -> RhaiResult<()> {
             if c.0.healthy {
                 return Ok(());
             }
@@ -118,8 +123,10 @@ pub fn register_types(engine: &mut Engine) {
                 .collect()
         })
         .register_fn("to_string", |g: &mut GatesValue| g.0.to_string())
-        .register_fn("to_debug", |g: &mut GatesValue| g.0.to_string())
-        .register_fn("assert_passed", |g: &mut GatesValue| -> RhaiResult<()> {
+        .register_fn("to_debug", |g: &mut GatesValue| g.0.to_string());
+    FuncRegistration::new("assert_passed")
+        .with_comments(["/// Stops the runbook, nothing changed, when a preflight gate failed; names each failure and the --skip-gates that would pass it."])
+        .register_into_engine(engine, |g: &mut GatesValue| -> RhaiResult<()> {
             match g.0.to_error() {
                 Some(e) => Err(rhai_err(e)),
                 None => Ok(()),
