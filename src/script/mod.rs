@@ -86,11 +86,9 @@ pub fn run_command(args: &[String]) -> Result<u8> {
     }
     let session = Arc::new(session);
     let engine = engine::build(&session);
-    let resume = match resume {
-        Some(r) if !same_cluster(&session, &r)? => None,
-        other => other,
-    };
-    let result = finish_in_flight(&session, resume.as_ref())
+    // Every outcome, even failing to reach the cluster, ends the run in its journal.
+    let result = resumable(&session, resume)
+        .and_then(|resume| finish_in_flight(&session, resume.as_ref()))
         .and_then(|()| engine.run_ast_with_scope(&mut scope, &ast).map_err(|e| engine::to_error(*e, &path, &source)));
     if let Some(j) = &session.journal {
         let (status, error) = match &result {
@@ -113,25 +111,26 @@ pub fn run_command(args: &[String]) -> Result<u8> {
     result.map(|()| exit::OK)
 }
 
-/// Whether the cluster at this address is the one the interrupted run worked on (some node of
-/// it is still here). When not, the run starts afresh: replaying another cluster's decisions,
-/// or finishing its moves, would be wrong. Journals without node ids are trusted.
-fn same_cluster(session: &Session, r: &crate::journal::Resume) -> Result<bool> {
+/// The interrupted run to resume, if the cluster at this address is the one it worked on (some
+/// node of it is still here). When not, the run starts afresh: replaying another cluster's
+/// decisions, or finishing its moves, would be wrong. Journals without node ids are trusted.
+fn resumable(session: &Session, resume: Option<crate::journal::Resume>) -> Result<Option<crate::journal::Resume>> {
+    let Some(r) = resume else { return Ok(None) };
     if r.cluster_ids.is_empty() {
-        return Ok(true);
+        return Ok(Some(r));
     }
     let c = session.cluster(None)?;
     let topo = c.0.topology()?;
     if topo.nodes().iter().any(|n| r.cluster_ids.contains(&n.id)) {
-        return Ok(true);
+        return Ok(Some(r));
     }
     let journal = session.journal.as_ref().expect("a resumed run has a journal");
     crate::ops::say(&format!(
         "the unfinished run in {} was on another cluster at this address (none of its nodes is here); starting a new run",
         journal.path().display()
     ));
-    journal.abandon(r, "abandoned: the cluster at this address is another one")?;
-    Ok(false)
+    journal.abandon(&r, "abandoned: the cluster at this address is another one")?;
+    Ok(None)
 }
 
 /// A resumed run first finishes the slot moves its predecessor left in flight, toward the
