@@ -13,11 +13,11 @@ pub struct FnDoc {
     pub doc: String,
 }
 
-/// How a parameter or result type reads in a runbook: `core::result::Result<alloc::vec::Vec<…>, …>`
-/// is an `array`, `&mut ClusterHandle` a `cluster`.
 /// Values whose documented methods are shown as `check.assert_healthy()`.
 const VALUES: &[&str] = &["check", "gates", "plan"];
 
+/// How a parameter or result type reads in a runbook: `core::result::Result<alloc::vec::Vec<…>, …>`
+/// is an `array`, `&mut ClusterHandle` a `cluster`.
 fn plain(ty: &str) -> String {
     let mut t = ty.trim().trim_start_matches('&').trim_start_matches("mut ").trim();
     if let Some(inner) = t.strip_prefix("core::result::Result<").or_else(|| t.strip_prefix("Result<")) {
