@@ -250,7 +250,7 @@ impl Cluster for SimCluster {
         self.live.probe(addr)
     }
 
-    fn meet(&self, _via: &NodeInfo, addr: &Addr) -> Result<()> {
+    fn meet(&self, on: &[NodeInfo], addr: &Addr) -> Result<()> {
         let (id, _, _) = self.live.probe(addr)?;
         let mut st = self.state();
         st.nodes.push(NodeInfo {
@@ -267,7 +267,7 @@ impl Cluster for SimCluster {
             importing: BTreeMap::new(),
         });
         drop(st);
-        self.record(format!("CLUSTER MEET {addr}"));
+        self.record(format!("CLUSTER MEET {addr} on {} node(s)", on.len()));
         Ok(())
     }
 

@@ -85,3 +85,21 @@ fn auto_weights_follow_maxmemory() {
         .expect_code(2)
         .stderr_has(&format!("{} has none", c.nodes[1].addr()));
 }
+
+/// A node removed and added straight back (a mistaken removal undone at 3 a.m.) joins at once,
+/// not after the 60 s during which the others' FORGET ban list makes them ignore gossip about it.
+#[test]
+fn a_removed_node_added_back_at_once_joins_inside_the_forget_ban() {
+    let c = TestCluster::start(3, 1);
+    let port = c.port(3);
+    let (_dir, path) = script(&format!(
+        "let c = cluster();\nc.del_node(c.node({port}));\n\
+         let back = c.add_node(\"127.0.0.1:{port}\", #{{ timeout: 15 }});\nprint(`back: ${{back}}`);\n"
+    ));
+    runbook(&["run", &path, "-c", &c.seed()]).run().expect_code(0).stdout_has(&format!("back: 127.0.0.1:{port}"));
+    let id = c.node_id(3);
+    for i in 0..3 {
+        assert!(c.knows(i, &id), "node {} does not know the node added back", c.port(i));
+    }
+    runbook(&["check", "-c", &c.seed()]).run().expect_code(0);
+}

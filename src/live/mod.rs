@@ -272,14 +272,16 @@ impl Cluster for LiveCluster {
         })
     }
 
-    fn meet(&self, via: &NodeInfo, addr: &Addr) -> Result<()> {
-        let intent = json!({"op": "meet", "via": via.addr.to_string(), "node": addr.to_string()});
+    fn meet(&self, on: &[NodeInfo], addr: &Addr) -> Result<()> {
+        let on_addrs: Vec<String> = on.iter().map(|n| n.addr.to_string()).collect();
+        let intent = json!({"op": "meet", "on": on_addrs, "node": addr.to_string()});
+        let pool = &self.pool;
         self.mutate(intent, async {
-            let _: redis::Value = self
-                .pool
-                .query(&via.addr, "CLUSTER MEET", redis::cmd("CLUSTER").arg("MEET").arg(&addr.host).arg(addr.port))
-                .await?;
-            Ok(())
+            let meets = on.iter().map(|n| async move {
+                let meet = redis::cmd("CLUSTER").arg("MEET").arg(&addr.host).arg(addr.port).clone();
+                pool.query::<redis::Value>(&n.addr, "CLUSTER MEET", &meet).await
+            });
+            join_all(meets).await.into_iter().collect::<Result<Vec<_>>>().map(|_| ())
         })
     }
 

@@ -125,8 +125,8 @@ pub trait Cluster: Send + Sync {
     /// What a node that may not be in the cluster yet says of itself: (id, known nodes, keys).
     fn probe(&self, addr: &Addr) -> Result<(String, usize, u64)>;
 
-    /// `CLUSTER MEET addr` sent to `via`.
-    fn meet(&self, via: &NodeInfo, addr: &Addr) -> Result<()>;
+    /// `CLUSTER MEET addr` sent by each of `on`, in parallel.
+    fn meet(&self, on: &[NodeInfo], addr: &Addr) -> Result<()>;
 
     /// The biggest keys (name, bytes by `MEMORY USAGE`) among a sample of each slot's keys.
     fn largest_keys(&self, node: &NodeInfo, slots: &[u16]) -> Result<Vec<(String, u64)>>;

@@ -236,12 +236,16 @@ pub fn add_node(c: &dyn Cluster, addr: &Addr, replica_of: Option<&str>, timeout:
             Some("add only a fresh node (or run CLUSTER RESET HARD and FLUSHALL on it, if you are sure)"),
         ));
     }
-    let via = topo
-        .masters()
-        .find(|m| topo.is_reachable(&m.id) && !m.is_failed())
-        .ok_or_else(|| Error::refused("no reachable master to introduce the new node", None))?;
+    // Every node meets it, not one: a node forgotten less than 60 s ago (removed, then added back)
+    // is on the others' FORGET ban list, and they ignore gossip about it until the ban ends; a
+    // MEET of their own is not refused.
+    let on: Vec<NodeInfo> =
+        topo.nodes().iter().filter(|n| topo.is_reachable(&n.id) && !n.is_failed()).cloned().collect();
+    if on.is_empty() {
+        return Err(Error::refused("no reachable node to introduce the new node", None));
+    }
     say(&format!("adding {addr} to the cluster"));
-    c.meet(via, addr)?;
+    c.meet(&on, addr)?;
     let mut topo = wait_converged(c, timeout)?;
     while topo.node(&id).is_none() {
         c.pause(Duration::from_millis(100))?;
