@@ -186,6 +186,11 @@ impl Error {
             ),
             Error::NoTty { .. } => Some("pass --yes to answer yes, once you have reviewed the plan it prints".into()),
             Error::Cancelled => Some("run the same command again to finish the job".into()),
+            // Gossip that is slow to spread, or a node that stopped answering: nothing was undone.
+            Error::Timeout { .. } => Some(
+                "nothing was undone; `runbook check` shows who still disagrees or does not answer, and running the same command again continues from there"
+                    .into(),
+            ),
             Error::MissingProgram { package, .. } => Some(format!("install it: apt-get install -y {package}")),
             _ => None,
         }
@@ -273,6 +278,18 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_timeout_says_what_to_do_next() {
+        let e = Error::Timeout {
+            what: "waiting 60s for the nodes to agree".into(),
+            detail: "127.0.0.1:6394 does not know node 127.0.0.1:6397".into(),
+        };
+        let text = e.render();
+        assert!(text.starts_with("error: timed out waiting 60s for the nodes to agree: 127.0.0.1:6394"), "{text}");
+        assert!(text.contains("hint: nothing was undone; `runbook check` shows who still disagrees"), "{text}");
+        assert_eq!(e.code(), exit::FAILED);
+    }
 
     #[test]
     fn script_errors_point_at_the_column() {
