@@ -6,9 +6,11 @@ use crate::support::{TestCluster, runbook, script};
 fn scale_out_adds_a_master_and_a_replica() {
     let mut c = TestCluster::start(3, 0);
     c.load_keys(6000);
-    let (m, r) = (c.add_server(), c.add_server());
-    let nodes = format!("{},{}", c.nodes[m].addr(), c.nodes[r].addr());
-    let replica_of = format!("{}={}", c.nodes[r].addr(), c.port(0));
+    let (m, r, s) = (c.add_server(), c.add_server(), c.add_server());
+    // The replica is listed before its master, and named by port on both sides: a new shard
+    // (master and replica) in one run, beside a replica for an existing master.
+    let nodes = format!("{},{},{}", c.nodes[s].addr(), c.nodes[m].addr(), c.nodes[r].addr());
+    let replica_of = format!("{}={},{}={}", c.nodes[r].addr(), c.port(0), c.port(s), c.port(m));
     runbook(&["run", "scale-out", "--nodes", &nodes, "--replica-of", &replica_of, "-c", &c.seed(), "--yes"])
         .run()
         .expect_code(0)
@@ -18,6 +20,7 @@ fn scale_out_adds_a_master_and_a_replica() {
     assert!(new_master.is_master());
     assert_eq!(new_master.slots.len(), 4096);
     assert_eq!(topo.node(&c.node_id(r)).unwrap().master_id.as_deref(), Some(c.node_id(0).as_str()));
+    assert_eq!(topo.node(&c.node_id(s)).unwrap().master_id.as_deref(), Some(c.node_id(m).as_str()));
     c.assert_sample_keys(6000);
     runbook(&["check", "-c", &c.seed()]).run().expect_code(0);
 }
