@@ -1,8 +1,5 @@
 //! The seed's scenario end to end: `runbook run decommission --node <master with a replica>`.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use crate::support::{TestCluster, runbook, script};
 
 /// Masters are nodes 0-3; node 7 is the replica of master 3.
@@ -55,53 +52,20 @@ fn seed_scenario_removes_master_and_replica_keeping_every_key() {
 fn decommission_under_write_load_loses_no_acknowledged_write() {
     let c = seed_cluster(20_000);
     let (victim, replica) = (c.node_id(3), c.node_id(7));
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut con = c.client();
-    let writer = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            let (mut acked, mut failed) = (Vec::new(), std::collections::BTreeMap::<String, u64>::new());
-            let mut i = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                let r: redis::RedisResult<()> = redis::cmd("SET").arg(format!("w:{i}")).arg(i).query(&mut con);
-                match r {
-                    Ok(()) => acked.push(i),
-                    Err(e) => *failed.entry(format!("{:?}", e.kind())).or_default() += 1,
-                }
-                // Overwrite an older key too, so moved keys are also written while they move.
-                if i.is_multiple_of(7) && i > 0 {
-                    let j = i / 2;
-                    if redis::cmd("SET").arg(format!("w:{j}")).arg(j).query::<()>(&mut con).is_ok() {
-                        acked.push(j);
-                    }
-                }
-                i += 1;
-                if i.is_multiple_of(20) {
-                    std::thread::sleep(std::time::Duration::from_millis(2));
-                }
-            }
-            (acked, failed)
-        })
-    };
+    let writer = c.writer();
     let out = runbook(&["run", "decommission", "--node", &c.nodes[3].addr(), "-c", &c.seed(), "-y"]).run();
-    stop.store(true, Ordering::Relaxed);
-    let (acked, failed) = writer.join().unwrap();
+    let written = writer.stop();
     out.expect_code(0);
     // Writes may fail while a slot changes hands (TRYAGAIN, a node being reset); none that was
     // acknowledged may be lost.
-    println!("workload: {} writes acknowledged, failed by kind: {failed:?}", acked.len());
-    assert!(acked.len() > 1000, "the workload ran ({} acked, failed: {failed:?})", acked.len());
-    let mut con = c.client();
-    for chunk in acked.chunks(1000) {
-        let mut pipe = redis::cluster::cluster_pipe();
-        for i in chunk {
-            pipe.get(format!("w:{i}"));
-        }
-        let values: Vec<Option<u64>> = pipe.query(&mut con).unwrap();
-        for (i, v) in chunk.iter().zip(values) {
-            assert_eq!(v, Some(*i), "acknowledged write w:{i} was lost");
-        }
-    }
+    println!("workload: {} writes acknowledged, failed by kind: {:?}", written.acked.len(), written.failed);
+    assert!(
+        written.acked.len() > 1000,
+        "the workload ran ({} acked, failed: {:?})",
+        written.acked.len(),
+        written.failed
+    );
+    assert_eq!(c.lost_writes(&written.acked), Vec::<u64>::new(), "acknowledged writes were lost");
     assert_removed_and_balanced(&c, &victim, &replica);
     c.assert_sample_keys(20_000);
 }

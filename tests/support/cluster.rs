@@ -218,6 +218,75 @@ impl TestCluster {
         }
     }
 
+    fn signal(&self, i: usize, sig: &str) {
+        let pid = self.nodes[i].child.as_ref().expect("node is running").id();
+        let ok = Command::new("kill").args([sig, &pid.to_string()]).status().expect("run kill").success();
+        assert!(ok, "kill {sig} {pid} failed");
+    }
+
+    /// Freezes node `i` (SIGSTOP): it keeps its sockets but answers nothing, as a node stuck in
+    /// a long fork or a paused VM does.
+    pub fn freeze(&self, i: usize) {
+        self.signal(i, "-STOP");
+    }
+
+    /// Wakes a node frozen by `freeze` (SIGCONT).
+    pub fn thaw(&self, i: usize) {
+        self.signal(i, "-CONT");
+    }
+
+    /// Starts node `i` again after `kill`, on its port and directory: it reads its `nodes.conf`
+    /// and rejoins with the same id (with no data: the test nodes persist nothing).
+    pub fn restart(&mut self, i: usize) {
+        assert!(self.nodes[i].child.is_none(), "node {} is still running", self.nodes[i].port);
+        let port = self.nodes[i].port;
+        let d = self.dir.path().join(port.to_string());
+        let child = Command::new(redis_server())
+            .args(runbook::sandbox::server_args(port, &d))
+            .args(&self.extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("restart redis-server");
+        self.nodes[i].child = Some(child);
+        self.wait_ping(i);
+    }
+
+    /// Node `i`'s own view of itself: `master` or `replica`.
+    pub fn role(&self, i: usize) -> &'static str {
+        let nodes = self.cluster_nodes(i);
+        let me = nodes.lines().find(|l| l.contains("myself")).expect("a myself line");
+        if me.contains("master") || me.contains("primary") { "master" } else { "replica" }
+    }
+
+    /// `cluster_state` as node `i` reports it.
+    pub fn cluster_state(&self, i: usize) -> String {
+        let info: String = redis::cmd("CLUSTER").arg("INFO").query(&mut self.conn(i)).unwrap();
+        info.lines().find_map(|l| l.strip_prefix("cluster_state:")).unwrap_or_default().trim().to_string()
+    }
+
+    /// Polls `done` every 50 ms until it holds; panics naming `what` after `timeout`. Fault
+    /// tests wait on the cluster's state this way, never on a sleep.
+    #[track_caller]
+    pub fn wait_until(&self, what: &str, timeout: Duration, mut done: impl FnMut(&Self) -> bool) {
+        let deadline = Instant::now() + timeout;
+        while !done(self) {
+            assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting until {what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until replica `i` has been promoted and every running node reports `cluster_state:ok`.
+    #[track_caller]
+    pub fn wait_promoted(&self, i: usize) {
+        self.wait_until(&format!("{} is promoted", self.nodes[i].port), Duration::from_secs(60), |c| {
+            c.role(i) == "master"
+        });
+        self.wait_until("every running node reports cluster_state:ok", Duration::from_secs(60), |c| {
+            c.running().all(|k| c.try_conn(k).is_some() && c.cluster_state(k) == "ok")
+        });
+    }
+
     /// Sum of DBSIZE over the masters that are running.
     pub fn total_keys(&self) -> u64 {
         let topo = self.topology();
@@ -282,6 +351,82 @@ impl TestCluster {
     /// Index of the node listening on `port`.
     pub fn index_of(&self, port: u16) -> usize {
         self.nodes.iter().position(|s| s.port == port).expect("a node of this cluster")
+    }
+}
+
+/// A cluster client writing `w:<n>` keys in a thread until stopped, recording which writes the
+/// cluster acknowledged: after a fault, the acknowledged writes that cannot be read back are the
+/// writes lost.
+pub struct Writer {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: Option<std::thread::JoinHandle<Written>>,
+}
+
+/// What a `Writer` did: the acknowledged write numbers, and the failed writes by error kind.
+#[derive(Debug, Default)]
+pub struct Written {
+    pub acked: Vec<u64>,
+    pub failed: std::collections::BTreeMap<String, u64>,
+}
+
+impl Writer {
+    /// Stops writing and returns what was written.
+    pub fn stop(mut self) -> Written {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.handle.take().expect("joined once").join().expect("writer thread")
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl TestCluster {
+    /// Starts a `Writer` through a cluster client that follows MOVED and ASK as an application's
+    /// would: a new key each time, and every 7th time an older one again, so keys are also
+    /// written while they move.
+    pub fn writer(&self) -> Writer {
+        let mut con = self.client();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let mut w = Written::default();
+            let mut set =
+                |w: &mut Written, n: u64| match redis::cmd("SET").arg(format!("w:{n}")).arg(n).query::<()>(&mut con) {
+                    Ok(()) => w.acked.push(n),
+                    Err(e) => *w.failed.entry(format!("{:?}", e.kind())).or_default() += 1,
+                };
+            let mut i = 0u64;
+            while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                set(&mut w, i);
+                if i.is_multiple_of(7) && i > 0 {
+                    set(&mut w, i / 2);
+                }
+                i += 1;
+                if i.is_multiple_of(20) {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            }
+            w
+        });
+        Writer { stop, handle: Some(handle) }
+    }
+
+    /// The acknowledged writes of a `Writer` that cannot be read back now.
+    pub fn lost_writes(&self, acked: &[u64]) -> Vec<u64> {
+        let mut con = self.client();
+        let mut lost = Vec::new();
+        for chunk in acked.chunks(1000) {
+            let mut pipe = redis::cluster::cluster_pipe();
+            for n in chunk {
+                pipe.get(format!("w:{n}"));
+            }
+            let values: Vec<Option<u64>> = pipe.query(&mut con).expect("read the writer's keys");
+            lost.extend(chunk.iter().zip(values).filter(|(n, v)| *v != Some(**n)).map(|(n, _)| *n));
+        }
+        lost
     }
 }
 
