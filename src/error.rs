@@ -110,6 +110,11 @@ pub enum Error {
         node: String,
         reason: String,
     },
+    /// Any failure of a run that had already changed the cluster: exit 1 whatever the cause
+    /// (an unreachable node, a refusal), since "nothing was changed" would be false.
+    AfterChanges {
+        inner: Box<Error>,
+    },
 }
 
 impl Error {
@@ -138,7 +143,7 @@ impl Error {
             | Error::Timeout { .. }
             | Error::Io { .. }
             | Error::Protocol { .. } => exit::FAILED,
-            Error::Unhealthy { after_changes: true, .. } => exit::FAILED,
+            Error::Unhealthy { after_changes: true, .. } | Error::AfterChanges { .. } => exit::FAILED,
             Error::Refused { .. } | Error::Unhealthy { .. } => exit::REFUSED,
             Error::Connect { .. } | Error::Auth { .. } | Error::NotCluster { .. } => exit::UNREACHABLE,
             Error::Declined { .. } | Error::NoTty { .. } => exit::NOT_CONFIRMED,
@@ -158,6 +163,10 @@ impl Error {
                 accepted.iter().map(|a| format!("    {a}")).collect::<Vec<_>>().join("\n")
             )),
             Error::Script { inner: Some(inner), .. } => inner.hint(),
+            Error::AfterChanges { inner } => Some(format!(
+                "{}this run had already changed the cluster (`runbook journal` shows what it did); running the same command again continues from where it stopped",
+                inner.hint().map(|h| format!("{h}\n")).unwrap_or_default()
+            )),
             Error::NoCluster => {
                 Some("pass --cluster HOST:PORT (any node of the cluster) or set RUNBOOK_CLUSTER".into())
             }
@@ -197,6 +206,21 @@ impl Error {
     }
 
     /// The full text shown to an operator: message, source context, hint.
+    /// This error as the end of a run that had changed the cluster: exit 1, and a hint that
+    /// says so, unless it already says what state the cluster was left in.
+    #[must_use]
+    pub fn after_changes(self) -> Self {
+        match self {
+            Error::Script { message, location, syntax, inner: Some(inner) } => {
+                Error::Script { message, location, syntax, inner: Some(Box::new(inner.after_changes())) }
+            }
+            e if e.code() == exit::REFUSED || e.code() == exit::UNREACHABLE || e.code() == exit::NOT_CONFIRMED => {
+                Error::AfterChanges { inner: Box::new(e) }
+            }
+            e => e,
+        }
+    }
+
     pub fn render(&self) -> String {
         let mut out = format!("error: {self}\n");
         if let Error::Script { location: Some(loc), .. } = self {
@@ -252,6 +276,7 @@ impl fmt::Display for Error {
             Error::Io { context, reason } => write!(f, "{context}: {reason}"),
             Error::MissingProgram { program, .. } => write!(f, "`{program}` was not found on PATH"),
             Error::Protocol { node, reason } => write!(f, "unexpected reply from {node}: {reason}"),
+            Error::AfterChanges { inner } => write!(f, "{inner}"),
         }
     }
 }

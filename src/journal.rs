@@ -24,7 +24,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
-use crate::plan::Batch;
+use crate::plan::Intent;
 
 /// Runbook primitives that change the cluster. A resumed run replays recorded results up to the
 /// last of these that completed; the reads after it run again, live.
@@ -58,9 +58,10 @@ pub struct Resume {
     pub run_id: String,
     pub started: f64,
     pub calls_done: usize,
-    /// Slot batches whose move began and did not finish, with the id of the intent this run
-    /// carried them over as: finish each toward `to`, then write its outcome.
-    pub in_flight: Vec<(u64, Batch)>,
+    /// Slot batches whose move began and did not finish (interrupted, or stopped by an error,
+    /// which may leave slots open too), with the id of the intent this run carried them over as:
+    /// reconcile each, then write its outcome.
+    pub in_flight: Vec<(u64, Intent)>,
     /// The node ids the interrupted run saw when it connected (empty in older journals).
     pub cluster_ids: Vec<String>,
 }
@@ -111,7 +112,10 @@ impl Journal {
         if let Some(r) = resume.as_mut() {
             for (id, b) in &mut r.in_flight {
                 let slots: crate::model::SlotSet = b.slots.iter().copied().collect();
-                *id = journal.intent(json!({"op": "move", "from": b.from, "to": b.to, "slots": slots.to_string(), "phase": "carried over"}))?;
+                *id = journal.intent(json!({
+                    "op": "move", "from": b.from, "to": b.to, "slots": slots.to_string(), "phase": "carried over",
+                    "from_replicas": b.from_replicas, "to_replicas": b.to_replicas,
+                }))?;
             }
         }
         Ok((journal, resume))
@@ -189,6 +193,8 @@ impl Journal {
         Ok(id)
     }
 
+    /// How a mutating step ended. A move that failed stays in flight: its slots may be open, and
+    /// the next run reconciles them.
     pub fn outcome(&self, id: u64, error: Option<&str>) -> Result<()> {
         self.write(&json!({"t": "outcome", "id": id, "ok": error.is_none(), "error": error, "ts": now()}))
     }
@@ -203,7 +209,7 @@ impl Journal {
     pub fn abandon(&self, resume: &Resume, why: &str) -> Result<()> {
         self.replay.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
         for (id, _) in &resume.in_flight {
-            self.outcome(*id, Some(why))?;
+            self.write(&json!({"t": "outcome", "id": id, "ok": false, "abandoned": true, "error": why, "ts": now()}))?;
         }
         Ok(())
     }
@@ -266,19 +272,22 @@ fn read_last_run(path: &Path) -> Result<(VecDeque<Recorded>, Option<Resume>)> {
             Some("intent") if r["op"] == "move" => {
                 intents.insert(r["id"].as_u64().unwrap_or(0), r.clone());
             }
-            Some("outcome") => {
+            Some("outcome") if r["ok"] == true || r["abandoned"] == true => {
                 intents.remove(&r["id"].as_u64().unwrap_or(u64::MAX));
             }
             _ => {}
         }
     }
-    // Replay the completed calls up to the last one that changed something: they made the
-    // decisions behind the changes. Reads after it run live (a final check that failed must be
-    // asked again, not repeated). A run that changed nothing is simply run again.
+    // Replay the completed calls up to the last one that changed something, or up to the one
+    // that was changing something when the run died or failed (that one runs again, live, with
+    // the decisions taken before it: the same plan, the same replica list). Reads after the last
+    // completed change run live (a final check that failed must be asked again, not repeated).
+    // A run that changed nothing is simply run again.
     let started_mutation = calls.values().any(|(name, _)| MUTATING.contains(&name.as_str()));
+    let last = calls.values().rposition(|(name, _)| MUTATING.contains(&name.as_str()));
+    let keep = last.map_or(0, |i| i + usize::from(calls.values().nth(i).is_some_and(|c| c.1.is_some())));
     let mut replay: VecDeque<Recorded> =
         calls.into_values().map_while(|(name, result)| result.map(|result| Recorded { name, result })).collect();
-    let keep = replay.iter().rposition(|r| MUTATING.contains(&r.name.as_str())).map_or(0, |i| i + 1);
     replay.truncate(keep);
     if !started_mutation && intents.is_empty() {
         return Ok((VecDeque::new(), None));
@@ -287,12 +296,17 @@ fn read_last_run(path: &Path) -> Result<(VecDeque<Recorded>, Option<Resume>)> {
         .values()
         .filter_map(|i| {
             let slots = crate::model::SlotSet::parse(i["slots"].as_str()?).ok()?;
+            let ids = |k: &str| -> Vec<String> {
+                i[k].as_array().into_iter().flatten().filter_map(|v| v.as_str()).map(str::to_string).collect()
+            };
             Some((
                 0,
-                Batch {
+                Intent {
                     from: i["from"].as_str()?.to_string(),
                     to: i["to"].as_str()?.to_string(),
                     slots: slots.iter().collect(),
+                    from_replicas: ids("from_replicas"),
+                    to_replicas: ids("to_replicas"),
                 },
             ))
         })
@@ -338,7 +352,7 @@ mod tests {
         assert!(resume.is_none());
         let Begin::Live(s0) = j.begin("del_node", "6397").unwrap() else { panic!() };
         j.done(s0, json!({"x": 1})).unwrap();
-        // A read after the last completed change is not replayed: it runs again, live.
+        // A read before the interrupted change is one of the decisions behind it: replayed.
         let Begin::Live(r) = j.begin("check", "").unwrap() else { panic!() };
         j.done(r, json!("unhealthy")).unwrap();
         let Begin::Live(s1) = j.begin("apply", "plan").unwrap() else { panic!() };
@@ -350,12 +364,26 @@ mod tests {
 
         let (j, resume) = Journal::open(&path, "rb", &json!({}), "c").unwrap();
         let resume = resume.expect("resumes");
-        assert_eq!(resume.calls_done, 1);
+        assert_eq!(resume.calls_done, 2);
         assert_eq!(resume.in_flight.len(), 1);
-        assert_eq!(resume.in_flight[0].1, Batch { from: "a".into(), to: "b".into(), slots: vec![0, 1, 2] });
+        assert_eq!(
+            resume.in_flight[0].1,
+            Intent { from: "a".into(), to: "b".into(), slots: vec![0, 1, 2], ..Intent::default() }
+        );
         assert!(matches!(j.begin("del_node", "6397").unwrap(), Begin::Replayed(v) if v == json!({"x": 1})));
+        assert!(matches!(j.begin("check", "").unwrap(), Begin::Replayed(v) if v == json!("unhealthy")));
+        let Begin::Live(a) = j.begin("apply", "plan").unwrap() else { panic!("the interrupted change runs live") };
+        j.done(a, json!({"slots": 3})).unwrap();
+        // A read after the last completed change is not replayed: it runs again, live.
+        let Begin::Live(f) = j.begin("check", "").unwrap() else { panic!() };
+        j.done(f, json!("still unhealthy")).unwrap();
+        drop(j);
+        let (j, resume) = Journal::open(&path, "rb", &json!({}), "c").unwrap();
+        assert_eq!(resume.expect("resumes").calls_done, 3);
+        for name in ["del_node", "check", "apply"] {
+            assert!(matches!(j.begin(name, "").unwrap(), Begin::Replayed(_)), "{name} is replayed");
+        }
         assert!(matches!(j.begin("check", "").unwrap(), Begin::Live(_)));
-        assert!(matches!(j.begin("apply", "plan").unwrap(), Begin::Live(_)));
         drop(j);
         // Died again before finishing the carried-over move: it is still in flight.
         let (j, resume) = Journal::open(&path, "rb", &json!({}), "c").unwrap();

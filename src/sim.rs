@@ -197,6 +197,7 @@ impl Cluster for SimCluster {
         let what = match how {
             SetSlot::Stable => "STABLE".to_string(),
             SetSlot::Node(id) => format!("NODE {}", Self::name_of(&st, id)),
+            SetSlot::Importing(id) => format!("IMPORTING {}", Self::name_of(&st, id)),
         };
         drop(st);
         self.record(format!("CLUSTER SETSLOT {s} {what} on {}", node.addr));

@@ -15,6 +15,8 @@ mod membership;
 mod rebalance;
 // Bad input: parameters, syntax, unknown nodes, confirmation; the cluster stays untouched.
 mod runbook_errors;
+// The cluster's own faults mid-drain: a receiver or the victim killed, its replica promoted.
+mod failover;
 // Crash at several points of a decommission, then the same command finishes it.
 mod resume;
 // Dry run, Ctrl-C, the lease, confirmation, fix, journal, secrets.

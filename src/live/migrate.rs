@@ -401,6 +401,19 @@ async fn migrate_retrying(
 ) -> Result<()> {
     let mut timeout = opts.timeout;
     for attempt in 1..=4 {
+        // An I/O error may mean the target died or froze (a failover is coming): retrying with
+        // ever longer timeouts would hold the batch for minutes. Only a target that answers is
+        // retried.
+        let ping =
+            pool.query_with_timeout::<String>(&dst.addr, "PING", &redis::cmd("PING"), Duration::from_secs(2)).await;
+        if let Err(e) = ping {
+            return Err(Error::Command {
+                node: src.addr.to_string(),
+                command: "MIGRATE".into(),
+                reason: format!("the target {} does not answer ({e}): it may be failing over", dst.addr),
+                state: None,
+            });
+        }
         timeout *= 2;
         let cmd = migrate_cmd(pool, dst, keys, timeout, true);
         match pool

@@ -151,9 +151,11 @@ impl Cluster for LiveCluster {
         }
         let slots: SlotSet = batch.slots.iter().copied().collect();
         let addr = |id: &str| topo.node(id).map(|n| n.addr.to_string());
+        let replicas = |id: &str| topo.replicas_of(id).map(|r| r.id.clone()).collect::<Vec<_>>();
         let intent = json!({
             "op": "move", "from": batch.from, "to": batch.to, "slots": slots.to_string(),
             "from_addr": addr(&batch.from), "to_addr": addr(&batch.to),
+            "from_replicas": replicas(&batch.from), "to_replicas": replicas(&batch.to),
         });
         let journal = self.journal.clone();
         let phase = move |p: &str| {
@@ -171,6 +173,7 @@ impl Cluster for LiveCluster {
         let (word, id) = match how {
             SetSlot::Stable => ("STABLE", None),
             SetSlot::Node(id) => ("NODE", Some(id.clone())),
+            SetSlot::Importing(id) => ("IMPORTING", Some(id.clone())),
         };
         let s: SlotSet = slots.iter().copied().collect();
         let intent =

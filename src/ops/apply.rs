@@ -7,6 +7,7 @@ use super::cluster::{Cluster, MoveOpts, MoveStats};
 use super::progress::Progress;
 use super::say::say;
 use crate::error::{Error, Result};
+use crate::model::SlotSet;
 use crate::plan::{Batch, Plan};
 
 /// What `apply` did.
@@ -14,6 +15,8 @@ use crate::plan::{Batch, Plan};
 pub struct ApplyReport {
     pub stats: MoveStats,
     pub seconds: f64,
+    /// The most slots open (MIGRATING/IMPORTING) at once: what a failing node could have caught.
+    pub most_open: usize,
 }
 
 /// Moves every slot of `plan`. Refuses a plan made against a different slot map (someone else
@@ -22,6 +25,18 @@ pub struct ApplyReport {
 pub fn apply(c: &dyn Cluster, plan: &Plan, opts: &MoveOpts) -> Result<ApplyReport> {
     let started = Instant::now();
     let topo = c.topology()?;
+    // A master that failed over since the plan was made is replaced by its promoted replica: the
+    // intent (drain that shard, fill that one) carries through the failover.
+    let (followed, replaced) = crate::plan::reconcile::follow_failovers(&topo, plan);
+    let plan = &followed;
+    for (failed, successor) in &replaced {
+        say(&format!(
+            "{} failed over to {} since the plan was made: {} takes its place in the plan",
+            plan.name(failed),
+            plan.name(successor),
+            plan.name(successor)
+        ));
+    }
     if topo.fingerprint() != plan.fingerprint {
         let stranger = plan.moves.iter().find(|m| {
             let owner = topo.owner(m.slot).map(|n| n.id.as_str());
@@ -89,8 +104,12 @@ pub fn apply(c: &dyn Cluster, plan: &Plan, opts: &MoveOpts) -> Result<ApplyRepor
                 .map(|h| h.join().unwrap_or_else(|_| Err(Error::refused("a move thread panicked", None))))
                 .collect()
         });
+        report.most_open = report.most_open.max(wave.iter().map(|b| b.slots.len()).sum());
         for (b, r) in wave.iter().zip(results) {
-            let stats = r?;
+            let stats = match r {
+                Ok(stats) => stats,
+                Err(e) => return Err(settle_failed_batch(c, plan, b, opts, e)),
+            };
             report.stats += stats;
             progress.moved(stats);
             super::events::emit(
@@ -102,9 +121,45 @@ pub fn apply(c: &dyn Cluster, plan: &Plan, opts: &MoveOpts) -> Result<ApplyRepor
     progress.finish();
     report.seconds = started.elapsed().as_secs_f64();
     if total > 0 {
-        say(&format!("moved {} slots and {} keys in {:.1}s", report.stats.slots, report.stats.keys, report.seconds));
+        say(&format!(
+            "moved {} slots and {} keys in {:.1}s (at most {} slots open at once)",
+            report.stats.slots, report.stats.keys, report.seconds, report.most_open
+        ));
     }
     Ok(report)
+}
+
+/// A batch failed: a node of it may have died or failed over. Stop the plan, but first settle
+/// the batch's slots (waiting, bounded, for a failover to finish), so no slot stays open toward
+/// a dead node and no healthy receiver is left importing from one (it would keep believing the
+/// dead node owns those slots, and refuse its clients). The error says what happened, what was
+/// settled, and how to continue.
+fn settle_failed_batch(c: &dyn Cluster, plan: &Plan, b: &Batch, opts: &MoveOpts, e: Error) -> Error {
+    let slots: SlotSet = b.slots.iter().copied().collect();
+    let what = format!("moving slots {slots} {} → {}", plan.name(&b.from), plan.name(&b.to));
+    let (node, command, reason) = match &e {
+        Error::Command { node, command, reason, .. } => (node.clone(), command.clone(), reason.clone()),
+        Error::Connect { addr, reason } => (addr.clone(), "connect".into(), reason.clone()),
+        other => (String::new(), what.clone(), other.to_string()),
+    };
+    // A key that exists on both sides is the operator's call, not a failure to repair.
+    if matches!(e, Error::Cancelled) || reason.contains("already exists on the target") {
+        return e;
+    }
+    say(&format!("{what} failed: {reason}; settling those slots before stopping"));
+    let settled = c
+        .topology()
+        .map(|t| super::reconcile::failover_wait(c, &t))
+        .and_then(|wait| super::reconcile::repair(c, &[plan.intent(b)], opts, wait));
+    let state = match settled {
+        Ok(_) => format!(
+            "the drain stopped while {what}; those slots were settled (each decision is printed above) and no slot is left open by this run; running the same command again continues the plan, with any node that failed over replaced by its promoted replica"
+        ),
+        Err(repair_error) => format!(
+            "the drain stopped while {what}, and settling those slots failed too ({repair_error}); some of slots {slots} may still be open: running the same command again settles them first (it waits for a failover to finish), or `runbook fix` closes them"
+        ),
+    };
+    Error::Command { node, command, reason, state: Some(state) }
 }
 
 /// Waits (up to 30 s) until every node the plan moves slots between reports `cluster_state:ok`:

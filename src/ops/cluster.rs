@@ -61,6 +61,9 @@ pub enum SetSlot {
     Stable,
     /// `NODE id`: this node should consider `id` the owner.
     Node(String),
+    /// `IMPORTING id`: opens the slot on a node that holds keys it does not own, so that MIGRATE
+    /// may move them (a node runs MIGRATE only for keys of slots it owns or has open).
+    Importing(String),
 }
 
 /// What happens to a node once the others have forgotten it.

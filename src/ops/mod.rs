@@ -9,6 +9,7 @@ pub mod fix;
 pub mod gates;
 pub mod membership;
 pub mod progress;
+pub mod reconcile;
 pub mod say;
 
 pub use apply::{ApplyReport, apply};

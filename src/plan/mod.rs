@@ -3,6 +3,7 @@
 pub mod drain;
 pub mod moves;
 pub mod rebalance;
+pub mod reconcile;
 
 #[cfg(test)]
 mod fixtures;
@@ -27,3 +28,4 @@ impl std::fmt::Display for PlanError {
 }
 pub use moves::{Batch, Move, Plan};
 pub use rebalance::{RebalanceOpts, plan_rebalance};
+pub use reconcile::{Action, Intent, KeyCounts, Reconciliation, reconcile};

@@ -36,12 +36,18 @@ pub struct Plan {
     pub note: Option<String>,
     /// Expected key counts per move (same order as `moves`), when known.
     pub keys: Option<Vec<u64>>,
+    /// Master id → its replicas' ids when the plan was made: a master that fails over during
+    /// the run is followed to the replica promoted in its place.
+    #[serde(default)]
+    pub replicas: BTreeMap<String, Vec<String>>,
 }
 
 impl Plan {
     pub fn new(kind: &str, topo: &Topology, moves: Vec<Move>) -> Self {
         let names = topo.nodes().iter().map(|n| (n.id.clone(), n.addr.to_string())).collect();
-        Plan { kind: kind.to_string(), moves, fingerprint: topo.fingerprint(), names, note: None, keys: None }
+        let replicas =
+            topo.masters().map(|m| (m.id.clone(), topo.replicas_of(&m.id).map(|r| r.id.clone()).collect())).collect();
+        Plan { kind: kind.to_string(), moves, fingerprint: topo.fingerprint(), names, note: None, keys: None, replicas }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -59,6 +65,18 @@ impl Plan {
             }
         }
         out
+    }
+
+    /// The intent of moving `batch`, with the replicas that can stand in for its two ends.
+    pub fn intent(&self, batch: &Batch) -> crate::plan::Intent {
+        let reps = |id: &str| self.replicas.get(id).cloned().unwrap_or_default();
+        crate::plan::Intent {
+            from: batch.from.clone(),
+            to: batch.to.clone(),
+            slots: batch.slots.clone(),
+            from_replicas: reps(&batch.from),
+            to_replicas: reps(&batch.to),
+        }
     }
 
     pub fn name(&self, id: &str) -> String {

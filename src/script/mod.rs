@@ -90,6 +90,7 @@ pub fn run_command(args: &[String]) -> Result<u8> {
     let result = resumable(&session, resume)
         .and_then(|resume| finish_in_flight(&session, resume.as_ref()))
         .and_then(|()| engine.run_ast_with_scope(&mut scope, &ast).map_err(|e| engine::to_error(*e, &path, &source)));
+    let result = result.map_err(|e| if api::changed_by_this_run() { e.after_changes() } else { e });
     if let Some(j) = &session.journal {
         let (status, error) = match &result {
             Ok(()) => ("finished", None),
@@ -133,8 +134,10 @@ fn resumable(session: &Session, resume: Option<crate::journal::Resume>) -> Resul
     Ok(None)
 }
 
-/// A resumed run first finishes the slot moves its predecessor left in flight, toward the
-/// target its journal names, so the runbook then starts from a cluster with no open slot.
+/// A resumed run first settles the slot moves its predecessor left in flight (interrupted, or
+/// stopped by an error such as a node failing): reconciled from what the nodes say now and the
+/// journal's intent, so a target or source that failed over is replaced by its promoted replica.
+/// The runbook then starts from a cluster with no open slot.
 fn finish_in_flight(session: &Session, resume: Option<&crate::journal::Resume>) -> Result<()> {
     let Some(r) = resume else { return Ok(()) };
     crate::ops::say(&format!(
@@ -148,16 +151,11 @@ fn finish_in_flight(session: &Session, resume: Option<&crate::journal::Resume>) 
     }
     let c = session.cluster(None)?;
     let journal = session.journal.as_ref().expect("a resumed run has a journal");
-    for (id, batch) in &r.in_flight {
-        let topo = c.0.topology()?;
-        let name = |id: &str| topo.node(id).map_or_else(|| id.to_string(), |n| n.addr.to_string());
-        crate::ops::say(&format!(
-            "finishing {} slot(s) {} → {}",
-            batch.slots.len(),
-            name(&batch.from),
-            name(&batch.to)
-        ));
-        c.0.move_slots(&topo, batch, &crate::ops::MoveOpts::default())?;
+    let intents: Vec<crate::plan::Intent> = r.in_flight.iter().map(|(_, i)| i.clone()).collect();
+    let topo = c.0.topology()?;
+    let wait = crate::ops::reconcile::failover_wait(c.0.as_ref(), &topo);
+    crate::ops::reconcile::repair(c.0.as_ref(), &intents, &crate::ops::MoveOpts::default(), wait)?;
+    for (id, _) in &r.in_flight {
         journal.outcome(*id, None)?;
     }
     Ok(())

@@ -1,0 +1,167 @@
+//! Carrying out a reconciliation: wait (bounded, visibly) for a failover to settle, gather the
+//! evidence (every node's view, keys per slot on every reachable master), let the pure
+//! `plan::reconcile` decide, then execute its actions and say each decision with its reason.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use super::cluster::{Cluster, MoveOpts, SetSlot};
+use super::say::say;
+use crate::error::{Error, Result};
+use crate::model::{SLOTS, Topology};
+use crate::plan::reconcile::{Action, Intent, KeyCounts, Reconciliation, unsettled};
+use crate::plan::{Batch, reconcile};
+
+/// How long to wait for a failover to settle: a replica is promoted after about twice
+/// `cluster-node-timeout`; this leaves room for the election and for gossip.
+pub fn failover_wait(c: &dyn Cluster, topo: &Topology) -> Duration {
+    let timeout = c.node_timeout_ms(topo).ok().flatten().unwrap_or(15_000);
+    Duration::from_millis(timeout * 3 + 10_000).min(Duration::from_secs(120))
+}
+
+/// Waits until no failover is under way, saying what it waits for every few seconds; a timeout
+/// names what is still unsettled.
+pub fn settled(c: &dyn Cluster, intents: &[Intent], wait: Duration) -> Result<Topology> {
+    let started = Instant::now();
+    let mut said: Option<Instant> = None;
+    loop {
+        let topo = c.topology()?;
+        let Some(why) = unsettled(&topo, intents) else { return Ok(topo) };
+        if started.elapsed() >= wait {
+            return Err(Error::Timeout {
+                what: format!("waiting {}s for a failover to settle", wait.as_secs()),
+                detail: why,
+            });
+        }
+        if said.is_none_or(|t| t.elapsed() >= Duration::from_secs(5)) {
+            say(&format!(
+                "waiting for the cluster to settle ({}s of at most {}s): {why}",
+                started.elapsed().as_secs(),
+                wait.as_secs()
+            ));
+            said = Some(Instant::now());
+        }
+        c.pause(Duration::from_millis(250))?;
+    }
+}
+
+/// One master's id and its non-zero (slot, keys) counts.
+type NodeCounts = (String, Vec<(u16, u64)>);
+
+/// Keys per slot on every reachable master, for the slots it does not own (stranded keys) and
+/// for every slot that is open or intended; counted on all masters at once.
+fn count_keys(c: &dyn Cluster, topo: &Topology, intents: &[Intent]) -> Result<KeyCounts> {
+    let mut watched: Vec<u16> = topo.open_slots().iter().map(|o| o.slot).collect();
+    watched.extend(intents.iter().flat_map(|i| i.slots.iter().copied()));
+    watched.sort_unstable();
+    watched.dedup();
+    let masters: Vec<_> = topo.masters().filter(|m| topo.is_reachable(&m.id)).collect();
+    let counted: Vec<Result<NodeCounts>> = std::thread::scope(|s| {
+        let handles: Vec<_> = masters
+            .iter()
+            .map(|m| {
+                let watched = &watched;
+                s.spawn(move || {
+                    let slots: Vec<u16> =
+                        (0..SLOTS).filter(|s| !m.slots.contains(*s) || watched.binary_search(s).is_ok()).collect();
+                    let counts = c.count_keys(m, &slots)?;
+                    Ok((m.id.clone(), slots.into_iter().zip(counts).filter(|(_, n)| *n > 0).collect()))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(Error::refused("a count thread panicked", None))))
+            .collect()
+    });
+    let mut keys: KeyCounts = BTreeMap::new();
+    for r in counted {
+        let (id, counts) = r?;
+        for (slot, n) in counts {
+            keys.entry(slot).or_default().insert(id.clone(), n);
+        }
+    }
+    Ok(keys)
+}
+
+/// Brings every open slot (and every slot of `intents` a move had begun) to one owner holding
+/// all its keys, and every stranded key to its slot's owner. Waits up to `wait` for a failover
+/// first. Each decision is said with its reason; slots it will not decide on are an error,
+/// after everything else was done.
+pub fn repair(c: &dyn Cluster, intents: &[Intent], opts: &MoveOpts, wait: Duration) -> Result<Reconciliation> {
+    let topo = settled(c, intents, wait)?;
+    let keys = count_keys(c, &topo, intents)?;
+    let r = reconcile(&topo, &keys, intents);
+    let name = |id: &str| topo.node(id).map_or_else(|| id.chars().take(8).collect(), |n| n.addr.to_string());
+    for (failed, successor) in &r.replaced {
+        say(&format!(
+            "{} failed over to {} during the run: the move goes on with {}",
+            name(failed),
+            name(successor),
+            name(successor)
+        ));
+    }
+    execute(c, &topo, &r, opts)?;
+    for line in r.sentences() {
+        say(&line);
+    }
+    if !r.unresolved.is_empty() {
+        let slots: crate::model::SlotSet = r.unresolved.iter().map(|u| u.0).collect();
+        return Err(Error::refused(
+            format!("{} slot(s) were left as they are: {slots}", slots.len()),
+            Some("see the reasons above; `runbook check` shows the cluster now; the other slots were repaired"),
+        ));
+    }
+    Ok(r)
+}
+
+/// The actions in a safe order: stale views corrected first (a node that believes a dead node
+/// owns a slot refuses MIGRATE), then whole moves (batched per pair, as a drain's), then keys
+/// returned to owners, then leftover states closed.
+fn execute(c: &dyn Cluster, topo: &Topology, r: &Reconciliation, opts: &MoveOpts) -> Result<()> {
+    let actions: Vec<&Action> = r.decisions.iter().flat_map(|d| &d.actions).collect();
+    let node = |id: &str| {
+        topo.node(id).cloned().ok_or_else(|| Error::refused(format!("node {id} is no longer in the cluster"), None))
+    };
+    let mut assign: BTreeMap<(&str, &str), Vec<u16>> = BTreeMap::new();
+    let mut stable: BTreeMap<&str, Vec<u16>> = BTreeMap::new();
+    for a in &actions {
+        match a {
+            Action::Assign { slot, node, owner } => assign.entry((node, owner)).or_default().push(*slot),
+            Action::Stable { slot, node } => stable.entry(node).or_default().push(*slot),
+            _ => {}
+        }
+    }
+    for ((id, owner), slots) in &assign {
+        c.setslot(&node(id)?, slots, &SetSlot::Node((*owner).to_string()))?;
+    }
+    let mut batches: Vec<Batch> = Vec::new();
+    for a in &actions {
+        if let Action::Finish { slot, from, to } = a {
+            match batches.iter_mut().find(|b| b.from == *from && b.to == *to) {
+                Some(b) => b.slots.push(*slot),
+                None => batches.push(Batch { from: from.clone(), to: to.clone(), slots: vec![*slot] }),
+            }
+        }
+    }
+    for b in batches {
+        for chunk in b.slots.chunks(opts.slots_per_batch.max(1)) {
+            let batch = Batch { from: b.from.clone(), to: b.to.clone(), slots: chunk.to_vec() };
+            c.move_slots(&c.topology()?, &batch, opts)?;
+        }
+    }
+    for a in &actions {
+        if let Action::ReturnKeys { slot, node: from, owner } = a {
+            let (n, o) = (node(from)?, node(owner)?);
+            if !n.importing.contains_key(slot) && !n.migrating.contains_key(slot) {
+                c.setslot(&n, &[*slot], &SetSlot::Importing(o.id.clone()))?;
+            }
+            c.move_keys(&n, &o, *slot, opts)?;
+            c.setslot(&n, &[*slot], &SetSlot::Stable)?;
+        }
+    }
+    for (id, slots) in &stable {
+        c.setslot(&node(id)?, slots, &SetSlot::Stable)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,371 @@
+//! Reconciliation: from what every node says now (roles, owners, MIGRATING/IMPORTING, keys per
+//! slot) and, when a run of ours was interrupted, its intent, the actions that bring each open
+//! slot to one owner holding all its keys, and every stranded key back to its slot's owner.
+//! Pure: the backends gather the evidence and carry the actions out. Resume, `fix` and the
+//! repair after a failed batch all decide here, so they cannot disagree.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{NodeInfo, SlotSet, Topology};
+
+/// A move this tool meant to make: slots from one shard to another. The replicas recorded when
+/// it was planned let a failed master be followed to the replica that took its place.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Intent {
+    pub from: String,
+    pub to: String,
+    pub slots: Vec<u16>,
+    #[serde(default)]
+    pub from_replicas: Vec<String>,
+    #[serde(default)]
+    pub to_replicas: Vec<String>,
+}
+
+/// Keys per (slot, master id), as counted on the reachable masters. A missing entry is "not
+/// counted", taken as zero.
+pub type KeyCounts = BTreeMap<u16, BTreeMap<String, u64>>;
+
+/// One step the backend carries out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// The whole move protocol for `slot` from its owner `from` to `to` (IMPORTING on `to`,
+    /// MIGRATING on `from`, keys, then SETSLOT NODE target → source → others).
+    Finish { slot: u16, from: String, to: String },
+    /// `node` holds keys of `slot` that it does not own: open the slot there (IMPORTING from
+    /// `owner`) if it is not, MIGRATE its keys to `owner`, then STABLE.
+    ReturnKeys { slot: u16, node: String, owner: String },
+    /// `CLUSTER SETSLOT slot STABLE` on `node`: a leftover MIGRATING/IMPORTING with nothing to move.
+    Stable { slot: u16, node: String },
+    /// `CLUSTER SETSLOT slot NODE owner` on `node`, whose view kept a stale owner (a node ignores
+    /// ownership news for a slot it imports). Done before everything else.
+    Assign { slot: u16, node: String, owner: String },
+}
+
+/// What was decided for one slot, and why, in an operator's words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    pub slot: u16,
+    pub actions: Vec<Action>,
+    pub reason: String,
+}
+
+/// Everything to do, and the slots left alone (with why).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Reconciliation {
+    pub decisions: Vec<Decision>,
+    pub unresolved: Vec<(u16, String)>,
+    /// Nodes that failed over during the run: (failed node, the master now in its place).
+    pub replaced: Vec<(String, String)>,
+}
+
+impl Reconciliation {
+    pub fn is_empty(&self) -> bool {
+        self.decisions.is_empty() && self.unresolved.is_empty()
+    }
+
+    /// The decisions as sentences, slots with the same reason collapsed into ranges.
+    pub fn sentences(&self) -> Vec<String> {
+        let mut by_reason: Vec<(String, SlotSet)> = Vec::new();
+        for d in &self.decisions {
+            match by_reason.iter_mut().find(|(r, _)| *r == d.reason) {
+                Some((_, s)) => s.insert(d.slot),
+                None => by_reason.push((d.reason.clone(), std::iter::once(d.slot).collect())),
+            }
+        }
+        let mut out: Vec<String> = by_reason
+            .into_iter()
+            .map(|(reason, slots)| format!("{} {slots}: {reason}", if slots.len() == 1 { "slot" } else { "slots" }))
+            .collect();
+        out.extend(self.unresolved.iter().map(|(s, why)| format!("slot {s}: left as it is: {why}")));
+        out
+    }
+}
+
+/// A healthy master: reachable, a master by its own account. Its own line is the truth about
+/// its slots; what others say of an unreachable node is hearsay.
+fn healthy(topo: &Topology, n: &NodeInfo) -> bool {
+    topo.is_reachable(&n.id) && n.is_master()
+}
+
+/// The healthy master that now stands for `id`'s shard: itself; for a replica, its master; for a
+/// failed master, the one of its recorded replicas promoted in its place, else the master that
+/// now claims the slots some view still gives it.
+pub fn successor<'a>(topo: &'a Topology, id: &str, replicas: &[String]) -> Option<&'a NodeInfo> {
+    let node = topo.node(id);
+    if let Some(n) = node {
+        if healthy(topo, n) {
+            return Some(n);
+        }
+        if topo.is_reachable(id)
+            && !n.is_master()
+            && let Some(m) = n.master_id.as_deref().and_then(|m| topo.node(m))
+            && healthy(topo, m)
+        {
+            return Some(m);
+        }
+    }
+    if let Some(r) = replicas.iter().filter_map(|r| topo.node(r)).find(|r| healthy(topo, r)) {
+        return Some(r);
+    }
+    // Slots some view still believes `id` owns, now claimed by one healthy master.
+    let mut believed = SlotSet::new();
+    for view in topo.views().values() {
+        if let Some(n) = view.iter().find(|n| n.id == id) {
+            believed.union_with(&n.slots);
+        }
+    }
+    let claimants: BTreeSet<&str> =
+        believed.iter().flat_map(|s| owners(topo, s)).map(|n| n.id.as_str()).filter(|o| *o != id).collect();
+    match claimants.into_iter().collect::<Vec<_>>().as_slice() {
+        [one] => topo.node(one),
+        _ => None,
+    }
+}
+
+/// Healthy masters claiming `slot` by their own account.
+fn owners(topo: &Topology, slot: u16) -> Vec<&NodeInfo> {
+    topo.masters().filter(|m| healthy(topo, m) && m.slots.contains(slot)).collect()
+}
+
+/// Why reconciliation must wait instead of deciding: a failover under way (a slot whose only
+/// claimants are unreachable or failed), or two masters claiming one slot (a restarted master
+/// that has not yet learnt it was replaced). `None` when the evidence is settled.
+pub fn unsettled(topo: &Topology, intents: &[Intent]) -> Option<String> {
+    let mut orphaned = SlotSet::new();
+    let mut doubled = SlotSet::new();
+    for s in 0..crate::model::SLOTS {
+        match owners(topo, s).len() {
+            0 if topo.owners(s).iter().any(|n| !healthy(topo, n)) => orphaned.insert(s),
+            0 | 1 => {}
+            _ => doubled.insert(s),
+        }
+    }
+    if !orphaned.is_empty() {
+        return Some(format!("slots {orphaned} belong to a failed master whose replica is not yet promoted"));
+    }
+    if !doubled.is_empty() {
+        return Some(format!("slots {doubled} are claimed by two masters (a failover is settling)"));
+    }
+    for i in intents {
+        for (id, reps) in [(&i.from, &i.from_replicas), (&i.to, &i.to_replicas)] {
+            if successor(topo, id, reps).is_none() && reps.iter().any(|r| topo.node(r).is_some()) {
+                return Some(format!("{} failed and none of its replicas is a master yet", name(topo, id)));
+            }
+        }
+    }
+    None
+}
+
+fn name(topo: &Topology, id: &str) -> String {
+    topo.node(id).map_or_else(|| id.chars().take(8).collect(), |n| n.addr.to_string())
+}
+
+/// The decisions for every open slot, every slot of `intents` not yet where it was meant to go
+/// (only those already opened: a slot never touched is the plan's business, not ours), and
+/// every stranded key.
+pub fn reconcile(topo: &Topology, keys: &KeyCounts, intents: &[Intent]) -> Reconciliation {
+    let mut out = Reconciliation::default();
+    let n = |id: &str| name(topo, id);
+
+    // Open states on masters (a replica's, which Valkey replicates, follows its master's).
+    let mut open: BTreeMap<u16, Vec<(&NodeInfo, bool, &str)>> = BTreeMap::new();
+    for m in topo.masters().filter(|m| healthy(topo, m)) {
+        for (&s, peer) in &m.migrating {
+            open.entry(s).or_default().push((m, true, peer));
+        }
+        for (&s, peer) in &m.importing {
+            open.entry(s).or_default().push((m, false, peer));
+        }
+    }
+    // Where each intended slot should end up, the failed ends followed to their successors.
+    let mut meant: BTreeMap<u16, &str> = BTreeMap::new();
+    for i in intents {
+        for (id, reps) in [(&i.from, &i.from_replicas), (&i.to, &i.to_replicas)] {
+            if let Some(s) = successor(topo, id, reps)
+                && s.id != *id
+                && !out.replaced.iter().any(|(f, _)| f == id)
+            {
+                out.replaced.push((id.clone(), s.id.clone()));
+            }
+        }
+        if let Some(t) = successor(topo, &i.to, &i.to_replicas) {
+            for &s in &i.slots {
+                meant.insert(s, t.id.as_str());
+            }
+        }
+    }
+
+    let mut touched: BTreeSet<u16> = open.keys().copied().collect();
+    // An intended slot counts only when some node other than its owner holds keys of it: the
+    // move had begun (the open state itself may be gone with a failed node).
+    for &s in meant.keys() {
+        let own = owners(topo, s);
+        if own.len() == 1 && keys.get(&s).is_some_and(|k| k.iter().any(|(id, c)| *c > 0 && *id != own[0].id)) {
+            touched.insert(s);
+        }
+    }
+
+    for s in touched {
+        let own = owners(topo, s);
+        let [owner] = own.as_slice() else {
+            out.unresolved.push((
+                s,
+                if own.is_empty() {
+                    "no reachable master owns it".into()
+                } else {
+                    format!("claimed by {}", own.iter().map(|o| o.addr.to_string()).collect::<Vec<_>>().join(" and "))
+                },
+            ));
+            continue;
+        };
+        let states = open.get(&s).cloned().unwrap_or_default();
+        let holders: Vec<&str> = keys
+            .get(&s)
+            .map(|k| k.iter().filter(|(id, c)| **c > 0 && *id != &owner.id).map(|(id, _)| id.as_str()).collect())
+            .unwrap_or_default();
+        // Where the slot goes: the intent's target (followed through a failover); else, without
+        // an intent, the node the owner migrates to (or that node's successor) when it imports
+        // the slot or already holds keys of it, as redis-cli's fix finishes a move both ends
+        // agree on; else back to the owner.
+        let (dest, why): (&str, String) = if let Some(&t) = meant.get(&s) {
+            if t == owner.id {
+                (
+                    owner.id.as_str(),
+                    format!("already owned by {}, the intended target; closed what was left open", n(t)),
+                )
+            } else {
+                (t, format!("finished the interrupted move to {}", n(t)))
+            }
+        } else {
+            let target = states
+                .iter()
+                .find(|(m, mig, _)| *mig && m.id == owner.id)
+                .and_then(|(_, _, peer)| successor(topo, peer, &[]).map(|t| (peer, t)));
+            match target {
+                Some((peer, t))
+                    if t.id != owner.id
+                        && (t.importing.get(&s) == Some(&owner.id) || holders.contains(&t.id.as_str())) =>
+                {
+                    let via = if *peer == t.id {
+                        String::new()
+                    } else {
+                        format!(" (it took the place of {}, the node the move was aimed at)", n(peer))
+                    };
+                    (
+                        t.id.as_str(),
+                        format!(
+                            "MIGRATING on {} to {}{via}, which holds or imports it: finished the move",
+                            n(&owner.id),
+                            n(&t.id)
+                        ),
+                    )
+                }
+                _ => (
+                    owner.id.as_str(),
+                    if holders.is_empty() {
+                        format!("left open with nothing moved: closed on its owner {}", n(&owner.id))
+                    } else {
+                        format!(
+                            "keys on {} went back to the owner {}, then the slot was closed",
+                            holders.iter().map(|h| n(h)).collect::<Vec<_>>().join(", "),
+                            n(&owner.id)
+                        )
+                    },
+                ),
+            }
+        };
+        let mut actions = Vec::new();
+        if dest != owner.id {
+            actions.push(Action::Finish { slot: s, from: owner.id.clone(), to: dest.to_string() });
+        }
+        // Keys elsewhere than the owner and the destination go to the destination.
+        for h in holders.iter().filter(|h| **h != dest) {
+            actions.push(Action::ReturnKeys { slot: s, node: (*h).to_string(), owner: dest.to_string() });
+        }
+        // Open states the Finish does not clear: those on nodes other than its two ends, or all
+        // of them when nothing is finished.
+        for (m, _, _) in &states {
+            let cleared = dest != owner.id && (m.id == owner.id || m.id == dest);
+            let returned = holders.contains(&m.id.as_str()) && m.id != dest;
+            if !cleared && !returned {
+                actions.push(Action::Stable { slot: s, node: m.id.clone() });
+            }
+        }
+        // Views that kept a stale owner because they were importing: a node ignores ownership
+        // news for a slot it imports, and one that believes a dead node owns a slot reports
+        // cluster_state:fail and refuses its clients (and a MIGRATE to it). Corrected first.
+        for m in topo.masters().filter(|m| healthy(topo, m) && m.id != owner.id) {
+            let view = topo.views().get(&m.id);
+            let believes = view.and_then(|v| v.iter().find(|x| x.is_master() && x.slots.contains(s)));
+            if believes.is_none_or(|b| b.id != owner.id) {
+                actions.insert(0, Action::Assign { slot: s, node: m.id.clone(), owner: owner.id.clone() });
+            }
+        }
+        out.decisions.push(Decision { slot: s, actions, reason: why });
+    }
+
+    // Stranded keys: a healthy master holding keys of a slot it does not own, with nothing open.
+    let decided: BTreeSet<u16> =
+        out.decisions.iter().map(|d| d.slot).chain(out.unresolved.iter().map(|u| u.0)).collect();
+    for (&s, counts) in keys {
+        if decided.contains(&s) {
+            continue;
+        }
+        let own = owners(topo, s);
+        let [owner] = own.as_slice() else { continue };
+        for (id, &c) in counts {
+            if c > 0 && *id != owner.id && topo.node(id).is_some_and(|m| healthy(topo, m)) {
+                out.decisions.push(Decision {
+                    slot: s,
+                    actions: vec![Action::ReturnKeys { slot: s, node: id.clone(), owner: owner.id.clone() }],
+                    reason: format!("{} held keys of it without owning it (stranded, unreachable by clients): moved to the owner {}", n(id), n(&owner.id)),
+                });
+            }
+        }
+    }
+    out.decisions.sort_by_key(|d| d.slot);
+    out
+}
+
+/// `plan` with each end that failed over replaced by the master now in its place, and the
+/// replacements made (failed node, successor), so a re-run carries the operator's intent through
+/// a failover: a victim replaced by its replica has that replica drained; a receiver replaced by
+/// its replica sends the slots there.
+pub fn follow_failovers(topo: &Topology, plan: &crate::plan::Plan) -> (crate::plan::Plan, Vec<(String, String)>) {
+    let mut out = plan.clone();
+    let mut replaced: Vec<(String, String)> = Vec::new();
+    let mut map = |id: &String| -> String {
+        let reps = plan.replicas.get(id).cloned().unwrap_or_default();
+        match successor(topo, id, &reps) {
+            Some(s) if s.id != *id => {
+                if !replaced.iter().any(|(f, _)| f == id) {
+                    replaced.push((id.clone(), s.id.clone()));
+                }
+                s.id.clone()
+            }
+            _ => id.clone(),
+        }
+    };
+    for m in &mut out.moves {
+        m.from = map(&m.from);
+        m.to = map(&m.to);
+    }
+    for n in topo.nodes() {
+        out.names.entry(n.id.clone()).or_insert_with(|| n.addr.to_string());
+    }
+    (out, replaced)
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::Finish { slot, from, to } => write!(f, "finish {slot} {from}→{to}"),
+            Action::ReturnKeys { slot, node, owner } => write!(f, "return keys of {slot} from {node} to {owner}"),
+            Action::Stable { slot, node } => write!(f, "stable {slot} on {node}"),
+            Action::Assign { slot, node, owner } => write!(f, "assign {slot} to {owner} on {node}"),
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! The cluster's own faults in the middle of a decommission: a receiving master or the victim
+//! killed (its replica promoted), under a client writing throughout. After at most one re-run the
+//! cluster is clean: no slot open, no key stranded in a slot its node does not own, every sample
+//! key readable, the removed nodes forgotten.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::support::{TestCluster, runbook};
+
+/// Masters are nodes 0-3; node 4+m is the replica of master m. Failovers take ~2-4 s.
+fn fault_cluster(keys: u64) -> TestCluster {
+    let c = TestCluster::start_with(4, 1, &["--cluster-node-timeout", "2000"]);
+    c.load_keys(keys);
+    c
+}
+
+/// The decommission of node 3, seeded at node 1 (node 0 is killed in one test), as a child
+/// process paced so that a fault lands mid-drain.
+fn decommission_args(c: &TestCluster, journal: &str) -> Vec<String> {
+    ["run", "decommission", "--node", &c.port(3).to_string(), "-c", &c.nodes[1].addr(), "--yes", "--journal", journal]
+        .map(String::from)
+        .to_vec()
+}
+
+fn spawn_runbook(args: &[String], extra: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_runbook"))
+        .args(args)
+        .args(extra)
+        .env_remove("RUNBOOK_CLUSTER")
+        .env("RUNBOOK_STATE_DIR", std::env::temp_dir())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start runbook")
+}
+
+fn finish(child: Child) -> crate::support::command::Output {
+    let out = child.wait_with_output().expect("runbook ran");
+    crate::support::command::Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Whether node `i` shows a slot importing from or migrating to another node.
+fn has_open_slot(c: &TestCluster, i: usize) -> bool {
+    c.cluster_nodes(i).lines().any(|l| l.contains("myself") && (l.contains("-<-") || l.contains("->-")))
+}
+
+/// Keys each running master holds in slots it does not own, by its own view: stranded keys that
+/// no client can reach.
+fn stranded_keys(c: &TestCluster) -> Vec<(u16, u16, u64)> {
+    let topo = c.topology();
+    let mut out = Vec::new();
+    for m in topo.masters().filter(|m| topo.is_reachable(&m.id)) {
+        let i = c.index_of(m.addr.port);
+        let mut con = c.conn(i);
+        let mut pipe = redis::pipe();
+        let foreign: Vec<u16> = (0..16384u16).filter(|s| !m.slots.contains(*s)).collect();
+        for s in &foreign {
+            pipe.cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(*s);
+        }
+        let counts: Vec<u64> = pipe.query(&mut con).unwrap();
+        out.extend(foreign.iter().zip(counts).filter(|(_, n)| *n > 0).map(|(s, n)| (m.addr.port, *s, n)));
+    }
+    out
+}
+
+/// What a user checks after the dust settles: a clean `runbook check`, no stranded key, every
+/// sample key readable, the removed nodes forgotten by every running node.
+#[track_caller]
+fn assert_clean(c: &TestCluster, keys: u64, removed: &[&str]) {
+    runbook(&["check", "-c", &c.nodes[1].addr()]).run().expect_code(0);
+    assert_eq!(stranded_keys(c), Vec::new(), "keys stranded in slots their node does not own");
+    c.assert_sample_keys(keys);
+    for i in c.running().collect::<Vec<_>>() {
+        for id in removed {
+            if c.node_id(i) != *id {
+                assert!(!c.knows(i, id), "node {} still knows removed node {id}", c.port(i));
+            }
+        }
+    }
+}
+
+#[test]
+fn a_receiving_master_killed_mid_drain() {
+    let mut c = fault_cluster(20_000);
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("j.jsonl").display().to_string();
+    let args = decommission_args(&c, &journal);
+    let (victim, replica) = (c.node_id(3), c.node_id(7));
+    let writer = c.writer();
+    let run = spawn_runbook(&args, &["--rate-limit", "2000"]);
+    // The first receiver is node 0: kill it while it imports.
+    c.wait_until("node 0 imports slots", Duration::from_secs(30), |c| has_open_slot(c, 0));
+    c.kill(0);
+    let first = finish(run);
+    println!("first run: exit {}\n{}\n{}", first.code, first.stdout, first.stderr);
+    assert_ne!(first.code, 0, "a run whose receiver died does not claim success");
+    c.wait_promoted(4);
+    c.restart(0);
+    c.wait_until("node 0 rejoins as a replica", Duration::from_secs(30), |c| c.role(0) == "replica");
+    let again = runbook(&args.iter().map(String::as_str).collect::<Vec<_>>()).run();
+    println!("re-run: exit {}\n{}\n{}", again.code, again.stdout, again.stderr);
+    again.expect_code(0);
+    let written = writer.stop();
+    let lost = c.lost_writes(&written.acked);
+    println!("writer: {} acknowledged, {} lost, failed by kind {:?}", written.acked.len(), lost.len(), written.failed);
+    assert_clean(&c, 20_000, &[&victim, &replica]);
+}
+
+#[test]
+fn the_victim_killed_mid_drain() {
+    let mut c = fault_cluster(20_000);
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("j.jsonl").display().to_string();
+    let args = decommission_args(&c, &journal);
+    let (victim, replica) = (c.node_id(3), c.node_id(7));
+    let writer = c.writer();
+    let run = spawn_runbook(&args, &["--rate-limit", "2000"]);
+    c.wait_until("node 3 migrates slots", Duration::from_secs(30), |c| has_open_slot(c, 3));
+    c.kill(3);
+    let first = finish(run);
+    println!("first run: exit {}\n{}\n{}", first.code, first.stdout, first.stderr);
+    assert_ne!(first.code, 0, "a run whose victim died does not claim success");
+    c.wait_until("node 7 is promoted", Duration::from_secs(60), |c| c.role(7) == "master");
+    let again = runbook(&args.iter().map(String::as_str).collect::<Vec<_>>()).run();
+    println!("re-run: exit {}\n{}\n{}", again.code, again.stdout, again.stderr);
+    again.expect_code(0);
+    let written = writer.stop();
+    let lost = c.lost_writes(&written.acked);
+    println!("writer: {} acknowledged, {} lost, failed by kind {:?}", written.acked.len(), lost.len(), written.failed);
+    assert_clean(&c, 20_000, &[&victim, &replica]);
+}
