@@ -135,3 +135,75 @@ fn the_victim_killed_mid_drain() {
     println!("writer: {} acknowledged, {} lost, failed by kind {:?}", written.acked.len(), lost.len(), written.failed);
     assert_clean(&c, 20_000, &[&victim, &replica]);
 }
+
+/// Saves every running node's CLUSTER NODES and its keys per slot for the slots it does not own
+/// (the keys a reconciliation has to place) under `RUNBOOK_CAPTURE_DIR/<name>/`, when that
+/// variable is set: the node views met during a fault, kept as fixtures for the pure decision
+/// code's unit tests (`tests/fixtures/failover/`).
+fn capture(c: &TestCluster, name: &str) {
+    let Some(dir) = std::env::var_os("RUNBOOK_CAPTURE_DIR") else { return };
+    let dir = std::path::Path::new(&dir).join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    for i in c.running().collect::<Vec<_>>() {
+        std::fs::write(dir.join(format!("{}.nodes", c.port(i))), c.cluster_nodes(i)).unwrap();
+        let nodes = runbook::model::parse_nodes(&c.cluster_nodes(i)).unwrap();
+        let me = nodes.iter().find(|n| n.flags.myself).unwrap().clone();
+        if !me.is_master() {
+            continue;
+        }
+        let mut pipe = redis::pipe();
+        for s in 0..16384u16 {
+            pipe.cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(s);
+        }
+        let counts: Vec<u64> = pipe.query(&mut c.conn(i)).unwrap();
+        let mut text = String::new();
+        for (s, n) in counts.iter().enumerate().filter(|(s, n)| **n > 0 && !me.slots.contains(*s as u16)) {
+            text.push_str(&format!("{s} {n}\n"));
+        }
+        std::fs::write(dir.join(format!("{}.keys", c.port(i))), text).unwrap();
+    }
+}
+
+/// The tool and a node die together (no journal to go by): `runbook fix` repairs what is left.
+fn fix_after(kill_node: usize, promoted: usize, name: &str) {
+    let mut c = fault_cluster(20_000);
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("j.jsonl").display().to_string();
+    let mut run = spawn_runbook(&decommission_args(&c, &journal), &["--rate-limit", "2000"]);
+    // Node 0 receives the first batch: wait until some keys have moved, so they are split.
+    c.wait_until("keys have reached node 0", Duration::from_secs(30), |c| {
+        let mut pipe = redis::pipe();
+        for s in 12288..12544 {
+            pipe.cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(s);
+        }
+        has_open_slot(c, kill_node) && pipe.query::<Vec<u64>>(&mut c.conn(0)).unwrap().iter().sum::<u64>() > 0
+    });
+    let _ = run.kill();
+    c.kill(kill_node);
+    let _ = run.wait();
+    c.wait_until("the replica is promoted", Duration::from_secs(60), |c| c.role(promoted) == "master");
+    c.wait_until("the promoted replica claims slots", Duration::from_secs(30), |c| {
+        c.cluster_nodes(promoted).lines().any(|l| l.contains("myself") && l.split(' ').count() > 8)
+    });
+    capture(&c, name);
+    let out = runbook(&["fix", "-c", &c.nodes[1].addr()]).run();
+    println!("fix: exit {}\n{}\n{}", out.code, out.stdout, out.stderr);
+    out.expect_code(0);
+    // The operator brings the dead node back; it rejoins as a replica of its successor.
+    c.restart(kill_node);
+    c.wait_until("the restarted node rejoins as a replica", Duration::from_secs(30), |c| {
+        c.role(kill_node) == "replica"
+    });
+    c.wait_healthy();
+    assert_clean(&c, 20_000, &[]);
+}
+
+#[test]
+fn fix_after_the_tool_and_a_receiver_died() {
+    fix_after(0, 4, "receiver-died");
+}
+
+#[test]
+fn fix_after_the_tool_and_the_victim_died() {
+    fix_after(3, 7, "victim-died");
+}

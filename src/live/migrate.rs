@@ -271,6 +271,7 @@ async fn migrate_batch_keys(
     let started = std::time::Instant::now();
     while !pending.is_empty() {
         let mut next = Vec::new();
+        let mut retry: Vec<u16> = Vec::new();
         // A few slots at a time: listing every slot of a batch at once would keep the source
         // busy (and its clients waiting) while it builds one long reply.
         for group in pending.chunks(SLOTS_PER_LISTING) {
@@ -296,6 +297,16 @@ async fn migrate_batch_keys(
                 for ((slot, keys), reply) in chunk.iter().zip(replies) {
                     match reply {
                         Ok(_) => {}
+                        Err(reason) if reason.contains("BUSYKEY") && opts.keep_target => {
+                            // The keys that did not conflict moved; the source's copies of the
+                            // others predate the move (see `MoveOpts::keep_target`): drop them.
+                            let dropped = drop_duplicates(pool, src, dst, keys).await?;
+                            crate::ops::say(&format!(
+                                "slot {slot}: {dropped} key(s) were on both {} and {}: kept the copy on {}, which took them by MIGRATE (the other predates the move)",
+                                src.addr, dst.addr, dst.addr
+                            ));
+                            retry.push(*slot);
+                        }
                         Err(reason) if reason.contains("BUSYKEY") && !opts.replace => {
                             let key =
                                 first_existing(pool, dst, keys).await.unwrap_or_else(|| "(one of the batch)".into());
@@ -328,7 +339,7 @@ async fn migrate_batch_keys(
             }
             // A slot that filled its page may hold more keys; the others are empty now (no key
             // can be created on a MIGRATING source: writes to missing keys go to the target).
-            next.extend(work.iter().filter(|(_, k)| k.len() >= page).map(|(s, _)| *s));
+            next.extend(work.iter().filter(|(s, k)| k.len() >= page || retry.contains(s)).map(|(s, _)| *s));
         }
         pending = next;
     }
@@ -459,6 +470,22 @@ fn migrate_cmd(pool: &Pool, dst: &NodeInfo, keys: &[Vec<u8>], timeout: Duration,
         cmd.arg(k.as_slice());
     }
     cmd
+}
+
+/// Deletes from `src` each of `keys` that `dst` holds too; returns how many.
+async fn drop_duplicates(pool: &Pool, src: &NodeInfo, dst: &NodeInfo, keys: &[Vec<u8>]) -> Result<usize> {
+    let mut dropped = 0;
+    for k in keys {
+        let mut pipe = redis::pipe();
+        pipe.cmd("ASKING").ignore().cmd("EXISTS").arg(k.as_slice());
+        let on_target =
+            matches!(pool.pipeline(&dst.addr, "EXISTS", &pipe).await?.first(), Some(Ok(redis::Value::Int(1))));
+        if on_target {
+            let _: redis::Value = pool.query(&src.addr, "DEL", redis::cmd("DEL").arg(k.as_slice())).await?;
+            dropped += 1;
+        }
+    }
+    Ok(dropped)
 }
 
 async fn first_existing(pool: &Pool, dst: &NodeInfo, keys: &[Vec<u8>]) -> Option<String> {

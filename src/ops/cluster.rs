@@ -19,6 +19,11 @@ pub struct MoveOpts {
     pub timeout: Duration,
     /// Overwrite keys that already exist on the target (BUSYKEY) instead of stopping.
     pub replace: bool,
+    /// On BUSYKEY keep the target's copy and delete the source's. Set when finishing a move
+    /// whose source failed over: its promoted replica may still hold keys the dead source had
+    /// already moved to the target (the source's DEL had not reached the replica), and the
+    /// target's copy, which clients have written to since, is the newer one.
+    pub keep_target: bool,
     /// At most this many slots open (MIGRATING/IMPORTING) at once per batch.
     pub slots_per_batch: usize,
     /// At most this many keys per second (`--rate-limit`), to spare a busy cluster.
@@ -31,6 +36,7 @@ impl Default for MoveOpts {
             keys_per_migrate: 0,
             timeout: Duration::from_millis(60_000),
             replace: false,
+            keep_target: false,
             slots_per_batch: 256,
             rate_limit: None,
         }

@@ -116,8 +116,8 @@ pub fn repair(c: &dyn Cluster, intents: &[Intent], opts: &MoveOpts, wait: Durati
 }
 
 /// The actions in a safe order: stale views corrected first (a node that believes a dead node
-/// owns a slot refuses MIGRATE), then whole moves (batched per pair, as a drain's), then keys
-/// returned to owners, then leftover states closed.
+/// owns a slot refuses MIGRATE), then whole moves (batched per pair, as a drain's), then
+/// leftover states closed, then keys returned to owners.
 fn execute(c: &dyn Cluster, topo: &Topology, r: &Reconciliation, opts: &MoveOpts) -> Result<()> {
     let actions: Vec<&Action> = r.decisions.iter().flat_map(|d| &d.actions).collect();
     let node = |id: &str| {
@@ -135,33 +135,36 @@ fn execute(c: &dyn Cluster, topo: &Topology, r: &Reconciliation, opts: &MoveOpts
     for ((id, owner), slots) in &assign {
         c.setslot(&node(id)?, slots, &SetSlot::Node((*owner).to_string()))?;
     }
-    let mut batches: Vec<Batch> = Vec::new();
+    let mut batches: Vec<(Batch, bool)> = Vec::new();
     for a in &actions {
-        if let Action::Finish { slot, from, to } = a {
-            match batches.iter_mut().find(|b| b.from == *from && b.to == *to) {
-                Some(b) => b.slots.push(*slot),
-                None => batches.push(Batch { from: from.clone(), to: to.clone(), slots: vec![*slot] }),
+        if let Action::Finish { slot, from, to, keep_target } = a {
+            match batches.iter_mut().find(|(b, k)| b.from == *from && b.to == *to && k == keep_target) {
+                Some((b, _)) => b.slots.push(*slot),
+                None => batches.push((Batch { from: from.clone(), to: to.clone(), slots: vec![*slot] }, *keep_target)),
             }
         }
     }
-    for b in batches {
+    for (b, keep_target) in batches {
+        let opts = MoveOpts { keep_target, ..opts.clone() };
         for chunk in b.slots.chunks(opts.slots_per_batch.max(1)) {
             let batch = Batch { from: b.from.clone(), to: b.to.clone(), slots: chunk.to_vec() };
-            c.move_slots(&c.topology()?, &batch, opts)?;
+            c.move_slots(&c.topology()?, &batch, &opts)?;
         }
     }
+    // Leftover states close before keys come back: an owner still MIGRATING a slot answers a
+    // RESTORE of a key it lacks with ASK instead of taking it.
+    for (id, slots) in &stable {
+        c.setslot(&node(id)?, slots, &SetSlot::Stable)?;
+    }
     for a in &actions {
-        if let Action::ReturnKeys { slot, node: from, owner } = a {
+        if let Action::ReturnKeys { slot, node: from, owner, replace } = a {
             let (n, o) = (node(from)?, node(owner)?);
             if !n.importing.contains_key(slot) && !n.migrating.contains_key(slot) {
                 c.setslot(&n, &[*slot], &SetSlot::Importing(o.id.clone()))?;
             }
-            c.move_keys(&n, &o, *slot, opts)?;
+            c.move_keys(&n, &o, *slot, &MoveOpts { replace: *replace || opts.replace, ..opts.clone() })?;
             c.setslot(&n, &[*slot], &SetSlot::Stable)?;
         }
-    }
-    for (id, slots) in &stable {
-        c.setslot(&node(id)?, slots, &SetSlot::Stable)?;
     }
     Ok(())
 }

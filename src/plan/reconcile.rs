@@ -32,11 +32,15 @@ pub type KeyCounts = BTreeMap<u16, BTreeMap<String, u64>>;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     /// The whole move protocol for `slot` from its owner `from` to `to` (IMPORTING on `to`,
-    /// MIGRATING on `from`, keys, then SETSLOT NODE target → source → others).
-    Finish { slot: u16, from: String, to: String },
+    /// MIGRATING on `from`, keys, then SETSLOT NODE target → source → others). With
+    /// `keep_target`, `from` is the promoted replica of the move's failed source: a key on both
+    /// ends is the target's (it took the key by MIGRATE; the replica's copy predates the move).
+    Finish { slot: u16, from: String, to: String, keep_target: bool },
     /// `node` holds keys of `slot` that it does not own: open the slot there (IMPORTING from
-    /// `owner`) if it is not, MIGRATE its keys to `owner`, then STABLE.
-    ReturnKeys { slot: u16, node: String, owner: String },
+    /// `owner`) if it is not, MIGRATE its keys to `owner`, then STABLE. With `replace`, `node`
+    /// imported the keys from a source that failed and `owner` is its promoted replica: the
+    /// importer's copies are the newer ones.
+    ReturnKeys { slot: u16, node: String, owner: String, replace: bool },
     /// `CLUSTER SETSLOT slot STABLE` on `node`: a leftover MIGRATING/IMPORTING with nothing to move.
     Stable { slot: u16, node: String },
     /// `CLUSTER SETSLOT slot NODE owner` on `node`, whose view kept a stale owner (a node ignores
@@ -182,6 +186,7 @@ pub fn reconcile(topo: &Topology, keys: &KeyCounts, intents: &[Intent]) -> Recon
     }
     // Where each intended slot should end up, the failed ends followed to their successors.
     let mut meant: BTreeMap<u16, &str> = BTreeMap::new();
+    let mut meant_from: BTreeMap<u16, &str> = BTreeMap::new();
     for i in intents {
         for (id, reps) in [(&i.from, &i.from_replicas), (&i.to, &i.to_replicas)] {
             if let Some(s) = successor(topo, id, reps)
@@ -194,6 +199,7 @@ pub fn reconcile(topo: &Topology, keys: &KeyCounts, intents: &[Intent]) -> Recon
         if let Some(t) = successor(topo, &i.to, &i.to_replicas) {
             for &s in &i.slots {
                 meant.insert(s, t.id.as_str());
+                meant_from.insert(s, i.from.as_str());
             }
         }
     }
@@ -278,12 +284,18 @@ pub fn reconcile(topo: &Topology, keys: &KeyCounts, intents: &[Intent]) -> Recon
             }
         };
         let mut actions = Vec::new();
+        // The owner stands in for a source that failed: it imports from someone else, or the
+        // intent names another source.
+        let imports_from_other =
+            |id: &str| topo.node(id).and_then(|n| n.importing.get(&s)).is_some_and(|p| *p != owner.id);
         if dest != owner.id {
-            actions.push(Action::Finish { slot: s, from: owner.id.clone(), to: dest.to_string() });
+            let keep_target = imports_from_other(dest) || meant_from.get(&s).is_some_and(|f| *f != owner.id);
+            actions.push(Action::Finish { slot: s, from: owner.id.clone(), to: dest.to_string(), keep_target });
         }
         // Keys elsewhere than the owner and the destination go to the destination.
         for h in holders.iter().filter(|h| **h != dest) {
-            actions.push(Action::ReturnKeys { slot: s, node: (*h).to_string(), owner: dest.to_string() });
+            let replace = dest == owner.id && imports_from_other(h);
+            actions.push(Action::ReturnKeys { slot: s, node: (*h).to_string(), owner: dest.to_string(), replace });
         }
         // Open states the Finish does not clear: those on nodes other than its two ends, or all
         // of them when nothing is finished.
@@ -320,7 +332,12 @@ pub fn reconcile(topo: &Topology, keys: &KeyCounts, intents: &[Intent]) -> Recon
             if c > 0 && *id != owner.id && topo.node(id).is_some_and(|m| healthy(topo, m)) {
                 out.decisions.push(Decision {
                     slot: s,
-                    actions: vec![Action::ReturnKeys { slot: s, node: id.clone(), owner: owner.id.clone() }],
+                    actions: vec![Action::ReturnKeys {
+                        slot: s,
+                        node: id.clone(),
+                        owner: owner.id.clone(),
+                        replace: false,
+                    }],
                     reason: format!("{} held keys of it without owning it (stranded, unreachable by clients): moved to the owner {}", n(id), n(&owner.id)),
                 });
             }
@@ -362,10 +379,196 @@ pub fn follow_failovers(topo: &Topology, plan: &crate::plan::Plan) -> (crate::pl
 impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Action::Finish { slot, from, to } => write!(f, "finish {slot} {from}→{to}"),
-            Action::ReturnKeys { slot, node, owner } => write!(f, "return keys of {slot} from {node} to {owner}"),
+            Action::Finish { slot, from, to, .. } => write!(f, "finish {slot} {from}→{to}"),
+            Action::ReturnKeys { slot, node, owner, .. } => write!(f, "return keys of {slot} from {node} to {owner}"),
             Action::Stable { slot, node } => write!(f, "stable {slot} on {node}"),
             Action::Assign { slot, node, owner } => write!(f, "assign {slot} to {owner} on {node}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::model::parse_nodes;
+
+    /// A fault captured on a real cluster (`tests/failover.rs` with `RUNBOOK_CAPTURE_DIR`): each
+    /// running node's CLUSTER NODES, and each master's keys in the slots it does not own.
+    struct Captured {
+        topo: Topology,
+        keys: KeyCounts,
+    }
+
+    fn captured(name: &str) -> Captured {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/failover").join(name);
+        let mut views = BTreeMap::new();
+        let mut keys: KeyCounts = BTreeMap::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "nodes") {
+                let view = parse_nodes(&std::fs::read_to_string(&path).unwrap()).unwrap();
+                let me = view.iter().find(|n| n.flags.myself).unwrap().id.clone();
+                let counts = std::fs::read_to_string(path.with_extension("keys")).unwrap_or_default();
+                for line in counts.lines() {
+                    let (slot, n) = line.split_once(' ').unwrap();
+                    keys.entry(slot.parse().unwrap()).or_default().insert(me.clone(), n.parse().unwrap());
+                }
+                views.insert(me, view);
+            }
+        }
+        Captured { topo: Topology::new(views, BTreeMap::new()), keys }
+    }
+
+    fn id(t: &Topology, port: u16) -> String {
+        t.nodes().iter().find(|n| n.addr.port == port).unwrap().id.clone()
+    }
+
+    /// The master every reachable node flags as failed.
+    fn dead(t: &Topology) -> String {
+        t.failed().into_keys().next().expect("a failed node")
+    }
+
+    fn finishes(r: &Reconciliation) -> BTreeMap<(String, String, bool), usize> {
+        let mut out = BTreeMap::new();
+        for a in r.decisions.iter().flat_map(|d| &d.actions) {
+            if let Action::Finish { from, to, keep_target, .. } = a {
+                *out.entry((from.clone(), to.clone(), *keep_target)).or_default() += 1;
+            }
+        }
+        out
+    }
+
+    // A receiver (T) was killed mid-drain and its replica P promoted; the victim V still shows
+    // 256 slots MIGRATING to T, and P holds the keys T had received.
+    #[test]
+    fn a_dead_receiver_is_followed_to_its_promoted_replica_with_the_intent() {
+        let fault = captured("receiver-died");
+        let (v, p, t) = (id(&fault.topo, 28328), id(&fault.topo, 28334), dead(&fault.topo));
+        assert_eq!(unsettled(&fault.topo, &[]), None);
+        let intent = Intent {
+            from: v.clone(),
+            to: t.clone(),
+            slots: (12288..12544).collect(),
+            to_replicas: vec![p.clone()],
+            ..Intent::default()
+        };
+        let r = reconcile(&fault.topo, &fault.keys, std::slice::from_ref(&intent));
+        assert!(r.unresolved.is_empty(), "{:?}", r.unresolved);
+        assert_eq!(r.replaced, vec![(t, p.clone())]);
+        assert_eq!(
+            finishes(&r),
+            BTreeMap::from([((v, p, false), 256)]),
+            "every open slot goes on to the promoted replica"
+        );
+    }
+
+    #[test]
+    fn without_an_intent_a_move_whose_promoted_receiver_holds_keys_is_finished_there() {
+        let fault = captured("receiver-died");
+        let (v, p) = (id(&fault.topo, 28328), id(&fault.topo, 28334));
+        let r = reconcile(&fault.topo, &fault.keys, &[]);
+        assert!(r.unresolved.is_empty());
+        // As redis-cli's fix finishes a move whose target holds keys: here the target is the
+        // replica promoted in the dead receiver's place. Slots it holds nothing of go back.
+        let held: BTreeSet<u16> = fault.keys.iter().filter(|(_, k)| k.contains_key(&p)).map(|(s, _)| *s).collect();
+        assert!(!held.is_empty());
+        let finished: BTreeSet<u16> = r
+            .decisions
+            .iter()
+            .flat_map(|d| &d.actions)
+            .filter_map(|a| match a {
+                Action::Finish { slot, from, to, keep_target: false } if *from == v && *to == p => Some(*slot),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(finished, held);
+        let closed = r
+            .decisions
+            .iter()
+            .flat_map(|d| &d.actions)
+            .filter(|a| matches!(a, Action::Stable { node, .. } if *node == v))
+            .count();
+        assert_eq!(closed + held.len(), 256, "every other open slot is closed on V");
+    }
+
+    // The victim V was killed mid-drain and its replica P promoted; the receiver T still imports
+    // 256 slots from V and, ignoring ownership news for them, believes dead V owns them.
+    #[test]
+    fn a_dead_victim_is_followed_to_its_promoted_replica_and_the_receivers_view_corrected_first() {
+        let fault = captured("victim-died");
+        let (t, p, v) = (id(&fault.topo, 28321), id(&fault.topo, 28333), dead(&fault.topo));
+        let intent = Intent {
+            from: v.clone(),
+            to: t.clone(),
+            slots: (12288..12544).collect(),
+            from_replicas: vec![p.clone()],
+            ..Intent::default()
+        };
+        let r = reconcile(&fault.topo, &fault.keys, std::slice::from_ref(&intent));
+        assert!(r.unresolved.is_empty());
+        assert_eq!(r.replaced, vec![(v, p.clone())]);
+        assert_eq!(
+            finishes(&r),
+            BTreeMap::from([((p.clone(), t.clone(), true), 256)]),
+            "P's copies predate the move: T's win"
+        );
+        for d in &r.decisions {
+            assert_eq!(
+                d.actions.first(),
+                Some(&Action::Assign { slot: d.slot, node: t.clone(), owner: p.clone() }),
+                "slot {}",
+                d.slot
+            );
+        }
+    }
+
+    #[test]
+    fn without_an_intent_the_importers_keys_go_to_the_promoted_owner_and_win() {
+        let fault = captured("victim-died");
+        let (t, p) = (id(&fault.topo, 28321), id(&fault.topo, 28333));
+        let r = reconcile(&fault.topo, &fault.keys, &[]);
+        assert!(r.unresolved.is_empty() && finishes(&r).is_empty());
+        for a in r.decisions.iter().flat_map(|d| &d.actions) {
+            match a {
+                Action::ReturnKeys { node, owner, replace, .. } => assert!(*node == t && *owner == p && *replace),
+                Action::Assign { node, owner, .. } => assert!(*node == t && *owner == p),
+                Action::Stable { node, .. } => assert_eq!(*node, t),
+                Action::Finish { .. } => unreachable!(),
+            }
+        }
+        assert_eq!(r.decisions.len(), 256);
+    }
+
+    #[test]
+    fn a_healthy_cluster_needs_nothing_and_a_plan_survives_a_failover() {
+        // Every node's own view, from one node's reply.
+        let one = parse_nodes(include_str!("../../tests/fixtures/redis7-healthy-4m4r.txt")).unwrap();
+        let views = one
+            .iter()
+            .map(|me| {
+                let view = one.iter().cloned().map(|mut n| {
+                    n.flags.myself = n.id == me.id;
+                    n
+                });
+                (me.id.clone(), view.collect())
+            })
+            .collect();
+        let healthy = Topology::new(views, BTreeMap::new());
+        assert_eq!(unsettled(&healthy, &[]), None);
+        assert!(reconcile(&healthy, &BTreeMap::new(), &[]).is_empty());
+
+        let fault = captured("victim-died");
+        let (t, p, v) = (id(&fault.topo, 28321), id(&fault.topo, 28333), dead(&fault.topo));
+        let mut plan = crate::plan::Plan::new(
+            "drain",
+            &fault.topo,
+            vec![crate::plan::Move { slot: 16000, from: v.clone(), to: t.clone() }],
+        );
+        plan.replicas.insert(v.clone(), vec![p.clone()]);
+        let (followed, replaced) = follow_failovers(&fault.topo, &plan);
+        assert_eq!(replaced, vec![(v, p.clone())]);
+        assert_eq!((followed.moves[0].from.as_str(), followed.moves[0].to.as_str()), (p.as_str(), t.as_str()));
     }
 }

@@ -276,6 +276,19 @@ impl TestCluster {
         }
     }
 
+    /// Waits until no running node flags another as failing and each reports `cluster_state:ok`
+    /// (a node that comes back is cleared of its FAIL flag by gossip, a little later).
+    #[track_caller]
+    pub fn wait_healthy(&self) {
+        self.wait_until("no node is flagged as failing and every node reports ok", Duration::from_secs(60), |c| {
+            c.running().all(|k| {
+                c.try_conn(k).is_some()
+                    && c.cluster_state(k) == "ok"
+                    && !c.cluster_nodes(k).lines().any(|l| l.split(' ').nth(2).is_some_and(|f| f.contains("fail")))
+            })
+        });
+    }
+
     /// Waits until replica `i` has been promoted and every running node reports `cluster_state:ok`.
     #[track_caller]
     pub fn wait_promoted(&self, i: usize) {
