@@ -273,7 +273,16 @@ fn read_last_run(path: &Path) -> Result<(VecDeque<Recorded>, Option<Resume>)> {
                 intents.insert(r["id"].as_u64().unwrap_or(0), r.clone());
             }
             Some("outcome") if r["ok"] == true || r["abandoned"] == true => {
-                intents.remove(&r["id"].as_u64().unwrap_or(u64::MAX));
+                if let Some(done) = intents.remove(&r["id"].as_u64().unwrap_or(u64::MAX))
+                    && r["ok"] == true
+                {
+                    // A move that went through also settles an earlier failed attempt at the
+                    // same slots (a batch retried after its failure was settled).
+                    let slots = |i: &Value| crate::model::SlotSet::parse(i["slots"].as_str().unwrap_or_default()).ok();
+                    if let Some(moved) = slots(&done) {
+                        intents.retain(|_, i| slots(i).is_none_or(|s| s.iter().any(|x| !moved.contains(x))));
+                    }
+                }
             }
             _ => {}
         }

@@ -69,20 +69,34 @@ fn stranded_keys(c: &TestCluster) -> Vec<(u16, u16, u64)> {
     out
 }
 
-/// What a user checks after the dust settles: a clean `runbook check`, no stranded key, every
-/// sample key readable, the removed nodes forgotten by every running node.
+/// What a user checks after the dust settles: a clean `runbook check` (or one whose only problems
+/// are the nodes in `down`, still dead), no stranded key, every sample key readable, the removed
+/// nodes forgotten by every running member.
 #[track_caller]
-fn assert_clean(c: &TestCluster, keys: u64, removed: &[&str]) {
-    runbook(&["check", "-c", &c.nodes[1].addr()]).run().expect_code(0);
+fn assert_clean_but(c: &TestCluster, keys: u64, removed: &[&str], down: &[usize]) {
+    let check = runbook(&["check", "-c", &c.nodes[1].addr()]).run();
+    if down.is_empty() {
+        check.expect_code(0);
+    } else {
+        check.expect_code(3);
+        for line in check.stdout.lines().filter(|l| l.starts_with("[ERR]")) {
+            assert!(down.iter().any(|&d| line.contains(&c.nodes[d].addr())), "a problem beside the dead node: {line}");
+        }
+    }
     assert_eq!(stranded_keys(c), Vec::new(), "keys stranded in slots their node does not own");
     c.assert_sample_keys(keys);
-    for i in c.running().collect::<Vec<_>>() {
+    for i in c.members() {
         for id in removed {
             if c.node_id(i) != *id {
                 assert!(!c.knows(i, id), "node {} still knows removed node {id}", c.port(i));
             }
         }
     }
+}
+
+#[track_caller]
+fn assert_clean(c: &TestCluster, keys: u64, removed: &[&str]) {
+    assert_clean_but(c, keys, removed, &[]);
 }
 
 #[test]
@@ -99,17 +113,14 @@ fn a_receiving_master_killed_mid_drain() {
     c.kill(0);
     let first = finish(run);
     println!("first run: exit {}\n{}\n{}", first.code, first.stdout, first.stderr);
-    assert_ne!(first.code, 0, "a run whose receiver died does not claim success");
+    // It goes on with the promoted replica, and its final check names the dead node: the
+    // one problem left, which the decommission did not cause.
+    first.expect_code(1).stderr_has("failed over to").stderr_has("the decommission is done, but");
     c.wait_promoted(4);
-    c.restart(0);
-    c.wait_until("node 0 rejoins as a replica", Duration::from_secs(30), |c| c.role(0) == "replica");
-    let again = runbook(&args.iter().map(String::as_str).collect::<Vec<_>>()).run();
-    println!("re-run: exit {}\n{}\n{}", again.code, again.stdout, again.stderr);
-    again.expect_code(0);
     let written = writer.stop();
     let lost = c.lost_writes(&written.acked);
     println!("writer: {} acknowledged, {} lost, failed by kind {:?}", written.acked.len(), lost.len(), written.failed);
-    assert_clean(&c, 20_000, &[&victim, &replica]);
+    assert_clean_but(&c, 20_000, &[&victim, &replica], &[0]);
 }
 
 #[test]
@@ -125,11 +136,9 @@ fn the_victim_killed_mid_drain() {
     c.kill(3);
     let first = finish(run);
     println!("first run: exit {}\n{}\n{}", first.code, first.stdout, first.stderr);
-    assert_ne!(first.code, 0, "a run whose victim died does not claim success");
-    c.wait_until("node 7 is promoted", Duration::from_secs(60), |c| c.role(7) == "master");
-    let again = runbook(&args.iter().map(String::as_str).collect::<Vec<_>>()).run();
-    println!("re-run: exit {}\n{}\n{}", again.code, again.stdout, again.stderr);
-    again.expect_code(0);
+    // It drains the promoted replica instead and removes both: the shard is gone, and the dead
+    // victim with it, so nothing is left to report.
+    first.expect_code(0).stderr_has("failed over to");
     let written = writer.stop();
     let lost = c.lost_writes(&written.acked);
     println!("writer: {} acknowledged, {} lost, failed by kind {:?}", written.acked.len(), lost.len(), written.failed);
@@ -206,4 +215,63 @@ fn fix_after_the_tool_and_a_receiver_died() {
 #[test]
 fn fix_after_the_tool_and_the_victim_died() {
     fix_after(3, 7, "victim-died");
+}
+
+/// A master dies while the drain is busy elsewhere: every node reports `cluster_state:fail`
+/// until its replica is promoted, and the victim refuses MIGRATE meanwhile (CLUSTERDOWN).
+#[test]
+fn a_later_receiver_killed_while_another_receives() {
+    let mut c = fault_cluster(20_000);
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("j.jsonl").display().to_string();
+    let args = decommission_args(&c, &journal);
+    let (victim, replica) = (c.node_id(3), c.node_id(7));
+    let writer = c.writer();
+    let run = spawn_runbook(&args, &["--rate-limit", "2000"]);
+    // Node 2 receives last; kill it while node 0 imports.
+    c.wait_until("node 0 imports slots", Duration::from_secs(30), |c| has_open_slot(c, 0));
+    c.kill(2);
+    let out = finish(run);
+    println!("run: exit {}\n{}\n{}", out.code, out.stdout, out.stderr);
+    // The run waits for the failover, settles its batch and goes on, the dead receiver replaced
+    // by its promoted replica. It ends with exit 1 only because its final check finds the dead
+    // node, a problem the cluster did not have when the run started.
+    out.expect_code(1)
+        .stderr_has("settled; going on with the plan")
+        .stderr_has("the decommission is done, but the cluster now reports what it did not before");
+    let written = writer.stop();
+    let lost = c.lost_writes(&written.acked);
+    println!("writer: {} acknowledged, {} lost, failed by kind {:?}", written.acked.len(), lost.len(), written.failed);
+    c.wait_promoted(6);
+    assert_clean_but(&c, 20_000, &[&victim, &replica], &[2]);
+}
+
+/// A receiver frozen for less than the node timeout (a long fork, a paused VM): no failover
+/// happens, its MIGRATEs wait and go through once it wakes, and the run finishes by itself.
+#[test]
+fn a_receiver_frozen_briefly_mid_drain() {
+    let c = TestCluster::start_with(4, 1, &["--cluster-node-timeout", "5000"]);
+    c.load_keys(20_000);
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("j.jsonl").display().to_string();
+    let args = decommission_args(&c, &journal);
+    let (victim, replica) = (c.node_id(3), c.node_id(7));
+    let writer = c.writer();
+    let run = spawn_runbook(&args, &["--rate-limit", "2000"]);
+    c.wait_until("node 0 imports slots", Duration::from_secs(30), |c| has_open_slot(c, 0));
+    c.freeze(0);
+    // Frozen while the cluster notices nothing: less than the node timeout, measured by the
+    // other nodes' view of it (they flag it `fail?` only after the timeout).
+    let frozen = std::time::Instant::now();
+    while frozen.elapsed() < Duration::from_millis(2500) {
+        assert!(!c.cluster_nodes(1).lines().any(|l| l.contains(&c.nodes[0].addr()) && l.contains("fail")));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    c.thaw(0);
+    let out = finish(run);
+    println!("run: exit {}\n{}\n{}", out.code, out.stdout, out.stderr);
+    out.expect_code(0);
+    let written = writer.stop();
+    assert_eq!(c.lost_writes(&written.acked), Vec::<u64>::new(), "no failover, so no acknowledged write may be lost");
+    assert_clean(&c, 20_000, &[&victim, &replica]);
 }

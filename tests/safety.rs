@@ -43,6 +43,9 @@ const READ_ONLY: &[&str] = &[
     "config|get",
     "memory|usage",
     "cluster|getkeysinslot",
+    // Replication between the servers themselves (a replica that reconnects on a loaded machine).
+    "replconf",
+    "psync",
 ];
 
 #[test]

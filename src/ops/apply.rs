@@ -8,7 +8,7 @@ use super::progress::Progress;
 use super::say::say;
 use crate::error::{Error, Result};
 use crate::model::SlotSet;
-use crate::plan::{Batch, Plan};
+use crate::plan::{Batch, Plan, Reconciliation};
 
 /// What `apply` did.
 #[derive(Clone, Copy, Debug, Default)]
@@ -81,6 +81,7 @@ pub fn apply(c: &dyn Cluster, plan: &Plan, opts: &MoveOpts) -> Result<ApplyRepor
     let total = plan.moves.len();
     let mut progress = Progress::new(total, plan.keys.as_ref().map(|k| k.iter().sum()));
     let mut first = Some(topo);
+    let mut retried: Vec<Vec<u16>> = Vec::new();
     while !queue.is_empty() {
         let topo = match first.take() {
             Some(t) => t,
@@ -108,7 +109,24 @@ pub fn apply(c: &dyn Cluster, plan: &Plan, opts: &MoveOpts) -> Result<ApplyRepor
         for (b, r) in wave.iter().zip(results) {
             let stats = match r {
                 Ok(stats) => stats,
-                Err(e) => return Err(settle_failed_batch(c, plan, b, opts, e)),
+                // Settled: the plan goes on, any end that failed over replaced by the replica
+                // promoted in its place (what a re-run would do, decided the same way), this
+                // batch first again (slots it had finished are only closed), once.
+                Err(e) => {
+                    let settled = settle_failed_batch(c, plan, b, opts, e, retried.contains(&b.slots))?;
+                    retried.push(b.slots.clone());
+                    queue.push_front(b.clone());
+                    for (failed, successor) in &settled.replaced {
+                        for q in &mut queue {
+                            for end in [&mut q.from, &mut q.to] {
+                                if end == failed {
+                                    end.clone_from(successor);
+                                }
+                            }
+                        }
+                    }
+                    continue;
+                }
             };
             report.stats += stats;
             progress.moved(stats);
@@ -129,12 +147,19 @@ pub fn apply(c: &dyn Cluster, plan: &Plan, opts: &MoveOpts) -> Result<ApplyRepor
     Ok(report)
 }
 
-/// A batch failed: a node of it may have died or failed over. Stop the plan, but first settle
-/// the batch's slots (waiting, bounded, for a failover to finish), so no slot stays open toward
-/// a dead node and no healthy receiver is left importing from one (it would keep believing the
-/// dead node owns those slots, and refuse its clients). The error says what happened, what was
-/// settled, and how to continue.
-fn settle_failed_batch(c: &dyn Cluster, plan: &Plan, b: &Batch, opts: &MoveOpts, e: Error) -> Error {
+/// A batch failed: a node of it may have died or failed over. Before anything else, settle the
+/// batch's slots (waiting, bounded, for a failover to finish), so no slot stays open toward a
+/// dead node and no healthy receiver is left importing from one (it would keep believing the
+/// dead node owns those slots, and refuse its clients). Returns what was settled, for the plan
+/// to go on; when settling fails, an error saying what happened and how to continue.
+fn settle_failed_batch(
+    c: &dyn Cluster,
+    plan: &Plan,
+    b: &Batch,
+    opts: &MoveOpts,
+    e: Error,
+    second_time: bool,
+) -> Result<Reconciliation> {
     let slots: SlotSet = b.slots.iter().copied().collect();
     let what = format!("moving slots {slots} {} → {}", plan.name(&b.from), plan.name(&b.to));
     let (node, command, reason) = match &e {
@@ -142,24 +167,30 @@ fn settle_failed_batch(c: &dyn Cluster, plan: &Plan, b: &Batch, opts: &MoveOpts,
         Error::Connect { addr, reason } => (addr.clone(), "connect".into(), reason.clone()),
         other => (String::new(), what.clone(), other.to_string()),
     };
-    // A key that exists on both sides is the operator's call, not a failure to repair.
-    if matches!(e, Error::Cancelled) || reason.contains("already exists on the target") {
-        return e;
+    // A key that exists on both sides is the operator's call, not a failure to repair; a batch
+    // that fails again after being settled is not tried a third time.
+    if matches!(e, Error::Cancelled) || reason.contains("already exists on the target") || second_time {
+        return Err(e);
     }
-    say(&format!("{what} failed: {reason}; settling those slots before stopping"));
+    say(&format!("{what} failed: {reason}; settling those slots"));
     let settled = c
         .topology()
         .map(|t| super::reconcile::failover_wait(c, &t))
         .and_then(|wait| super::reconcile::repair(c, &[plan.intent(b)], opts, wait));
-    let state = match settled {
-        Ok(_) => format!(
-            "the drain stopped while {what}; those slots were settled (each decision is printed above) and no slot is left open by this run; running the same command again continues the plan, with any node that failed over replaced by its promoted replica"
-        ),
-        Err(repair_error) => format!(
-            "the drain stopped while {what}, and settling those slots failed too ({repair_error}); some of slots {slots} may still be open: running the same command again settles them first (it waits for a failover to finish), or `runbook fix` closes them"
-        ),
-    };
-    Error::Command { node, command, reason, state: Some(state) }
+    match settled {
+        Ok(r) => {
+            say(&format!("{what}: settled; going on with the plan"));
+            Ok(r)
+        }
+        Err(repair_error) => Err(Error::Command {
+            node,
+            command,
+            reason,
+            state: Some(format!(
+                "the drain stopped while {what}, and settling those slots failed ({repair_error}); some of slots {slots} may still be open: running the same command again settles them first (it waits for a failover to finish), or `runbook fix` closes them"
+            )),
+        }),
+    }
 }
 
 /// Waits (up to 30 s) until every node the plan moves slots between reports `cluster_state:ok`:

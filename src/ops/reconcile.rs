@@ -9,7 +9,7 @@ use super::cluster::{Cluster, MoveOpts, SetSlot};
 use super::say::say;
 use crate::error::{Error, Result};
 use crate::model::{SLOTS, Topology};
-use crate::plan::reconcile::{Action, Intent, KeyCounts, Reconciliation, unsettled};
+use crate::plan::reconcile::{Action, Intent, Keep, KeyCounts, Reconciliation, unsettled};
 use crate::plan::{Batch, reconcile};
 
 /// How long to wait for a failover to settle: a replica is promoted after about twice
@@ -115,6 +115,11 @@ pub fn repair(c: &dyn Cluster, intents: &[Intent], opts: &MoveOpts, wait: Durati
     Ok(r)
 }
 
+/// Move options that settle a key found on both nodes as `keep` says.
+fn conflicts(opts: &MoveOpts, keep: Keep) -> MoveOpts {
+    MoveOpts { replace: keep == Keep::Mover, keep_target: keep == Keep::Receiver, ..opts.clone() }
+}
+
 /// The actions in a safe order: stale views corrected first (a node that believes a dead node
 /// owns a slot refuses MIGRATE), then whole moves (batched per pair, as a drain's), then
 /// leftover states closed, then keys returned to owners.
@@ -135,17 +140,17 @@ fn execute(c: &dyn Cluster, topo: &Topology, r: &Reconciliation, opts: &MoveOpts
     for ((id, owner), slots) in &assign {
         c.setslot(&node(id)?, slots, &SetSlot::Node((*owner).to_string()))?;
     }
-    let mut batches: Vec<(Batch, bool)> = Vec::new();
+    let mut batches: Vec<(Batch, Keep)> = Vec::new();
     for a in &actions {
-        if let Action::Finish { slot, from, to, keep_target } = a {
-            match batches.iter_mut().find(|(b, k)| b.from == *from && b.to == *to && k == keep_target) {
+        if let Action::Finish { slot, from, to, keep } = a {
+            match batches.iter_mut().find(|(b, k)| b.from == *from && b.to == *to && k == keep) {
                 Some((b, _)) => b.slots.push(*slot),
-                None => batches.push((Batch { from: from.clone(), to: to.clone(), slots: vec![*slot] }, *keep_target)),
+                None => batches.push((Batch { from: from.clone(), to: to.clone(), slots: vec![*slot] }, *keep)),
             }
         }
     }
-    for (b, keep_target) in batches {
-        let opts = MoveOpts { keep_target, ..opts.clone() };
+    for (b, keep) in batches {
+        let opts = conflicts(opts, keep);
         for chunk in b.slots.chunks(opts.slots_per_batch.max(1)) {
             let batch = Batch { from: b.from.clone(), to: b.to.clone(), slots: chunk.to_vec() };
             c.move_slots(&c.topology()?, &batch, &opts)?;
@@ -157,12 +162,12 @@ fn execute(c: &dyn Cluster, topo: &Topology, r: &Reconciliation, opts: &MoveOpts
         c.setslot(&node(id)?, slots, &SetSlot::Stable)?;
     }
     for a in &actions {
-        if let Action::ReturnKeys { slot, node: from, owner, replace } = a {
+        if let Action::ReturnKeys { slot, node: from, owner, keep } = a {
             let (n, o) = (node(from)?, node(owner)?);
             if !n.importing.contains_key(slot) && !n.migrating.contains_key(slot) {
                 c.setslot(&n, &[*slot], &SetSlot::Importing(o.id.clone()))?;
             }
-            c.move_keys(&n, &o, *slot, &MoveOpts { replace: *replace || opts.replace, ..opts.clone() })?;
+            c.move_keys(&n, &o, *slot, &conflicts(opts, *keep))?;
             c.setslot(&n, &[*slot], &SetSlot::Stable)?;
         }
     }

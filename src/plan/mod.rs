@@ -28,4 +28,4 @@ impl std::fmt::Display for PlanError {
 }
 pub use moves::{Batch, Move, Plan};
 pub use rebalance::{RebalanceOpts, plan_rebalance};
-pub use reconcile::{Action, Intent, KeyCounts, Reconciliation, reconcile};
+pub use reconcile::{Action, Intent, Keep, KeyCounts, Reconciliation, reconcile};

@@ -32,20 +32,29 @@ pub type KeyCounts = BTreeMap<u16, BTreeMap<String, u64>>;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     /// The whole move protocol for `slot` from its owner `from` to `to` (IMPORTING on `to`,
-    /// MIGRATING on `from`, keys, then SETSLOT NODE target → source → others). With
-    /// `keep_target`, `from` is the promoted replica of the move's failed source: a key on both
-    /// ends is the target's (it took the key by MIGRATE; the replica's copy predates the move).
-    Finish { slot: u16, from: String, to: String, keep_target: bool },
+    /// MIGRATING on `from`, keys, then SETSLOT NODE target → source → others).
+    Finish { slot: u16, from: String, to: String, keep: Keep },
     /// `node` holds keys of `slot` that it does not own: open the slot there (IMPORTING from
-    /// `owner`) if it is not, MIGRATE its keys to `owner`, then STABLE. With `replace`, `node`
-    /// imported the keys from a source that failed and `owner` is its promoted replica: the
-    /// importer's copies are the newer ones.
-    ReturnKeys { slot: u16, node: String, owner: String, replace: bool },
+    /// `owner`) if it is not, MIGRATE its keys to `owner`, then STABLE.
+    ReturnKeys { slot: u16, node: String, owner: String, keep: Keep },
     /// `CLUSTER SETSLOT slot STABLE` on `node`: a leftover MIGRATING/IMPORTING with nothing to move.
     Stable { slot: u16, node: String },
     /// `CLUSTER SETSLOT slot NODE owner` on `node`, whose view kept a stale owner (a node ignores
     /// ownership news for a slot it imports). Done before everything else.
     Assign { slot: u16, node: String, owner: String },
+}
+
+/// Which copy of a key found on both nodes of a MIGRATE is the one clients have been using.
+/// While the move's source lives, a key it still holds is its own (MIGRATE deletes a key only
+/// once the target confirms; a key whose confirmation was lost stayed, and took the writes). When
+/// the source died, its promoted replica may still hold keys the source had already moved (the
+/// DEL had not reached it): the copy elsewhere is the newer one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Keep {
+    /// The sending node's copy: MIGRATE with REPLACE.
+    Mover,
+    /// The receiving node's copy: the sender's duplicate is dropped.
+    Receiver,
 }
 
 /// What was decided for one slot, and why, in an operator's words.
@@ -155,7 +164,10 @@ pub fn unsettled(topo: &Topology, intents: &[Intent]) -> Option<String> {
     }
     for i in intents {
         for (id, reps) in [(&i.from, &i.from_replicas), (&i.to, &i.to_replicas)] {
-            if successor(topo, id, reps).is_none() && reps.iter().any(|r| topo.node(r).is_some()) {
+            // A replica still answering as a replica: its promotion may be under way. (One known
+            // only from a stale view is gone, not about to be promoted.)
+            let pending = reps.iter().any(|r| topo.is_reachable(r) && topo.node(r).is_some_and(|n| !n.is_master()));
+            if successor(topo, id, reps).is_none() && pending {
                 return Some(format!("{} failed and none of its replicas is a master yet", name(topo, id)));
             }
         }
@@ -236,14 +248,23 @@ pub fn reconcile(topo: &Topology, keys: &KeyCounts, intents: &[Intent]) -> Recon
         // an intent, the node the owner migrates to (or that node's successor) when it imports
         // the slot or already holds keys of it, as redis-cli's fix finishes a move both ends
         // agree on; else back to the owner.
+        let desc = if states.is_empty() {
+            "no open state left".to_string()
+        } else {
+            states
+                .iter()
+                .map(|(m, mig, peer)| {
+                    let (what, dir) = if *mig { ("MIGRATING", "to") } else { ("IMPORTING", "from") };
+                    format!("{what} on {} {dir} {}", n(&m.id), n(peer))
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         let (dest, why): (&str, String) = if let Some(&t) = meant.get(&s) {
             if t == owner.id {
-                (
-                    owner.id.as_str(),
-                    format!("already owned by {}, the intended target; closed what was left open", n(t)),
-                )
+                (owner.id.as_str(), format!("{desc}: {} already owns it, as intended; closed what was left open", n(t)))
             } else {
-                (t, format!("finished the interrupted move to {}", n(t)))
+                (t, format!("{desc}: finished the interrupted move to {}", n(t)))
             }
         } else {
             let target = states
@@ -255,16 +276,12 @@ pub fn reconcile(topo: &Topology, keys: &KeyCounts, intents: &[Intent]) -> Recon
                     if t.id != owner.id
                         && (t.importing.get(&s) == Some(&owner.id) || holders.contains(&t.id.as_str())) =>
                 {
-                    let via = if *peer == t.id {
-                        String::new()
-                    } else {
-                        format!(" (it took the place of {}, the node the move was aimed at)", n(peer))
-                    };
+                    let via =
+                        if *peer == t.id { String::new() } else { format!(", which took the place of {}", n(peer)) };
                     (
                         t.id.as_str(),
                         format!(
-                            "MIGRATING on {} to {}{via}, which holds or imports it: finished the move",
-                            n(&owner.id),
+                            "{desc}: the move was finished to {}{via}, as it imports the slot or holds keys of it",
                             n(&t.id)
                         ),
                     )
@@ -272,10 +289,10 @@ pub fn reconcile(topo: &Topology, keys: &KeyCounts, intents: &[Intent]) -> Recon
                 _ => (
                     owner.id.as_str(),
                     if holders.is_empty() {
-                        format!("left open with nothing moved: closed on its owner {}", n(&owner.id))
+                        format!("{desc}, nothing moved: closed; {} keeps it", n(&owner.id))
                     } else {
                         format!(
-                            "keys on {} went back to the owner {}, then the slot was closed",
+                            "{desc}: keys on {} went back to the owner {}, then the slot was closed",
                             holders.iter().map(|h| n(h)).collect::<Vec<_>>().join(", "),
                             n(&owner.id)
                         )
@@ -284,18 +301,21 @@ pub fn reconcile(topo: &Topology, keys: &KeyCounts, intents: &[Intent]) -> Recon
             }
         };
         let mut actions = Vec::new();
-        // The owner stands in for a source that failed: it imports from someone else, or the
-        // intent names another source.
-        let imports_from_other =
-            |id: &str| topo.node(id).and_then(|n| n.importing.get(&s)).is_some_and(|p| *p != owner.id);
+        // Is the owner the move's living source, or a replica standing in for a dead one (no
+        // MIGRATING of its own, a receiver importing from someone else, an intent naming
+        // another source)?
+        let source_alive = owner.migrating.contains_key(&s)
+            && !states.iter().any(|(m, mig, peer)| !*mig && *peer != owner.id && m.id != owner.id)
+            && meant_from.get(&s).is_none_or(|f| *f == owner.id);
+        let (owner_wins, other_wins) =
+            if source_alive { (Keep::Mover, Keep::Receiver) } else { (Keep::Receiver, Keep::Mover) };
         if dest != owner.id {
-            let keep_target = imports_from_other(dest) || meant_from.get(&s).is_some_and(|f| *f != owner.id);
-            actions.push(Action::Finish { slot: s, from: owner.id.clone(), to: dest.to_string(), keep_target });
+            actions.push(Action::Finish { slot: s, from: owner.id.clone(), to: dest.to_string(), keep: owner_wins });
         }
         // Keys elsewhere than the owner and the destination go to the destination.
         for h in holders.iter().filter(|h| **h != dest) {
-            let replace = dest == owner.id && imports_from_other(h);
-            actions.push(Action::ReturnKeys { slot: s, node: (*h).to_string(), owner: dest.to_string(), replace });
+            let keep = if dest == owner.id { other_wins } else { Keep::Receiver };
+            actions.push(Action::ReturnKeys { slot: s, node: (*h).to_string(), owner: dest.to_string(), keep });
         }
         // Open states the Finish does not clear: those on nodes other than its two ends, or all
         // of them when nothing is finished.
@@ -332,11 +352,12 @@ pub fn reconcile(topo: &Topology, keys: &KeyCounts, intents: &[Intent]) -> Recon
             if c > 0 && *id != owner.id && topo.node(id).is_some_and(|m| healthy(topo, m)) {
                 out.decisions.push(Decision {
                     slot: s,
+                    // The owner's copy is the one clients have been reading.
                     actions: vec![Action::ReturnKeys {
                         slot: s,
                         node: id.clone(),
                         owner: owner.id.clone(),
-                        replace: false,
+                        keep: Keep::Receiver,
                     }],
                     reason: format!("{} held keys of it without owning it (stranded, unreachable by clients): moved to the owner {}", n(id), n(&owner.id)),
                 });
@@ -433,8 +454,8 @@ mod tests {
     fn finishes(r: &Reconciliation) -> BTreeMap<(String, String, bool), usize> {
         let mut out = BTreeMap::new();
         for a in r.decisions.iter().flat_map(|d| &d.actions) {
-            if let Action::Finish { from, to, keep_target, .. } = a {
-                *out.entry((from.clone(), to.clone(), *keep_target)).or_default() += 1;
+            if let Action::Finish { from, to, keep, .. } = a {
+                *out.entry((from.clone(), to.clone(), *keep == Keep::Receiver)).or_default() += 1;
             }
         }
         out
@@ -479,7 +500,7 @@ mod tests {
             .iter()
             .flat_map(|d| &d.actions)
             .filter_map(|a| match a {
-                Action::Finish { slot, from, to, keep_target: false } if *from == v && *to == p => Some(*slot),
+                Action::Finish { slot, from, to, keep: Keep::Mover } if *from == v && *to == p => Some(*slot),
                 _ => None,
             })
             .collect();
@@ -532,7 +553,9 @@ mod tests {
         assert!(r.unresolved.is_empty() && finishes(&r).is_empty());
         for a in r.decisions.iter().flat_map(|d| &d.actions) {
             match a {
-                Action::ReturnKeys { node, owner, replace, .. } => assert!(*node == t && *owner == p && *replace),
+                Action::ReturnKeys { node, owner, keep, .. } => {
+                    assert!(*node == t && *owner == p && *keep == Keep::Mover, "T's copies are the newer ones");
+                }
                 Action::Assign { node, owner, .. } => assert!(*node == t && *owner == p),
                 Action::Stable { node, .. } => assert_eq!(*node, t),
                 Action::Finish { .. } => unreachable!(),
