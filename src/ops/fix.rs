@@ -16,6 +16,9 @@ pub fn fix_open_slots(c: &dyn Cluster, opts: &MoveOpts) -> Result<Vec<String>> {
     let r = repair(c, &[], opts, failover_wait(c, &topo))?;
     if r.is_empty() {
         say("no open slots and no stranded keys: nothing to fix");
+    } else {
+        // Done when every node has heard: replicas and other masters learn by gossip.
+        super::membership::wait_converged(c, std::time::Duration::from_secs(30))?;
     }
     Ok(r.sentences())
 }
