@@ -14,12 +14,15 @@ use crate::support::{TestCluster, runbook};
 fn a_replica_frozen_during_the_forget_does_not_bring_removed_nodes_back() {
     let c = TestCluster::start_with(4, 1, &["--cluster-node-timeout", "2000"]);
     c.load_keys(2000);
+    // A state directory of its own: the registry of removed nodes and the journals of this test.
+    let state = tempfile::tempdir().unwrap();
+    let rb = |args: &[&str]| runbook(args).env("RUNBOOK_STATE_DIR", state.path());
     let decommission = |port: u16, extra: &[&str]| {
         let (port, seed) = (port.to_string(), c.seed());
         let mut args = vec!["run", "decommission", "--node", &port, "-c", &seed, "-y"];
         args.extend_from_slice(extra);
         let started = Instant::now();
-        let out = runbook(&args).run();
+        let out = rb(&args).run();
         (out, started.elapsed())
     };
     // A normal run first, on the same cluster, for the wall time to compare with.
@@ -52,20 +55,28 @@ fn a_replica_frozen_during_the_forget_does_not_bring_removed_nodes_back() {
 
     // `check` names what came back, and who knows it; `fix` finishes the forget.
     let frozen_addr = c.nodes[frozen].addr();
-    let check = runbook(&["check", "-c", &c.seed()]).run();
+    let check = rb(&["check", "-c", &c.seed()]).run();
     check.expect_code(3);
     for (port, _) in &removed {
         check
             .stdout_has(&format!("127.0.0.1:{port}, removed by run "))
             .stdout_has(&format!("is known again by {frozen_addr}"));
     }
-    runbook(&["check", "-c", &c.seed(), "--json"]).run().expect_code(3).stdout_has("\"known_again\"");
-    runbook(&["fix", "-c", &c.seed()]).run().expect_code(0).stderr_has(&format!("{frozen_addr} forgot"));
+    rb(&["check", "-c", &c.seed(), "--json"]).run().expect_code(3).stdout_has("\"known_again\"");
+    rb(&["fix", "-c", &c.seed()]).run().expect_code(0).stderr_has(&format!("{frozen_addr} forgot"));
     for i in c.running().filter(|&i| i != victim && i != victim_replica) {
         for (port, id) in &removed {
             assert!(!c.knows(i, id), "node {} still knows the removed node {port} after fix", c.port(i));
         }
     }
-    runbook(&["check", "-c", &c.seed()]).run().expect_code(0);
+    rb(&["check", "-c", &c.seed()]).run().expect_code(0);
     c.assert_sample_keys(2000);
+
+    // The run's journal says which forget was missed, and by whom.
+    let journals: Vec<String> = std::fs::read_dir(state.path().join("journal"))
+        .unwrap()
+        .map(|e| rb(&["journal", &e.unwrap().path().display().to_string()]).run().stdout)
+        .collect();
+    let pending = format!("forget of 127.0.0.1:{} missed by {frozen_addr}", c.port(victim));
+    assert!(journals.iter().any(|j| j.contains(&pending)), "no journal says {pending:?}:\n{}", journals.join("\n"));
 }

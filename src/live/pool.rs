@@ -386,3 +386,41 @@ fn command_error(addr: &Addr, name: &str, e: &redis::RedisError) -> Error {
     }
     Error::Command { node: addr.to_string(), command: name.to_string(), reason: text, state: None }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A listening socket nobody reads: the kernel completes the TCP handshake, then nothing
+    /// answers, as with a redis-server stopped by SIGSTOP.
+    #[test]
+    fn a_silent_node_costs_one_bounded_read_then_none_until_it_is_retried() {
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = Addr::new("127.0.0.1", silent.local_addr().unwrap().port());
+        let timeouts = Timeouts {
+            read: Duration::from_millis(300),
+            retry_unreachable: Duration::from_millis(1500),
+            ..Timeouts::default()
+        };
+        let pool = Pool::new(Credentials::default(), timeouts);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let read = || {
+            let started = Instant::now();
+            let r = rt.block_on(pool.read::<String>(&addr, "CLUSTER NODES", redis::cmd("CLUSTER").arg("NODES")));
+            (r.unwrap_err().to_string(), started.elapsed())
+        };
+        let (first, took) = read();
+        assert!(first.contains("timed out waiting for CLUSTER NODES") && first.contains("300ms"), "{first}");
+        assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(2), "{took:?}");
+        let (second, took) = read();
+        assert!(
+            second.contains("no reply to CLUSTER NODES within 300ms") && second.contains("asked again in"),
+            "{second}"
+        );
+        assert!(took < Duration::from_millis(100), "a remembered node is not asked: {took:?}");
+        std::thread::sleep(Duration::from_millis(1500));
+        let (third, took) = read();
+        assert!(third.contains("timed out waiting") && !third.contains("asked again"), "{third}");
+        assert!(took >= Duration::from_millis(300), "asked again once the memory aged: {took:?}");
+    }
+}
