@@ -82,7 +82,8 @@ pub enum Command {
         /// A journal file name (from the list) or path.
         run: Option<String>,
     },
-    /// Close slots left open (MIGRATING/IMPORTING) by a tool that died, explaining each decision.
+    /// Close slots left open (MIGRATING/IMPORTING) by a tool that died, explaining each decision;
+    /// then make every node forget the removed nodes that some node knows again.
     ///
     /// A runbook run that died is better finished by running the same command again: its
     /// journal names the intended owner of every slot it left open.

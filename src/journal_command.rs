@@ -129,6 +129,12 @@ fn show(path: &Path) -> Result<u8> {
                 format!("        {} {}", r["op"].as_str().unwrap_or("?"), fields.join(" "))
             }
             "phase" => format!("          · {}", r["phase"].as_str().unwrap_or("?")),
+            // A forget some node missed: pending until `runbook fix` finishes it.
+            "membership" if r["missed"].as_array().is_some_and(|m| !m.is_empty()) => format!(
+                "        forget of {} missed by {} (pending: runbook fix)",
+                r["addr"].as_str().unwrap_or("?"),
+                r["missed"].as_array().into_iter().flatten().filter_map(|m| m.as_str()).collect::<Vec<_>>().join(", ")
+            ),
             "outcome" if r["ok"] == false => format!("        ✗ {}", r["error"].as_str().unwrap_or("?")),
             "end" => format!(
                 "  end: {}{}",

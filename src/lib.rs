@@ -14,6 +14,7 @@ pub mod live;
 pub mod model;
 pub mod ops;
 pub mod plan;
+pub mod removed;
 pub mod repl;
 pub(crate) mod run;
 pub mod sandbox;

@@ -40,7 +40,9 @@ fn dispatch(args: Arguments) -> Result<u8> {
         Command::Check { cluster, json } => {
             let cfg = ClusterConfig::from_args(&cluster)?;
             let (_rt, c) = connect(&cfg)?;
-            let report = c.topology().and_then(|t| Ok(crate::ops::CheckReport::build(&t, &c.stats(&t)?)))?;
+            let report = c.topology().and_then(|t| {
+                Ok(crate::ops::CheckReport::build(&t, &c.stats(&t)?).with_removed(&t, &crate::removed::load()))
+            })?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report).expect("report serializes"));
             } else {
@@ -56,6 +58,7 @@ fn dispatch(args: Arguments) -> Result<u8> {
             let (_rt, c) = connect(&cfg)?;
             let c = c.with_journal(None, crate::live::Holder::me("fix", &std::process::id().to_string()));
             crate::ops::fix_open_slots(&c, &crate::ops::MoveOpts::default())?;
+            crate::ops::finish_forgets(&c, &crate::removed::load())?;
             Ok(exit::OK)
         }
         Command::Describe { runbook } => crate::script::describe_command(&runbook),

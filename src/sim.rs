@@ -235,6 +235,7 @@ impl Cluster for SimCluster {
     fn retire(&self, node: &NodeInfo, how: Retire) -> Result<()> {
         match how {
             Retire::Reset => self.record(format!("CLUSTER RESET SOFT on {}", node.addr)),
+            Retire::ResetHard => self.record(format!("CLUSTER RESET HARD on {} (a new id)", node.addr)),
             Retire::Shutdown => self.record(format!("SHUTDOWN {}", node.addr)),
             Retire::Keep => self.record(format!("leave {} running", node.addr)),
         }

@@ -35,3 +35,5 @@ mod shipped;
 mod speed;
 // `runbook sandbox up|status|down`.
 mod sandbox;
+// Faults of the cluster itself during a run: a node frozen through the forget.
+mod faults;

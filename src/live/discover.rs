@@ -8,9 +8,10 @@ use super::pool::Pool;
 use crate::error::{Error, Result};
 use crate::model::{Addr, NodeInfo, Topology, parse_nodes};
 
-/// One node's `CLUSTER NODES` reply.
+/// One node's `CLUSTER NODES` reply: one bounded attempt, none while the node is remembered
+/// as unreachable (see `Pool::read`).
 pub async fn read_view(pool: &Pool, addr: &Addr) -> Result<Vec<NodeInfo>> {
-    let text: String = match pool.query(addr, "CLUSTER NODES", redis::cmd("CLUSTER").arg("NODES")).await {
+    let text: String = match pool.read(addr, "CLUSTER NODES", redis::cmd("CLUSTER").arg("NODES")).await {
         Err(Error::Command { reason, .. }) if reason.contains("cluster support disabled") => {
             return Err(Error::NotCluster { addr: addr.to_string() });
         }

@@ -219,10 +219,11 @@ impl Cluster for LiveCluster {
         self.mutate(intent, async {
             match how {
                 Retire::Keep => Ok(()),
-                Retire::Reset => {
+                Retire::Reset | Retire::ResetHard => {
+                    let how = if how == Retire::Reset { "SOFT" } else { "HARD" };
                     let _: redis::Value = self
                         .pool
-                        .query(&node.addr, "CLUSTER RESET SOFT", redis::cmd("CLUSTER").arg("RESET").arg("SOFT"))
+                        .query(&node.addr, &format!("CLUSTER RESET {how}"), redis::cmd("CLUSTER").arg("RESET").arg(how))
                         .await?;
                     Ok(())
                 }
@@ -239,6 +240,30 @@ impl Cluster for LiveCluster {
                 }
             }
         })
+    }
+
+    fn record_membership(&self, id: &str, addr: &str, missed: &[String], added: bool) {
+        // Only a node of the registry can be added back: a new node has nothing to end.
+        if added && !crate::removed::load().iter().any(|r| r.id == id) {
+            return;
+        }
+        let r = crate::removed::Removal {
+            id: id.to_string(),
+            addr: addr.to_string(),
+            run: match &self.journal {
+                Some(j) => j.run_id().to_string(),
+                None => format!("{} (pid {})", self.holder.runbook, self.holder.pid),
+            },
+            ts: crate::journal::now(),
+            missed: missed.to_vec(),
+            event: if added { "added" } else { "removed" }.into(),
+        };
+        if let Some(j) = &self.journal {
+            j.note(&json!({"t": "membership", "event": r.event, "node": r.id, "addr": r.addr, "missed": r.missed, "ts": r.ts}));
+        }
+        if let Err(e) = crate::removed::record(&r) {
+            crate::ops::say(&format!("could not keep the removal of {} in the registry of removed nodes: {e}", r.addr));
+        }
     }
 
     fn call(&self, node: &NodeInfo, args: &[String]) -> Result<serde_json::Value> {

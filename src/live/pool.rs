@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, ConnectionAddr, ConnectionInfo, FromRedisValue, IntoConnectionInfo};
@@ -47,11 +47,24 @@ impl fmt::Debug for Credentials {
 pub struct Timeouts {
     pub connect: Duration,
     pub command: Duration,
+    /// For reads of the cluster's state (CLUSTER NODES, INFO), connecting included. A node
+    /// answers them from memory in microseconds; one that is silent for this long is frozen
+    /// (SIGSTOP, a stuck fork, a paused VM) or cut off, not busy.
+    pub read: Duration,
+    /// How long a node that failed a read is taken as unreachable without being asked again.
+    /// Every step re-reads the whole cluster (each slot batch, each forget round, each poll of
+    /// a wait): without this, a node the operator accepted as down costs `read` every time.
+    pub retry_unreachable: Duration,
 }
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Self { connect: Duration::from_secs(3), command: Duration::from_secs(15) }
+        Self {
+            connect: Duration::from_secs(3),
+            command: Duration::from_secs(15),
+            read: Duration::from_secs(2),
+            retry_unreachable: Duration::from_secs(30),
+        }
     }
 }
 
@@ -60,11 +73,13 @@ pub struct Pool {
     timeouts: Timeouts,
     /// By (address, lane): lane 0 is the node's connection; `pipeline_spread` adds more.
     conns: Mutex<HashMap<(String, usize), MultiplexedConnection>>,
+    /// Nodes whose last read failed: since when, and why. See `Timeouts::retry_unreachable`.
+    unreachable: std::sync::Mutex<HashMap<String, (Instant, String)>>,
 }
 
 impl Pool {
     pub fn new(creds: Credentials, timeouts: Timeouts) -> Self {
-        Self { creds, timeouts, conns: Mutex::new(HashMap::new()) }
+        Self { creds, timeouts, conns: Mutex::new(HashMap::new()), unreachable: std::sync::Mutex::default() }
     }
 
     pub fn credentials(&self) -> &Credentials {
@@ -140,6 +155,72 @@ impl Pool {
     pub async fn drop_connection(&self, addr: &Addr) {
         let addr = addr.to_string();
         self.conns.lock().await.retain(|(a, _), _| *a != addr);
+    }
+
+    /// A read of the node's state: bounded by `Timeouts::read`, and refused at once, without
+    /// asking, while the node is remembered as unreachable (asked again once that has aged).
+    pub async fn read<T: FromRedisValue>(&self, addr: &Addr, name: &str, cmd: &redis::Cmd) -> Result<T> {
+        self.bounded_read(addr, name, self.query_with_timeout(addr, name, cmd, self.timeouts.read)).await
+    }
+
+    /// `read` for a pipeline of reads.
+    pub async fn read_pipeline(
+        &self,
+        addr: &Addr,
+        name: &str,
+        pipe: &redis::Pipeline,
+    ) -> Result<Vec<std::result::Result<redis::Value, String>>> {
+        self.bounded_read(addr, name, self.pipeline_timeout(addr, name, pipe, self.timeouts.read)).await
+    }
+
+    async fn bounded_read<T>(
+        &self,
+        addr: &Addr,
+        name: &str,
+        read: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let key = addr.to_string();
+        if let Some(why) = self.remembered_unreachable(&key) {
+            return Err(Error::Connect { addr: key, reason: why });
+        }
+        // Connecting counts too: a frozen process still accepts TCP connections (the kernel
+        // does), then never answers the handshake's AUTH.
+        let r = if let Ok(r) = tokio::time::timeout(self.timeouts.read, read).await {
+            r
+        } else {
+            self.drop_connection(addr).await;
+            Err(Error::Timeout {
+                what: format!("waiting for {name} on {addr}"),
+                detail: format!("no reply within {:?}", self.timeouts.read),
+            })
+        };
+        let mut down = self.unreachable.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match &r {
+            Err(Error::Timeout { .. }) => {
+                down.insert(key, (Instant::now(), format!("no reply to {name} within {:?}", self.timeouts.read)));
+            }
+            Err(Error::Connect { reason, .. }) => {
+                down.insert(key, (Instant::now(), reason.clone()));
+            }
+            _ => {
+                down.remove(&key);
+            }
+        }
+        r
+    }
+
+    /// Why `addr` is still taken as unreachable, if its last read failed recently.
+    fn remembered_unreachable(&self, addr: &str) -> Option<String> {
+        let down = self.unreachable.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (since, why) = down.get(addr)?;
+        let age = since.elapsed();
+        (age < self.timeouts.retry_unreachable).then(|| {
+            format!(
+                "{why} ({}s ago; asked again in {}s)",
+                age.as_secs(),
+                self.timeouts.retry_unreachable.saturating_sub(age).as_secs().max(1)
+            )
+        })
     }
 
     /// Runs one command on one node. `name` is what error messages call it (never its arguments,
@@ -304,4 +385,42 @@ fn command_error(addr: &Addr, name: &str, e: &redis::RedisError) -> Error {
         return Error::Connect { addr: addr.to_string(), reason: text };
     }
     Error::Command { node: addr.to_string(), command: name.to_string(), reason: text, state: None }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A listening socket nobody reads: the kernel completes the TCP handshake, then nothing
+    /// answers, as with a redis-server stopped by SIGSTOP.
+    #[test]
+    fn a_silent_node_costs_one_bounded_read_then_none_until_it_is_retried() {
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = Addr::new("127.0.0.1", silent.local_addr().unwrap().port());
+        let timeouts = Timeouts {
+            read: Duration::from_millis(300),
+            retry_unreachable: Duration::from_millis(1500),
+            ..Timeouts::default()
+        };
+        let pool = Pool::new(Credentials::default(), timeouts);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let read = || {
+            let started = Instant::now();
+            let r = rt.block_on(pool.read::<String>(&addr, "CLUSTER NODES", redis::cmd("CLUSTER").arg("NODES")));
+            (r.unwrap_err().to_string(), started.elapsed())
+        };
+        let (first, took) = read();
+        assert!(first.contains("timed out waiting for CLUSTER NODES") && first.contains("300ms"), "{first}");
+        assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(2), "{took:?}");
+        let (second, took) = read();
+        assert!(
+            second.contains("no reply to CLUSTER NODES within 300ms") && second.contains("asked again in"),
+            "{second}"
+        );
+        assert!(took < Duration::from_millis(100), "a remembered node is not asked: {took:?}");
+        std::thread::sleep(Duration::from_millis(1500));
+        let (third, took) = read();
+        assert!(third.contains("timed out waiting") && !third.contains("asked again"), "{third}");
+        assert!(took >= Duration::from_millis(300), "asked again once the memory aged: {took:?}");
+    }
 }

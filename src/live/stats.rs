@@ -17,7 +17,7 @@ pub fn info_fields(text: &str) -> BTreeMap<&str, &str> {
 async fn one(pool: &Pool, node: &NodeInfo) -> NodeStats {
     let mut pipe = redis::pipe();
     pipe.cmd("DBSIZE").cmd("INFO").arg("memory").cmd("INFO").arg("replication").cmd("CLUSTER").arg("INFO");
-    let Ok(replies) = pool.pipeline(&node.addr, "DBSIZE/INFO", &pipe).await else {
+    let Ok(replies) = pool.read_pipeline(&node.addr, "DBSIZE/INFO", &pipe).await else {
         return NodeStats::default();
     };
     let text = |i: usize| -> String {

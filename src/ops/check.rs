@@ -53,6 +53,55 @@ pub struct CheckReport {
     /// Nodes that cannot be reached or are flagged as failing, by address.
     #[serde(default)]
     pub failing: Vec<String>,
+    /// Removed nodes (by the registry of removed nodes) that some node knows again.
+    #[serde(default)]
+    pub known_again: Vec<KnownAgain>,
+}
+
+/// A node removed by a run (see `crate::removed`) that some node lists again.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KnownAgain {
+    pub id: String,
+    pub addr: String,
+    pub run: String,
+    pub removed_at: String,
+    /// The nodes that list it, by address.
+    pub known_by: Vec<String>,
+}
+
+impl KnownAgain {
+    pub fn sentence(&self) -> String {
+        format!(
+            "{}, removed by run {} at {}, is known again by {}",
+            self.addr,
+            self.run,
+            self.removed_at,
+            self.known_by.join(", ")
+        )
+    }
+}
+
+/// The removed nodes that a node other than themselves lists in its view. Any listing counts,
+/// `noaddr` and `fail` included: a node that knows the id gossips about it.
+pub fn known_again(topo: &Topology, removed: &[crate::removed::Removal]) -> Vec<KnownAgain> {
+    removed
+        .iter()
+        .filter_map(|r| {
+            let by: Vec<String> = topo
+                .views()
+                .iter()
+                .filter(|(viewer, view)| **viewer != r.id && view.iter().any(|n| n.id == r.id))
+                .map(|(viewer, _)| node_name(topo, viewer))
+                .collect();
+            (!by.is_empty()).then(|| KnownAgain {
+                id: r.id.clone(),
+                addr: r.addr.clone(),
+                run: r.run.clone(),
+                removed_at: crate::live::lease::unix_time(r.ts as u64),
+                known_by: by,
+            })
+        })
+        .collect()
 }
 
 /// What is wrong with a cluster, by kind, one sentence per problem naming nodes by address. The
@@ -178,7 +227,19 @@ impl CheckReport {
                 .chain(topo.failed().into_keys())
                 .map(|id| node_name(topo, &id))
                 .collect(),
+            known_again: Vec::new(),
         }
+    }
+
+    /// Adds the removed nodes that some node knows again, first among the problems (the
+    /// "still knows node … that the others have forgotten" lines they cause come later).
+    #[must_use]
+    pub fn with_removed(mut self, topo: &Topology, removed: &[crate::removed::Removal]) -> Self {
+        self.known_again = known_again(topo, removed);
+        let lines = self.known_again.iter().map(|k| format!("{} (`runbook fix` forgets it)", k.sentence()));
+        self.problems = lines.chain(self.problems).collect();
+        self.healthy &= self.known_again.is_empty();
+        self
     }
 
     /// The problems `before` does not account for: neither reported then, nor about a node that
@@ -268,7 +329,36 @@ mod tests {
             open_slots: Vec::new(),
             problems: problems.iter().map(|p| (*p).to_string()).collect(),
             failing: failing.iter().map(|f| (*f).to_string()).collect(),
+            known_again: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_removed_node_that_a_node_lists_again_is_named_with_who_lists_it() {
+        use crate::model::parse_nodes;
+        use crate::removed::Removal;
+        // 27901's view, and the ghost a node keeps of a removed node that answered its PING with
+        // another id: `noaddr`, no address.
+        let mut text = include_str!("../../tests/fixtures/redis7-healthy-4m4r.txt").to_string();
+        text.push_str("04f1059581a3f82c2350dd534496dba31c31cc97 :0@0 master,fail?,noaddr - 1795617228000 1795617228000 0 disconnected\n");
+        let topo = Topology::from_single_view(parse_nodes(&text).unwrap());
+        let removal = |id: &str| Removal {
+            id: id.into(),
+            addr: "127.0.0.1:27909".into(),
+            run: "6752b1c3-4242".into(),
+            ts: 1_795_600_000.0,
+            missed: vec!["127.0.0.1:27901".into()],
+            event: "removed".into(),
+        };
+        let removed =
+            [removal("04f1059581a3f82c2350dd534496dba31c31cc97"), removal("0000000000000000000000000000000000000000")];
+        let report = CheckReport::build(&topo, &BTreeMap::new()).with_removed(&topo, &removed);
+        assert!(!report.healthy);
+        assert_eq!(report.known_again.len(), 1, "a removed node nobody lists is not named");
+        assert_eq!(
+            report.problems[0],
+            "127.0.0.1:27909, removed by run 6752b1c3-4242 at 2026-11-25 09:46:40 UTC, is known again by 127.0.0.1:27901 (`runbook fix` forgets it)"
+        );
     }
 
     #[test]

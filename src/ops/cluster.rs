@@ -75,8 +75,11 @@ pub enum SetSlot {
 /// What happens to a node once the others have forgotten it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Retire {
-    /// `CLUSTER RESET SOFT`: it forgets the cluster and keeps running, empty (redis-cli's default).
+    /// `CLUSTER RESET SOFT`: it forgets the cluster and keeps running, empty, with its id.
     Reset,
+    /// `CLUSTER RESET HARD`: as `Reset`, and it takes a new id. For a node that some node could
+    /// not be told to forget (see `del_node`).
+    ResetHard,
     /// `SHUTDOWN NOSAVE`: it stops.
     Shutdown,
     /// Leave the process alone.
@@ -127,6 +130,12 @@ pub trait Cluster: Send + Sync {
 
     /// Takes a forgotten node out of service.
     fn retire(&self, node: &NodeInfo, how: Retire) -> Result<()>;
+
+    /// Keeps in the registry of removed nodes (`crate::removed`) that node `id` left the cluster,
+    /// `missed` naming the nodes that could not be told to forget it; or with `added`, that it
+    /// was added back on purpose. Best effort: a registry that cannot be written is said, not
+    /// fatal. A dry run keeps nothing.
+    fn record_membership(&self, _id: &str, _addr: &str, _missed: &[String], _added: bool) {}
 
     /// A raw command on one node; the reply as JSON-like data.
     fn call(&self, node: &NodeInfo, args: &[String]) -> Result<serde_json::Value>;

@@ -1,12 +1,14 @@
 //! Removing nodes from the cluster: FORGET everywhere within the ban window, `del_node`, and
 //! waiting until every node agrees.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::cluster::{Cluster, Retire};
-use super::say::say;
+use super::say::{Every, say};
 use crate::error::{Error, Result};
 use crate::model::{Addr, NodeInfo, Topology, describe, select};
+use crate::removed::Removal;
 
 /// How `del_node` treats the node's replicas.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,53 +45,150 @@ pub struct DelNodeReport {
 /// have forgotten it well inside that, so the rounds stop at 45 s.
 const FORGET_WINDOW: Duration = Duration::from_secs(45);
 
+/// How often a wait says what it is waiting for.
+const TELL_EVERY: Duration = Duration::from_secs(3);
+
 /// Sends `CLUSTER FORGET id` to every other reachable node in parallel, then re-reads every
-/// node and repeats where the node is still known, until none knows it.
-pub fn forget_everywhere(c: &dyn Cluster, id: &str) -> Result<()> {
-    let deadline = Instant::now() + FORGET_WINDOW;
-    let mut first = true;
+/// node and repeats where the node is still known, until none knows it. Returns the nodes that
+/// could not be told (unreachable, or silent when asked), as (id, address): they still know it.
+pub fn forget_everywhere(c: &dyn Cluster, id: &str) -> Result<Vec<(String, String)>> {
+    let started = Instant::now();
+    let mut tell = Every::new(TELL_EVERY);
+    let mut round = 0;
     let mut addr = None;
+    // By id: the address to name it by.
+    let mut missed: BTreeMap<String, String> = BTreeMap::new();
     loop {
         let topo = c.topology()?;
-        if first {
+        if round == 0 {
             addr = topo.node(id).map(|n| n.addr.to_string());
+            for n in topo.nodes().iter().filter(|n| n.id != id && !topo.is_reachable(&n.id)) {
+                missed.insert(n.id.clone(), n.addr.to_string());
+            }
         }
         let holders: Vec<NodeInfo> = topo
             .nodes()
             .iter()
             .filter(|n| n.id != id && topo.is_reachable(&n.id))
-            .filter(|n| first || topo.views().get(&n.id).is_some_and(|v| v.iter().any(|x| x.id == id)))
+            .filter(|n| round == 0 || topo.views().get(&n.id).is_some_and(|v| v.iter().any(|x| x.id == id)))
             .cloned()
             .collect();
-        if holders.is_empty() && !first {
-            super::events::emit("forgotten", serde_json::json!({"node": id, "addr": addr}));
-            return Ok(());
+        if holders.is_empty() && round > 0 {
+            super::events::emit(
+                "forgotten",
+                serde_json::json!({"node": id, "addr": addr, "missed": missed.values().collect::<Vec<_>>()}),
+            );
+            return Ok(missed.into_iter().collect());
+        }
+        if round > 0 {
+            let names: Vec<String> = holders.iter().map(|n| n.addr.to_string()).collect();
+            tell.say(|| {
+                format!(
+                    "forget round {}: {} is still known by {} ({}s of {}s)",
+                    round + 1,
+                    addr.as_deref().unwrap_or(id),
+                    names.join(", "),
+                    started.elapsed().as_secs(),
+                    FORGET_WINDOW.as_secs()
+                )
+            });
         }
         for (node, result) in c.forget(&holders, id) {
-            if let Err(e) = result {
-                let text = e.to_string();
-                if text.contains("Unknown node") {
-                    continue;
-                }
-                let who = topo.node(&node).map_or(node.clone(), describe);
-                if text.contains("Can't forget my master") {
-                    return Err(Error::refused(
-                        format!("{who} is a replica of the node being removed and cannot forget its own master"),
-                        Some("re-home or remove its replicas first: del_node(node, #{ replicas: \"rehome\" })"),
-                    ));
-                }
-                return Err(e);
+            let Err(e) = result else {
+                missed.remove(&node);
+                continue;
+            };
+            let text = e.to_string();
+            if text.contains("Unknown node") {
+                missed.remove(&node);
+                continue;
             }
+            let who = topo.node(&node).map_or(node.clone(), describe);
+            if text.contains("Can't forget my master") {
+                return Err(Error::refused(
+                    format!("{who} is a replica of the node being removed and cannot forget its own master"),
+                    Some("re-home or remove its replicas first: del_node(node, #{ replicas: \"rehome\" })"),
+                ));
+            }
+            if matches!(e, Error::Connect { .. } | Error::Timeout { .. }) {
+                // Gone silent since it was read: like a node unreachable from the start, it
+                // keeps knowing the node, which the caller deals with.
+                missed.insert(node.clone(), topo.node(&node).map_or(node, |n| n.addr.to_string()));
+                continue;
+            }
+            return Err(e);
         }
-        if !first && Instant::now() > deadline {
+        if round > 0 && started.elapsed() > FORGET_WINDOW {
             let names: Vec<String> = holders.iter().map(describe).collect();
             return Err(Error::Timeout {
                 what: "making every node forget the removed node".into(),
                 detail: format!("still known by {}", names.join(", ")),
             });
         }
-        first = false;
+        round += 1;
     }
+}
+
+/// `forget_everywhere`, kept in the registry of removed nodes, and the nodes that missed it named.
+pub fn forget_node(c: &dyn Cluster, node: &NodeInfo) -> Result<Vec<String>> {
+    let missed: Vec<String> = forget_everywhere(c, &node.id)?.into_iter().map(|(_, addr)| addr).collect();
+    c.record_membership(&node.id, &node.addr.to_string(), &missed, false);
+    if !missed.is_empty() {
+        say(&format!(
+            "{} missed the forget (unreachable): it still knows {}; run `runbook fix` once it answers, to finish the forget",
+            missed.join(" and "),
+            node.addr
+        ));
+    }
+    Ok(missed)
+}
+
+/// For each removed node of the registry that some node knows again (it missed the forget, or
+/// learned the node back from one that did), finishes the forget: `CLUSTER FORGET` on every node,
+/// verified. A node that answers with that id and knows the cluster is a member again (added
+/// back by hand), not a leftover: it is named and left alone. Returns one sentence per node.
+pub fn finish_forgets(c: &dyn Cluster, removed: &[Removal]) -> Result<Vec<String>> {
+    let topo = c.topology()?;
+    let again = super::check::known_again(&topo, removed);
+    if again.is_empty() {
+        say("no removed node is known again: no forget to finish");
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for k in again {
+        // Its own view: a removed node that was reset knows only itself, whoever lists it.
+        let member = topo.views().get(&k.id).is_some_and(|v| v.len() > 1);
+        if member {
+            let s =
+                format!("{}: {}; it knows the cluster too, so it was added back: left as it is", k.addr, k.sentence());
+            say(&s);
+            out.push(s);
+            continue;
+        }
+        say(&format!("{}: forgetting it everywhere", k.sentence()));
+        // The other removed nodes it knows are not nodes that missed this forget.
+        let missed: Vec<String> = forget_everywhere(c, &k.id)?
+            .into_iter()
+            .filter(|(id, _)| !removed.iter().any(|r| &r.id == id))
+            .map(|(_, addr)| addr)
+            .collect();
+        let s = format!("{} forgot {} (removed by run {})", k.known_by.join(", "), k.addr, k.run);
+        say(&s);
+        out.push(s);
+        if let Some(node) = topo.node(&k.id).filter(|_| topo.is_reachable(&k.id)) {
+            // Still running with the id the others just forgot (reset SOFT by an older run):
+            // a new id keeps a node that missed this round from bringing it back.
+            say(&format!("{}: CLUSTER RESET HARD, so that it answers with a new id", k.addr));
+            c.retire(node, Retire::ResetHard)?;
+        }
+        if !missed.is_empty() {
+            let m = missed.join(", ");
+            c.record_membership(&k.id, &k.addr, &missed, false);
+            out.push(format!("{m} could not be told to forget {}: run `runbook fix` again once it answers", k.addr));
+            say(out.last().expect("just pushed"));
+        }
+    }
+    Ok(out)
 }
 
 /// Finishes removing a node the cluster has already forgotten (a resumed run, or a run that
@@ -152,15 +251,47 @@ pub fn del_node(c: &dyn Cluster, id: &str, opts: &DelNodeOpts) -> Result<DelNode
         }
     }
     say(&format!("making every node forget {}", describe(&node)));
-    forget_everywhere(c, &node.id)?;
+    let missed = forget_node(c, &node)?;
+    let mut retire = opts.retire;
+    if !missed.is_empty() {
+        // A node that missed the FORGET still knows this one and gossips about it; once the
+        // others' 60 s ban ends they add it back from that gossip, id and address as given, and
+        // ping it. A node reset SOFT answers with the same id and is a member again (seen: every
+        // node knew it again within 3 s). Reset HARD, it answers with a new id: a node that
+        // pings the old id at that address then marks it `noaddr` (Redis: "PONG contains
+        // mismatching sender ID"), and gossip about a `noaddr` node is ignored, so the old id
+        // stays with the nodes that missed the forget, and `runbook fix` ends it there. A node
+        // shut down instead keeps its address in that gossip (as `fail`), so every node would
+        // add it back, as a failed node; and restarted, it reads its old nodes.conf and rejoins.
+        retire = match opts.retire {
+            Retire::Reset => Retire::ResetHard,
+            other => other,
+        };
+    }
     if topo.is_reachable(&node.id) {
-        let how = match opts.retire {
+        let how = match retire {
             Retire::Reset => "CLUSTER RESET SOFT",
+            Retire::ResetHard => {
+                "CLUSTER RESET HARD (a new id, so that gossip from a node that missed the forget cannot bring it back)"
+            }
             Retire::Shutdown => "SHUTDOWN",
             Retire::Keep => "left running",
         };
-        say(&format!("{}: {how}", node.addr));
-        c.retire(&node, opts.retire)?;
+        if retire == Retire::Shutdown && !missed.is_empty() {
+            // Reset first: restarted some day from its nodes.conf, it would rejoin.
+            say(&format!("{}: CLUSTER RESET HARD, then SHUTDOWN", node.addr));
+            c.retire(&node, Retire::ResetHard)?;
+        } else {
+            say(&format!("{}: {how}", node.addr));
+        }
+        if retire == Retire::Keep && !missed.is_empty() {
+            report.notes.push(format!(
+                "{} keeps running with its id (keep_running): {} may bring it back into the cluster; `runbook check` will say so",
+                node.addr,
+                missed.join(" and ")
+            ));
+        }
+        c.retire(&node, retire)?;
     } else {
         report.notes.push(format!(
             "{} was unreachable: every other node has forgotten it; make sure it stays down or is reset before it returns",
@@ -188,7 +319,9 @@ fn fewest_replicas<'a>(topo: &'a Topology, leaving: &[String]) -> Option<&'a Nod
 /// Roles are not waited for: a master emptied by a drain turns itself into a replica, and the
 /// others learn it only by gossip (up to half of cluster-node-timeout); no step relies on it.
 pub fn wait_converged(c: &dyn Cluster, timeout: Duration) -> Result<Topology> {
-    let deadline = Instant::now() + timeout;
+    let started = Instant::now();
+    let deadline = started + timeout;
+    let mut tell = Every::new(TELL_EVERY);
     loop {
         let topo = c.topology()?;
         let mut problems = super::check::agreement(&topo);
@@ -204,6 +337,15 @@ pub fn wait_converged(c: &dyn Cluster, timeout: Duration) -> Result<Topology> {
                 detail: problems.join("; "),
             });
         }
+        tell.say(|| {
+            let more = if problems.len() > 1 { format!(" (and {} more)", problems.len() - 1) } else { String::new() };
+            format!(
+                "waiting for the nodes to agree ({}s of {}s): {}{more}",
+                started.elapsed().as_secs(),
+                timeout.as_secs(),
+                problems[0]
+            )
+        });
         c.pause(Duration::from_millis(100))?;
     }
 }
@@ -222,6 +364,7 @@ pub fn add_node(c: &dyn Cluster, addr: &Addr, replica_of: Option<&str>, timeout:
     if let Some(existing) = topo.node(&id) {
         // Already added, e.g. by the run this one resumes: make sure of the role, and stop.
         say(&format!("{addr} is already part of the cluster"));
+        c.record_membership(&existing.id, &existing.addr.to_string(), &[], true);
         if let Some(master) = replica_of
             && existing.master_id.as_deref() != Some(master)
         {
@@ -258,5 +401,7 @@ pub fn add_node(c: &dyn Cluster, addr: &Addr, replica_of: Option<&str>, timeout:
         c.replicate(&new, &m.id)?;
         topo = wait_converged(c, timeout)?;
     }
-    Ok(select(&topo, &id)?.clone())
+    let added = select(&topo, &id)?.clone();
+    c.record_membership(&added.id, &added.addr.to_string(), &[], true);
+    Ok(added)
 }

@@ -13,10 +13,11 @@ pub mod reconcile;
 pub mod say;
 
 pub use apply::{ApplyReport, apply};
-pub use check::{CheckReport, NodeStats};
+pub use check::{CheckReport, KnownAgain, NodeStats};
 pub use cluster::{Cluster, MoveOpts, MoveStats, Retire, SetSlot};
 pub use fix::fix_open_slots;
 pub use membership::{
-    DelNodeOpts, DelNodeReport, ReplicaPolicy, add_node, del_node, finish_removed, forget_everywhere, wait_converged,
+    DelNodeOpts, DelNodeReport, ReplicaPolicy, add_node, del_node, finish_forgets, finish_removed, forget_everywhere,
+    forget_node, wait_converged,
 };
 pub use say::say;

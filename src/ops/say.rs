@@ -21,3 +21,23 @@ pub fn say(msg: &str) {
         }
     }
 }
+
+/// A `say` at most once per period, so that a long wait tells what it waits for without
+/// flooding the terminal.
+pub struct Every {
+    period: std::time::Duration,
+    last: std::time::Instant,
+}
+
+impl Every {
+    pub fn new(period: std::time::Duration) -> Self {
+        Self { period, last: std::time::Instant::now() }
+    }
+
+    pub fn say(&mut self, msg: impl FnOnce() -> String) {
+        if self.last.elapsed() >= self.period {
+            say(&msg());
+            self.last = std::time::Instant::now();
+        }
+    }
+}

@@ -411,7 +411,8 @@ pub fn register(engine: &mut Engine, session: &Arc<Session>) {
             j(c, "check", "", |cl| {
                 let topo = cl.topology().map_err(rhai_err)?;
                 let stats = cl.stats(&topo).map_err(rhai_err)?;
-                Ok(CheckValue(Arc::new(ops::CheckReport::build(&topo, &stats))))
+                let report = ops::CheckReport::build(&topo, &stats).with_removed(&topo, &crate::removed::load());
+                Ok(CheckValue(Arc::new(report)))
             })
         }
     );
@@ -526,7 +527,7 @@ pub fn register(engine: &mut Engine, session: &Arc<Session>) {
         |c: &mut ClusterHandle, n: Dynamic| -> RhaiResult<()> {
             j(c, "forget", &show(&n), |cl| {
                 let n = resolve(&cl.topology().map_err(rhai_err)?, &n).map_err(rhai_err)?;
-                ops::forget_everywhere(cl, &n.id).map_err(rhai_err)
+                ops::forget_node(cl, &n).map(|_| ()).map_err(rhai_err)
             })
         }
     );
