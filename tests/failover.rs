@@ -28,7 +28,7 @@ fn spawn_runbook(args: &[String], extra: &[&str]) -> Child {
         .args(args)
         .args(extra)
         .env_remove("RUNBOOK_CLUSTER")
-        .env("RUNBOOK_STATE_DIR", std::env::temp_dir())
+        .env("RUNBOOK_STATE_DIR", crate::support::command::state_dir())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

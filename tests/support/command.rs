@@ -41,7 +41,7 @@ impl Output {
 }
 
 /// A state directory for this test process, so journals and history never land in $HOME.
-fn state_dir() -> &'static std::path::Path {
+pub fn state_dir() -> &'static std::path::Path {
     static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
     DIR.get_or_init(|| tempfile::tempdir().expect("temp dir")).path()
 }
