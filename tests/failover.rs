@@ -15,12 +15,26 @@ fn fault_cluster(keys: u64) -> TestCluster {
     c
 }
 
-/// The decommission of node 3, seeded at node 1 (node 0 is killed in one test), as a child
-/// process paced so that a fault lands mid-drain.
+/// The decommission of node 3, seeded at node `seed`, as a child process paced so that a fault
+/// lands mid-drain.
+fn decommission_args_at(c: &TestCluster, journal: &str, seed: usize) -> Vec<String> {
+    [
+        "run",
+        "decommission",
+        "--node",
+        &c.port(3).to_string(),
+        "-c",
+        &c.nodes[seed].addr(),
+        "--yes",
+        "--journal",
+        journal,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 fn decommission_args(c: &TestCluster, journal: &str) -> Vec<String> {
-    ["run", "decommission", "--node", &c.port(3).to_string(), "-c", &c.nodes[1].addr(), "--yes", "--journal", journal]
-        .map(String::from)
-        .to_vec()
+    decommission_args_at(c, journal, 1)
 }
 
 fn spawn_runbook(args: &[String], extra: &[&str]) -> Child {
@@ -224,7 +238,8 @@ fn a_later_receiver_killed_while_another_receives() {
     let mut c = fault_cluster(20_000);
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("j.jsonl").display().to_string();
-    let args = decommission_args(&c, &journal);
+    // Seeded at the node that dies: the run reads the cluster from the nodes that still answer.
+    let args = decommission_args_at(&c, &journal, 2);
     let (victim, replica) = (c.node_id(3), c.node_id(7));
     let writer = c.writer();
     let run = spawn_runbook(&args, &["--rate-limit", "2000"]);

@@ -49,6 +49,9 @@ pub struct LiveCluster {
     holder: Holder,
     lease: Mutex<Option<lease::Lease>>,
     rate_limit: Option<u64>,
+    /// The nodes that answered the last read of the cluster: where to read it from when the
+    /// seed itself dies mid-run (a failover of the very node named by --cluster).
+    peers: Mutex<Vec<Addr>>,
 }
 
 impl LiveCluster {
@@ -63,6 +66,7 @@ impl LiveCluster {
             holder: Holder::me("runbook", "interactive"),
             lease: Mutex::new(None),
             rate_limit: None,
+            peers: Mutex::new(Vec::new()),
         };
         me.block(discover::read_view(&me.pool, &me.seed))?;
         Ok(me)
@@ -134,7 +138,30 @@ impl Cluster for LiveCluster {
     }
 
     fn topology(&self) -> Result<Topology> {
-        self.block(discover::load(&self.pool, &self.seed))
+        let read = self.block(discover::load(&self.pool, &self.seed));
+        let topo = match read {
+            Err(e @ (Error::Connect { .. } | Error::Timeout { .. })) => {
+                let peers = self.peers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+                let mut found = None;
+                for p in peers.iter().filter(|p| **p != self.seed) {
+                    if let Ok(t) = self.block(discover::load(&self.pool, p)) {
+                        crate::ops::say(&format!("{} does not answer ({e}); reading the cluster from {p}", self.seed));
+                        found = Some(t);
+                        break;
+                    }
+                }
+                found.ok_or(e)?
+            }
+            other => other?,
+        };
+        let answered: Vec<Addr> = topo
+            .nodes()
+            .iter()
+            .filter(|n| topo.is_reachable(&n.id) && n.addr != self.seed)
+            .map(|n| n.addr.clone())
+            .collect();
+        *self.peers.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = answered;
+        Ok(topo)
     }
 
     fn stats(&self, topo: &Topology) -> Result<BTreeMap<String, NodeStats>> {
