@@ -312,17 +312,16 @@ impl Cluster for LiveCluster {
 
     fn probe(&self, addr: &Addr) -> Result<(String, usize, u64)> {
         self.block(async {
-            let id: String = self.pool.query(addr, "CLUSTER MYID", redis::cmd("CLUSTER").arg("MYID")).await.map_err(
-                |e| match e {
+            let id: String =
+                self.pool.read(addr, "CLUSTER MYID", redis::cmd("CLUSTER").arg("MYID")).await.map_err(|e| match e {
                     Error::Command { reason, .. } if reason.contains("cluster support disabled") => {
                         Error::NotCluster { addr: addr.to_string() }
                     }
                     other => other,
-                },
-            )?;
-            let info: String = self.pool.query(addr, "CLUSTER INFO", redis::cmd("CLUSTER").arg("INFO")).await?;
+                })?;
+            let info: String = self.pool.read(addr, "CLUSTER INFO", redis::cmd("CLUSTER").arg("INFO")).await?;
             let known = stats::info_fields(&info).get("cluster_known_nodes").and_then(|v| v.parse().ok()).unwrap_or(0);
-            let keys: u64 = self.pool.query(addr, "DBSIZE", &redis::cmd("DBSIZE")).await?;
+            let keys: u64 = self.pool.read(addr, "DBSIZE", &redis::cmd("DBSIZE")).await?;
             Ok((id, known, keys))
         })
     }

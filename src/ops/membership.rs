@@ -255,14 +255,15 @@ pub fn del_node(c: &dyn Cluster, id: &str, opts: &DelNodeOpts) -> Result<DelNode
     let mut retire = opts.retire;
     if !missed.is_empty() {
         // A node that missed the FORGET still knows this one and gossips about it; once the
-        // others' 60 s ban ends they add it back from that gossip, id and address as given, and
-        // ping it. A node reset SOFT answers with the same id and is a member again (seen: every
-        // node knew it again within 3 s). Reset HARD, it answers with a new id: a node that
-        // pings the old id at that address then marks it `noaddr` (Redis: "PONG contains
-        // mismatching sender ID"), and gossip about a `noaddr` node is ignored, so the old id
-        // stays with the nodes that missed the forget, and `runbook fix` ends it there. A node
-        // shut down instead keeps its address in that gossip (as `fail`), so every node would
-        // add it back, as a failed node; and restarted, it reads its old nodes.conf and rejoins.
+        // others' 60 s ban ends they add it back from that gossip, id and address as given
+        // (clusterProcessGossipSection: any node not `noaddr` and not banned), and ping it.
+        // Reset SOFT, it answers with the same id and is a member again. Shut down, it stays
+        // in that gossip with its address, so every node adds it back as a failed node (and
+        // restarted, it would rejoin from its nodes.conf). Reset HARD, it answers with a new
+        // id: a node pinging the old id there marks it `noaddr` ("PONG contains mismatching
+        // sender ID"), and gossip about a `noaddr` node is ignored, so the old id stays with
+        // the nodes that missed the forget until `runbook fix` ends it. tests/faults.rs
+        // watches past the ban: SOFT and SHUTDOWN both let it come back, HARD does not.
         retire = match opts.retire {
             Retire::Reset => Retire::ResetHard,
             other => other,
