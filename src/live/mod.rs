@@ -52,6 +52,7 @@ pub struct LiveCluster {
     /// The nodes that answered the last read of the cluster: where to read it from when the
     /// seed itself dies mid-run (a failover of the very node named by --cluster).
     peers: Mutex<Vec<Addr>>,
+    seed_down_said: AtomicBool,
 }
 
 impl LiveCluster {
@@ -67,6 +68,7 @@ impl LiveCluster {
             lease: Mutex::new(None),
             rate_limit: None,
             peers: Mutex::new(Vec::new()),
+            seed_down_said: AtomicBool::new(false),
         };
         me.block(discover::read_view(&me.pool, &me.seed))?;
         Ok(me)
@@ -145,7 +147,12 @@ impl Cluster for LiveCluster {
                 let mut found = None;
                 for p in peers.iter().filter(|p| **p != self.seed) {
                     if let Ok(t) = self.block(discover::load(&self.pool, p)) {
-                        crate::ops::say(&format!("{} does not answer ({e}); reading the cluster from {p}", self.seed));
+                        if !self.seed_down_said.swap(true, Ordering::Relaxed) {
+                            crate::ops::say(&format!(
+                                "{} does not answer ({e}); reading the cluster from the nodes that still do, {p} first",
+                                self.seed
+                            ));
+                        }
                         found = Some(t);
                         break;
                     }
