@@ -10,6 +10,7 @@ pub mod gates;
 pub mod membership;
 pub mod progress;
 pub mod say;
+pub mod settle;
 
 pub use apply::{ApplyReport, apply};
 pub use check::{CheckReport, NodeStats};
