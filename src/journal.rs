@@ -12,13 +12,17 @@
 //! - `end`     the run ended: finished, failed or cancelled
 //!
 //! Passwords are never written: they are not parameters, and no command line is recorded.
+//!
+//! A run holds an exclusive lock on its journal file from `open` until it exits, so two
+//! processes never act on or write one journal; its `run` record is written by `start`, once
+//! the run holds the cluster's lease, so a run refused at either leaves no trace.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
@@ -79,46 +83,86 @@ pub struct Journal {
     seq: AtomicU64,
     replay: Mutex<VecDeque<Recorded>>,
     intent_seq: AtomicU64,
+    started: AtomicBool,
 }
 
 impl Journal {
-    /// Opens (creating) the journal at `path` and starts a run; when the file's last run did not
-    /// end, this run resumes it.
-    pub fn open(path: &Path, runbook: &str, params: &Value, cluster: &str) -> Result<(Self, Option<Resume>)> {
+    /// Opens (creating) the journal at `path`, locks it for this process, and reads what its
+    /// last run left: when that run did not end, this one resumes it. Nothing is written until
+    /// `start`, so a run refused before it begins (by the cluster's lease) leaves no trace.
+    ///
+    /// The lock (an exclusive advisory lock, held until the process ends) means two processes
+    /// never act on or write one journal: the second is refused here, with the holder named.
+    pub fn open(path: &Path) -> Result<(Self, Option<Resume>)> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), &e))?;
         }
-        let (replay, mut resume) = read_last_run(path)?;
         let file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
             .map_err(|e| Error::io(format!("opening the journal {}", path.display()), &e))?;
+        // The holder writes its run record once it holds the cluster's lease (a moment after it
+        // took this lock): wait for it, to name the holder, or for the lock, should it quit.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    if let Some(holder) = running_holder(path) {
+                        return Err(locked_by(path, &holder.describe()));
+                    }
+                    if std::time::Instant::now() >= deadline {
+                        return Err(locked_by(
+                            path,
+                            "another process (its run has not started: it is still connecting or waiting for the cluster's lease)",
+                        ));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(Error::io(format!("locking the journal {}", path.display()), &e));
+                }
+            }
+        }
+        let (replay, resume) = read_last_run(path)?;
         let run_id = format!("{:x}-{}", now() as u64, std::process::id());
         let journal = Journal {
             path: path.to_path_buf(),
             file: Mutex::new(file),
-            run_id: run_id.clone(),
+            run_id,
             seq: AtomicU64::new(0),
             replay: Mutex::new(if resume.is_some() { replay } else { VecDeque::new() }),
             intent_seq: AtomicU64::new(0),
+            started: AtomicBool::new(false),
         };
-        journal.write(&json!({
-            "t": "run", "run": run_id, "runbook": runbook, "params": params, "cluster": cluster,
+        Ok((journal, resume))
+    }
+
+    /// Starts this run in the journal: its `run` record, then the moves it carries over from
+    /// `resume` (at once, so they stay in flight if this run dies too).
+    pub fn start(&self, runbook: &str, params: &Value, cluster: &str, resume: Option<&mut Resume>) -> Result<()> {
+        self.write(&json!({
+            "t": "run", "run": self.run_id, "runbook": runbook, "params": params, "cluster": cluster,
             "host": hostname(), "pid": std::process::id(), "ts": now(),
             "resumes": resume.as_ref().map(|r| r.run_id.clone()),
         }))?;
-        // Carry unfinished moves over at once, so they stay in flight if this run dies too.
-        if let Some(r) = resume.as_mut() {
+        self.started.store(true, Ordering::SeqCst);
+        if let Some(r) = resume {
             for (id, b) in &mut r.in_flight {
                 let slots: crate::model::SlotSet = b.slots.iter().copied().collect();
-                *id = journal.intent(json!({
+                *id = self.intent(json!({
                     "op": "move", "from": b.from, "to": b.to, "slots": slots.to_string(), "phase": "carried over",
                     "from_replicas": b.from_replicas, "to_replicas": b.to_replicas,
                 }))?;
             }
         }
-        Ok((journal, resume))
+        Ok(())
+    }
+
+    /// Whether `start` wrote this run's record.
+    pub fn started(&self) -> bool {
+        self.started.load(Ordering::SeqCst)
     }
 
     pub fn path(&self) -> &Path {
@@ -217,6 +261,35 @@ impl Journal {
     pub fn end(&self, status: &str, error: Option<&str>) -> Result<()> {
         self.write(&json!({"t": "end", "status": status, "error": error, "ts": now()}))
     }
+}
+
+/// The run that holds a locked journal: its last run, when that has not ended and its process
+/// is alive (or runs on another host, for a journal on a shared disk).
+fn running_holder(path: &Path) -> Option<crate::live::Holder> {
+    let records = read_records(path).ok()?;
+    let start = records.iter().rposition(|r| r["t"] == "run")?;
+    if records[start..].iter().any(|r| r["t"] == "end") {
+        return None;
+    }
+    let r = &records[start];
+    let holder = crate::live::Holder {
+        host: r["host"].as_str().unwrap_or("?").to_string(),
+        pid: u32::try_from(r["pid"].as_u64()?).ok()?,
+        runbook: r["runbook"].as_str().unwrap_or("?").to_string(),
+        started: r["ts"].as_f64().unwrap_or(0.0) as u64,
+        run: r["run"].as_str().unwrap_or_default().to_string(),
+    };
+    let alive = holder.host != hostname() || Path::new(&format!("/proc/{}", holder.pid)).exists();
+    alive.then_some(holder)
+}
+
+fn locked_by(path: &Path, who: &str) -> Error {
+    Error::refused(
+        format!("another run of this command is under way: {who}; it holds the journal {}", path.display()),
+        Some(
+            "wait for it to finish (its lock goes away when it ends or dies); the same command then finishes whatever it left",
+        ),
+    )
 }
 
 fn hostname() -> String {
@@ -353,11 +426,43 @@ pub fn default_path(runbook: &str, source: &str, params: &Value, cluster: &str) 
 mod tests {
     use super::*;
 
+    /// Opens the journal at `path` and starts a run in it, as `runbook run` does.
+    fn start(path: &Path) -> (Journal, Option<Resume>) {
+        let (j, mut resume) = Journal::open(path).unwrap();
+        j.start("rb", &json!({}), "c", resume.as_mut()).unwrap();
+        (j, resume)
+    }
+
+    #[test]
+    fn one_process_at_a_time_and_a_refused_run_leaves_no_trace() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        let (j, _) = start(&path);
+        let Begin::Live(s) = j.begin("del_node", "6397").unwrap() else { panic!() };
+        j.done(s, json!({})).unwrap();
+        // A second open of the same journal is refused, naming the run that holds it.
+        let Err(e) = Journal::open(&path) else { panic!("a second open must be refused") };
+        assert_eq!(e.code(), crate::error::exit::REFUSED);
+        let msg = e.to_string();
+        assert!(msg.contains("another run of this command is under way: runbook `rb`"), "{msg}");
+        assert!(msg.contains(&format!("(pid {} on ", std::process::id())), "{msg}");
+        drop(j);
+        // Once the holder is gone the journal opens again; opened without `start`, nothing is
+        // written, so the unfinished run is still the one a later run resumes.
+        let (j, resume) = Journal::open(&path).unwrap();
+        assert!(resume.is_some() && !j.started());
+        drop(j);
+        let records = read_records(&path).unwrap();
+        assert_eq!(records.iter().filter(|r| r["t"] == "run").count(), 1);
+        let (_, resume) = start(&path);
+        assert_eq!(resume.expect("still resumable").calls_done, 1);
+    }
+
     #[test]
     fn an_unfinished_run_is_resumed_with_its_completed_calls() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j.jsonl");
-        let (j, resume) = Journal::open(&path, "rb", &json!({}), "c").unwrap();
+        let (j, resume) = start(&path);
         assert!(resume.is_none());
         let Begin::Live(s0) = j.begin("del_node", "6397").unwrap() else { panic!() };
         j.done(s0, json!({"x": 1})).unwrap();
@@ -371,7 +476,7 @@ mod tests {
         // A torn last line, as a crash mid-write leaves.
         std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"{\"t\":\"do").unwrap();
 
-        let (j, resume) = Journal::open(&path, "rb", &json!({}), "c").unwrap();
+        let (j, resume) = start(&path);
         let resume = resume.expect("resumes");
         assert_eq!(resume.calls_done, 2);
         assert_eq!(resume.in_flight.len(), 1);
@@ -387,7 +492,7 @@ mod tests {
         let Begin::Live(f) = j.begin("check", "").unwrap() else { panic!() };
         j.done(f, json!("still unhealthy")).unwrap();
         drop(j);
-        let (j, resume) = Journal::open(&path, "rb", &json!({}), "c").unwrap();
+        let (j, resume) = start(&path);
         assert_eq!(resume.expect("resumes").calls_done, 3);
         for name in ["del_node", "check", "apply"] {
             assert!(matches!(j.begin(name, "").unwrap(), Begin::Replayed(_)), "{name} is replayed");
@@ -395,20 +500,20 @@ mod tests {
         assert!(matches!(j.begin("check", "").unwrap(), Begin::Live(_)));
         drop(j);
         // Died again before finishing the carried-over move: it is still in flight.
-        let (j, resume) = Journal::open(&path, "rb", &json!({}), "c").unwrap();
+        let (j, resume) = start(&path);
         let resume = resume.expect("resumes again");
         assert_eq!(resume.in_flight.len(), 1);
         j.outcome(resume.in_flight[0].0, None).unwrap();
         j.end("finished", None).unwrap();
         drop(j);
-        let (j, resume) = Journal::open(&path, "rb", &json!({}), "c").unwrap();
+        let (j, resume) = start(&path);
         assert!(resume.is_none(), "a finished run is not resumed");
         // A run that failed before changing anything is run afresh, not resumed.
         let Begin::Live(r) = j.begin("check", "").unwrap() else { panic!() };
         j.done(r, json!("unhealthy")).unwrap();
         j.end("failed", Some("unhealthy")).unwrap();
         drop(j);
-        let (_, resume) = Journal::open(&path, "rb", &json!({}), "c").unwrap();
+        let (_, resume) = start(&path);
         assert!(resume.is_none(), "nothing was changed, so nothing to resume");
     }
 }

@@ -57,6 +57,8 @@ fn dispatch(args: Arguments) -> Result<u8> {
             let cfg = ClusterConfig::from_args(&cluster)?;
             let (_rt, c) = connect(&cfg)?;
             let c = c.with_journal(None, crate::live::Holder::me("fix", &std::process::id().to_string()));
+            // The lease first: never judge (or close) slots that another run has open right now.
+            c.acquire_lease()?;
             crate::ops::fix_open_slots(&c, &crate::ops::MoveOpts::default())?;
             crate::ops::finish_forgets(&c, &crate::removed::load())?;
             Ok(exit::OK)

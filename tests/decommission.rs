@@ -112,3 +112,51 @@ fn a_problem_accepted_at_preflight_does_not_fail_the_finished_run() {
         .stderr_has("the changes this run made stay in place");
     assert_eq!(c.total_keys(), 2000);
 }
+
+/// Full resyncs wait `repl-diskless-sync-delay` (5 s) for more replicas before they start, on
+/// Redis 7 and Valkey 8 alike: set it anyway, so a restarted replica stays out of sync that long.
+fn slow_full_syncs(c: &TestCluster) {
+    for i in 0..c.masters {
+        for (k, v) in [("repl-diskless-sync", "yes"), ("repl-diskless-sync-delay", "5")] {
+            redis::cmd("CONFIG").arg("SET").arg(k).arg(v).exec(&mut c.conn(i)).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_replica_resyncing_after_a_restart_is_waited_for() {
+    let mut c = seed_cluster(20_000);
+    slow_full_syncs(&c);
+    // The replica of master 0 restarts without its data and must sync everything again, just
+    // before the decommission starts.
+    c.kill(4);
+    c.restart_wiped(4);
+    let out = runbook(&["run", "decommission", "--node", &c.port(3).to_string(), "-c", &c.seed(), "-y"]).run();
+    out.expect_code(0)
+        .stderr_has("waiting up to ")
+        .stderr_has(&format!("{} is not in sync with its master", c.nodes[4].addr()))
+        .stderr_has("the cluster settled after ")
+        .stderr_has("[ok  ] replicas_in_sync")
+        .stdout_has(&format!("decommissioned {}", c.nodes[3].addr()));
+    assert_eq!(c.total_keys(), 20_000);
+    c.assert_sample_keys(20_000);
+}
+
+#[test]
+fn a_failed_master_nobody_can_replace_refuses_at_once() {
+    // Three masters, no replicas: a master that dies has no failover to wait for.
+    let mut c = TestCluster::start(3, 0);
+    c.load_keys(2000);
+    c.kill(1);
+    let fp = c.topology().fingerprint();
+    let started = std::time::Instant::now();
+    let out =
+        runbook(&["run", "decommission", "--node", &c.port(2).to_string(), "-c", &c.seed(), "-y", "--settle", "2"])
+            .run();
+    out.expect_code(3)
+        .stderr_has("[FAIL] failed_nodes")
+        .stderr_has(&format!("{} cannot be reached", c.nodes[1].addr()));
+    assert!(!out.stderr.contains("waiting up to"), "it waited:\n{}", out.stderr);
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "{:?}", started.elapsed());
+    assert_eq!(c.topology().fingerprint(), fp, "nothing was changed");
+}

@@ -139,6 +139,20 @@ fn a_second_run_is_refused_while_the_first_holds_the_lease() {
         .stderr_has("another run is changing this cluster: runbook `")
         .stderr_has(&format!("(pid {} on ", child.id()))
         .stderr_has("started 20");
+    // `runbook fix` takes the lease before it judges any slot: the drain's open slots are not
+    // its business.
+    runbook(&["fix", "-c", &c.seed()])
+        .run()
+        .expect_code(3)
+        .stderr_has("another run is changing this cluster: runbook `")
+        .stderr_has(&format!("test.rhai` (pid {} on ", child.id()));
+    // A runbook that only reads takes no lease: it runs beside the drain.
+    let (_r, reader) = script("let c = cluster();\nprint(`${c.masters().len()} masters`);\n");
+    runbook(&["run", &reader, "-c", &c.seed()])
+        .env("RUNBOOK_STATE_DIR", state.path())
+        .run()
+        .expect_code(0)
+        .stdout_has("3 masters");
     let status = child.wait().unwrap();
     assert!(status.success(), "{}", stderr.join().unwrap());
     // Once the holder is gone, the lease is free.
@@ -207,4 +221,117 @@ fn passwords_never_reach_the_journal_or_the_terminal() {
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
         assert!(!text.contains("s3cret-Pw"), "{text}");
     }
+}
+
+/// Starts `runbook run ARGS` in a child process at once, with the tests' clean environment.
+fn spawn_run(args: &[&str], state: &std::path::Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_runbook"))
+        .arg("run")
+        .args(args)
+        .env_remove("RUNBOOK_CLUSTER")
+        .env_remove("REDISCLI_AUTH")
+        .env_remove("RUNBOOK_USER")
+        .env("RUNBOOK_STATE_DIR", state)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// (pid, exit code, stdout, stderr) of each child, in order.
+fn finish(children: Vec<std::process::Child>) -> Vec<(u32, i32, String, String)> {
+    let waits: Vec<_> = children
+        .into_iter()
+        .map(|child| {
+            let pid = child.id();
+            std::thread::spawn(move || {
+                let out = child.wait_with_output().unwrap();
+                let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+                (pid, out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+            })
+        })
+        .collect();
+    waits.into_iter().map(|w| w.join().unwrap()).collect()
+}
+
+fn journal_files(state: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<serde_json::Value>)> {
+    let mut files: Vec<_> = std::fs::read_dir(state.join("journal"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| {
+            let records =
+                std::fs::read_to_string(&p).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+            (p, records)
+        })
+        .collect();
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    files
+}
+
+#[test]
+fn two_identical_commands_at_once_one_runs_the_other_is_refused_naming_it() {
+    let c = TestCluster::start(3, 0);
+    c.load_keys(20_000);
+    let state = tempfile::tempdir().unwrap();
+    let (port, seed) = (c.port(2).to_string(), c.seed());
+    // Started together, as an operator double-clicking a job or two cron hosts would; the
+    // rate limit keeps the winner busy for a few seconds.
+    let args = ["decommission", "--node", &port, "-c", &seed, "-y", "--rate-limit", "3000"];
+    let runs = finish(vec![spawn_run(&args, state.path()), spawn_run(&args, state.path())]);
+    let winner = runs.iter().find(|r| r.1 == 0).unwrap_or_else(|| panic!("nobody finished: {runs:#?}"));
+    let loser = runs.iter().find(|r| r.0 != winner.0).unwrap();
+    assert_eq!(loser.1, 3, "{runs:#?}");
+    assert!(
+        loser.3.contains(&format!(
+            "another run of this command is under way: runbook `decommission` (pid {} on ",
+            winner.0
+        )),
+        "{runs:#?}"
+    );
+    // The loser neither resumed nor finished anything of the winner's.
+    assert!(!loser.3.contains("resuming") && !loser.3.contains("finishing"), "{runs:#?}");
+    assert!(winner.2.contains(&format!("decommissioned {}", c.nodes[2].addr())), "{runs:#?}");
+    // One journal, holding the winner's run only.
+    let files = journal_files(state.path());
+    assert_eq!(files.len(), 1, "{files:#?}");
+    let records = &files[0].1;
+    let starts: Vec<&serde_json::Value> = records.iter().filter(|r| r["t"] == "run").collect();
+    assert_eq!(starts.len(), 1, "{records:#?}");
+    assert_eq!(starts[0]["pid"], serde_json::json!(winner.0));
+    assert_eq!(records.last().unwrap()["status"], "finished");
+    runbook(&["check", "-c", &c.seed()]).run().expect_code(0);
+    c.assert_sample_keys(20_000);
+}
+
+#[test]
+fn two_different_runbooks_at_once_the_loser_is_refused_by_the_lease() {
+    let c = TestCluster::start(3, 0);
+    c.load_keys(20_000);
+    let state = tempfile::tempdir().unwrap();
+    let (port, seed, weights) = (c.port(2).to_string(), c.seed(), format!("{}=2", c.port(0)));
+    let decommission = ["decommission", "--node", &port, "-c", &seed, "-y", "--rate-limit", "3000"];
+    let rebalance = ["rebalance", "--weights", &weights, "-c", &seed, "-y", "--rate-limit", "3000"];
+    let runs = finish(vec![spawn_run(&decommission, state.path()), spawn_run(&rebalance, state.path())]);
+    let names = ["decommission", "rebalance"];
+    let won = runs.iter().position(|r| r.1 == 0).unwrap_or_else(|| panic!("nobody finished: {runs:#?}"));
+    let (winner, loser) = (&runs[won], &runs[1 - won]);
+    // Refused by the lease, naming the holder: never by an open slot or a gate that the
+    // winner's work tripped.
+    assert_eq!(loser.1, 3, "{runs:#?}");
+    assert!(
+        loser
+            .3
+            .contains(&format!("another run is changing this cluster: runbook `{}` (pid {} on ", names[won], winner.0)),
+        "{runs:#?}"
+    );
+    assert!(!loser.3.contains("preflight") && !loser.3.contains("is open"), "{runs:#?}");
+    // Refused before it began, the loser wrote nothing in its journal.
+    let files = journal_files(state.path());
+    assert_eq!(files.len(), 2, "{files:#?}");
+    let empty: Vec<_> = files.iter().filter(|(_, r)| r.is_empty()).collect();
+    assert_eq!(empty.len(), 1, "{files:#?}");
+    assert!(empty[0].0.file_name().unwrap().to_string_lossy().starts_with(names[1 - won]), "{files:#?}");
+    runbook(&["check", "-c", &c.seed()]).run().expect_code(0);
+    c.assert_sample_keys(20_000);
 }

@@ -5,7 +5,8 @@
 //! (`CLIENT LIST`), nothing is written to the keyspace, and it disappears by itself when its holder
 //! dies (the connection closes). A lease whose connection has been idle for more than 30 s (its
 //! holder stopped or lost the network; a live holder pings every 5 s) is stale and is taken over.
-//! Two runs that register at the same moment both see each other; the later one backs off.
+//! Of two runs that ask at the same moment exactly one gets it (see `acquire`): a run first asks
+//! (`runbook-lease-asking:…`), and marks the lease held once nobody is ahead of it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,6 +19,12 @@ use crate::error::{Error, Result};
 use crate::model::{Addr, Topology};
 
 const STALE_AFTER_SECS: u64 = 30;
+/// How long a run that asks after this one is given to decide (it backs off or holds) before
+/// this run gives up.
+const DECIDE_WITHIN_SECS: u64 = 10;
+/// The client-name prefixes of a held lease, and of a run still asking for it.
+const HELD: &str = "runbook-lease:";
+const ASKING: &str = "runbook-lease-asking:";
 
 /// Who holds a lease.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,28 +44,37 @@ impl Holder {
         Holder { host, pid: std::process::id(), runbook: runbook.to_string(), started, run: run.to_string() }
     }
 
+    /// The name of a held lease.
     fn client_name(&self) -> String {
-        let clean =
-            |s: &str| -> String { s.chars().map(|c| if c.is_ascii_graphic() && c != ':' { c } else { '_' }).collect() };
-        format!(
-            "runbook-lease:{}:{}:{}:{}:{}",
-            clean(&self.host),
-            self.pid,
-            clean(&self.runbook),
-            self.started,
-            clean(&self.run)
-        )
+        format!("{HELD}{}", self.fields())
     }
 
-    fn parse(name: &str) -> Option<Self> {
-        let mut p = name.strip_prefix("runbook-lease:")?.split(':');
-        Some(Holder {
+    /// The name while this run asks for the lease and has not decided yet.
+    fn asking_name(&self) -> String {
+        format!("{ASKING}{}", self.fields())
+    }
+
+    fn fields(&self) -> String {
+        let clean =
+            |s: &str| -> String { s.chars().map(|c| if c.is_ascii_graphic() && c != ':' { c } else { '_' }).collect() };
+        format!("{}:{}:{}:{}:{}", clean(&self.host), self.pid, clean(&self.runbook), self.started, clean(&self.run))
+    }
+
+    /// The holder a client name stands for, and whether it holds the lease (or still asks).
+    fn parse(name: &str) -> Option<(Self, bool)> {
+        let (rest, held) = match name.strip_prefix(HELD) {
+            Some(rest) => (rest, true),
+            None => (name.strip_prefix(ASKING)?, false),
+        };
+        let mut p = rest.split(':');
+        let holder = Holder {
             host: p.next()?.to_string(),
             pid: p.next()?.parse().ok()?,
             runbook: p.next()?.to_string(),
             started: p.next()?.parse().ok()?,
             run: p.next()?.to_string(),
-        })
+        };
+        Some((holder, held))
     }
 
     pub fn describe(&self) -> String {
@@ -95,12 +111,14 @@ impl Drop for Lease {
 
 struct Other {
     holder: Holder,
+    held: bool,
     client_id: String,
     idle: u64,
     node: Addr,
 }
 
-async fn others(conn: &mut MultiplexedConnection, node: &Addr, mine: &str) -> Result<Vec<Other>> {
+async fn others(conn: &mut MultiplexedConnection, node: &Addr, me: &Holder) -> Result<Vec<Other>> {
+    let mine = [me.client_name(), me.asking_name()];
     let list: String = redis::cmd("CLIENT").arg("LIST").query_async(conn).await.map_err(|e| Error::Command {
         node: node.to_string(),
         command: "CLIENT LIST".into(),
@@ -112,11 +130,13 @@ async fn others(conn: &mut MultiplexedConnection, node: &Addr, mine: &str) -> Re
         .filter_map(|line| {
             let field = |k: &str| line.split(' ').find_map(|f| f.strip_prefix(k)).map(str::to_string);
             let name = field("name=")?;
-            if name == mine {
+            if mine.contains(&name) {
                 return None;
             }
+            let (holder, held) = Holder::parse(&name)?;
             Some(Other {
-                holder: Holder::parse(&name)?,
+                holder,
+                held,
                 client_id: field("id=")?,
                 idle: field("idle=").and_then(|i| i.parse().ok()).unwrap_or(0),
                 node: node.clone(),
@@ -125,40 +145,69 @@ async fn others(conn: &mut MultiplexedConnection, node: &Addr, mine: &str) -> Re
         .collect())
 }
 
+fn held_by(holder: &Holder) -> Error {
+    Error::refused(
+        format!("another run is changing this cluster: {}", holder.describe()),
+        Some(
+            "wait for it to finish (its lease goes away when it ends or dies), or look at it with `redis-cli CLIENT LIST`",
+        ),
+    )
+}
+
+async fn set_name(c: &mut MultiplexedConnection, addr: &Addr, name: &str) -> Result<()> {
+    redis::cmd("CLIENT").arg("SETNAME").arg(name).exec_async(c).await.map_err(|e| Error::Command {
+        node: addr.to_string(),
+        command: "CLIENT SETNAME".into(),
+        reason: e.to_string(),
+        state: None,
+    })
+}
+
+/// Takes the lease, or refuses naming who has it.
+///
+/// A run first *asks* on every master (an asking name), then reads every master's clients:
+/// a held lease refuses it; so does an earlier run still asking (by start time, then run id),
+/// which goes first. A later run still asking may not have seen this one, so it is waited for:
+/// it either backs off (it saw this run) or holds the lease (it did not), and this run refuses.
+/// With nobody left, this run marks the lease held on every master. Of two runs that ask at
+/// once, whichever lists last sees the other, so exactly one ends up holding it.
 pub async fn acquire(pool: &Pool, topo: &Topology, me: &Holder) -> Result<Lease> {
-    let name = me.client_name();
     let mut conns = Vec::new();
     let masters: Vec<Addr> =
         topo.masters().filter(|m| topo.is_reachable(&m.id) && !m.is_failed()).map(|m| m.addr.clone()).collect();
     for addr in &masters {
         let mut c = pool.dedicated(addr).await?;
-        redis::cmd("CLIENT").arg("SETNAME").arg(&name).exec_async(&mut c).await.map_err(|e| Error::Command {
-            node: addr.to_string(),
-            command: "CLIENT SETNAME".into(),
-            reason: e.to_string(),
-            state: None,
-        })?;
+        set_name(&mut c, addr, &me.asking_name()).await?;
         conns.push(c);
     }
-    for (c, addr) in conns.iter_mut().zip(&masters) {
-        for other in others(c, addr, &name).await? {
-            if other.idle > STALE_AFTER_SECS {
-                crate::ops::say(&format!(
-                    "taking over a stale lease of {} (idle {} s on {})",
-                    other.holder.describe(),
-                    other.idle,
-                    other.node
-                ));
-                let _ = redis::cmd("CLIENT").arg("KILL").arg("ID").arg(&other.client_id).exec_async(c).await;
-            } else if (other.holder.started, &other.holder.run) <= (me.started, &me.run) {
-                return Err(Error::refused(
-                    format!("another run is changing this cluster: {}", other.holder.describe()),
-                    Some(
-                        "wait for it to finish (its lease goes away when it ends or dies), or look at it with `redis-cli CLIENT LIST`",
-                    ),
-                ));
+    let deadline = std::time::Instant::now() + Duration::from_secs(DECIDE_WITHIN_SECS);
+    loop {
+        let mut later: Option<Other> = None;
+        for (c, addr) in conns.iter_mut().zip(&masters) {
+            for other in others(c, addr, me).await? {
+                if other.idle > STALE_AFTER_SECS {
+                    crate::ops::say(&format!(
+                        "taking over a stale lease of {} (idle {} s on {})",
+                        other.holder.describe(),
+                        other.idle,
+                        other.node
+                    ));
+                    let _ = redis::cmd("CLIENT").arg("KILL").arg("ID").arg(&other.client_id).exec_async(c).await;
+                } else if other.held || (other.holder.started, &other.holder.run) <= (me.started, &me.run) {
+                    return Err(held_by(&other.holder));
+                } else {
+                    later = Some(other);
+                }
             }
         }
+        match later {
+            None => break,
+            Some(other) if std::time::Instant::now() >= deadline => return Err(held_by(&other.holder)),
+            Some(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    for (c, addr) in conns.iter_mut().zip(&masters) {
+        set_name(c, addr, &me.client_name()).await?;
     }
     let alive = Arc::new(AtomicBool::new(true));
     let keep = alive.clone();
@@ -187,9 +236,14 @@ mod tests {
             started: 1_795_600_000,
             run: "abc-42".into(),
         };
-        let parsed = Holder::parse(&h.client_name()).unwrap();
+        let (parsed, held) = Holder::parse(&h.client_name()).unwrap();
+        assert!(held);
         assert_eq!(parsed.runbook, "decom_mission");
         assert_eq!((parsed.pid, parsed.started), (42, 1_795_600_000));
+        let (asking, held) = Holder::parse(&h.asking_name()).unwrap();
+        assert!(!held);
+        assert_eq!(asking, parsed);
+        assert!(Holder::parse("some-app").is_none());
         assert_eq!(unix_time(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(unix_time(1_795_600_000), "2026-11-25 09:46:40 UTC");
     }

@@ -1,8 +1,9 @@
 //! The live backend: `Cluster` over real nodes, one connection each, on a tokio runtime.
 //!
 //! Rhai is synchronous, so each primitive blocks on the runtime (`Runtime::block_on`) from the
-//! engine's thread, which is never a runtime thread. Every mutating step takes the cluster's
-//! lease first and is written to the journal (when there is one) before it is sent.
+//! engine's thread, which is never a runtime thread. Every mutating step holds the cluster's
+//! lease (a `runbook run` that can change the cluster takes it when it connects; the REPL at its
+//! first change) and is written to the journal (when there is one) before it is sent.
 
 pub mod discover;
 pub mod form;
@@ -108,7 +109,8 @@ impl LiveCluster {
         })
     }
 
-    /// Takes the cluster's lease before the first change; refuses while another run holds it.
+    /// Takes the cluster's lease unless this connection holds it already; refuses while another
+    /// run holds it.
     fn ensure_lease(&self) -> Result<()> {
         let mut held = self.lease.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if held.is_none() {

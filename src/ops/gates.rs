@@ -4,11 +4,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::check::{Findings, NodeStats, human_bytes};
+use super::check::{NodeStats, human_bytes};
 use super::cluster::Cluster;
+use super::settle::Problem;
 use crate::error::{Error, Result};
 use crate::model::{Topology, key_slot};
 use crate::plan::Plan;
@@ -89,11 +91,17 @@ pub struct GateOpts {
     pub skip: BTreeSet<String>,
     /// Receivers must stay under maxmemory × (1 − headroom) after the move.
     pub headroom: f64,
+    /// How long to wait for a state that settles by itself (`--settle`) before refusing.
+    pub settle: Duration,
 }
+
+/// `--settle`'s default: long enough for a failover (cluster-node-timeout plus the election)
+/// and a replica's resync, short enough that a refusal comes soon.
+pub const DEFAULT_SETTLE_SECS: u64 = 30;
 
 impl Default for GateOpts {
     fn default() -> Self {
-        Self { skip: BTreeSet::new(), headroom: 0.2 }
+        Self { skip: BTreeSet::new(), headroom: 0.2, settle: Duration::from_secs(DEFAULT_SETTLE_SECS) }
     }
 }
 
@@ -108,8 +116,10 @@ pub fn preflight(c: &dyn Cluster, plan: Option<&Plan>, opts: &GateOpts) -> Resul
     if !(0.0..1.0).contains(&opts.headroom) {
         return Err(Error::usage(format!("headroom {} is out of range: a fraction from 0 to 1", opts.headroom), None));
     }
-    let topo = c.topology()?;
-    let stats = c.stats(&topo)?;
+    // A state that settles by itself (a replica syncing, a failover under way, nodes not yet
+    // agreeing) is waited for, up to `settle`; a persistent one refuses at once.
+    let settled = super::settle::wait(c, &opts.skip, opts.settle)?;
+    let (topo, stats) = (&settled.topo, &settled.stats);
     let mut gates = Vec::new();
     let mut gate = |n: &str, check: &mut dyn FnMut() -> Result<(Outcome, String)>| -> Result<()> {
         let g = if opts.skip.contains(n) {
@@ -121,33 +131,44 @@ pub fn preflight(c: &dyn Cluster, plan: Option<&Plan>, opts: &GateOpts) -> Resul
         gates.push(g);
         Ok(())
     };
-    let verdict = |bad: Vec<String>, good: &str| {
-        if bad.is_empty() { (Outcome::Pass, good.to_string()) } else { (Outcome::Fail, bad.join("; ")) }
+    let dry_run = c.is_dry_run();
+    let verdict = |name: &str, good: &str| {
+        let mine: Vec<&Problem> = settled.problems.iter().filter(|p| p.gate == name).collect();
+        if mine.is_empty() {
+            return (Outcome::Pass, good.to_string());
+        }
+        let text = mine
+            .iter()
+            .map(|p| match &p.settles {
+                Some(why) => format!("{} (settles by itself: {why})", p.text),
+                None => p.text.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        let transient = mine.iter().all(|p| p.is_transient());
+        let settle = opts.settle.as_secs();
+        if transient && dry_run {
+            (Outcome::Warn, format!("{text}; a real run waits up to {settle} s for it (--settle)"))
+        } else if transient && settled.problems.iter().all(Problem::is_transient) {
+            (Outcome::Fail, format!("{text}; not settled after {settle} s (--settle SECS waits longer)"))
+        } else {
+            (Outcome::Fail, text)
+        }
     };
 
-    let found = Findings::of(&topo, &stats);
-    gate("cluster_state", &mut || Ok(verdict(found.cluster_state.clone(), "every node reports cluster_state:ok")))?;
-    gate("coverage", &mut || Ok(verdict(found.coverage.clone(), "all 16384 slots covered")))?;
-    gate("agreement", &mut || Ok(verdict(found.agreement.clone(), "every node agrees on slots and membership")))?;
-    gate("open_slots", &mut || Ok(verdict(found.open_slots.clone(), "no slot is migrating or importing")))?;
-    gate("failed_nodes", &mut || Ok(verdict(found.failed.clone(), "no failed or unreachable node")))?;
-    gate("replicas_in_sync", &mut || {
-        let bad = topo
-            .nodes()
-            .iter()
-            .filter(|n| !n.is_master())
-            .filter(|n| stats.get(&n.id).and_then(|s| s.master_link_up) == Some(false))
-            .map(|n| format!("{} is not in sync with its master (master_link_status:down)", n.addr))
-            .collect();
-        Ok(verdict(bad, "every replica's link to its master is up"))
-    })?;
+    gate("cluster_state", &mut || Ok(verdict("cluster_state", "every node reports cluster_state:ok")))?;
+    gate("coverage", &mut || Ok(verdict("coverage", "all 16384 slots covered")))?;
+    gate("agreement", &mut || Ok(verdict("agreement", "every node agrees on slots and membership")))?;
+    gate("open_slots", &mut || Ok(verdict("open_slots", "no slot is migrating or importing")))?;
+    gate("failed_nodes", &mut || Ok(verdict("failed_nodes", "no failed or unreachable node")))?;
+    gate("replicas_in_sync", &mut || Ok(verdict("replicas_in_sync", "every replica's link to its master is up")))?;
     let Some(plan) = plan else {
         return Ok(GateReport { gates });
     };
-    let incoming = incoming_bytes(plan, &stats);
-    gate("memory_headroom", &mut || Ok(headroom_gate(&topo, &stats, &incoming, opts.headroom)))?;
-    gate("big_keys", &mut || big_keys_gate(c, &topo, plan))?;
-    gate("canary", &mut || canary_gate(c, &topo, plan))?;
+    let incoming = incoming_bytes(plan, stats);
+    gate("memory_headroom", &mut || Ok(headroom_gate(topo, stats, &incoming, opts.headroom)))?;
+    gate("big_keys", &mut || big_keys_gate(c, topo, plan))?;
+    gate("canary", &mut || canary_gate(c, topo, plan))?;
     Ok(GateReport { gates })
 }
 

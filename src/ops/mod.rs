@@ -11,6 +11,7 @@ pub mod membership;
 pub mod progress;
 pub mod reconcile;
 pub mod say;
+pub mod settle;
 
 pub use apply::{ApplyReport, apply};
 pub use check::{CheckReport, KnownAgain, NodeStats};

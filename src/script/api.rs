@@ -575,20 +575,21 @@ pub fn register(engine: &mut Engine, session: &Arc<Session>) {
             j(c, "add_node", addr, |cl| add_node(cl, addr, &opts))
         }
     );
+    let settle = session.settle;
     api!(
         engine,
         "preflight",
-        "The preflight gates for a plan: state, coverage, agreement, open slots, failures, replica sync, memory headroom, big keys, canary MIGRATE.",
-        |c: &mut ClusterHandle, p: PlanValue| -> RhaiResult<GatesValue> {
-            j(c, "preflight", &show(&Dynamic::from(p.clone())), |cl| gates(cl, Some(&p.0), &Map::new()))
+        "The preflight gates for a plan: state, coverage, agreement, open slots, failures, replica sync, memory headroom, big keys, canary MIGRATE. A state that settles by itself is waited for (--settle, 30 s).",
+        move |c: &mut ClusterHandle, p: PlanValue| -> RhaiResult<GatesValue> {
+            j(c, "preflight", &show(&Dynamic::from(p.clone())), |cl| gates(cl, Some(&p.0), &Map::new(), settle))
         }
     );
     api!(
         engine,
         "preflight",
-        "The preflight gates for a plan; opts: skip (gate names, an array or \"a,b\"), headroom (0.2).",
-        |c: &mut ClusterHandle, p: PlanValue, opts: Map| -> RhaiResult<GatesValue> {
-            j(c, "preflight", &show(&Dynamic::from(p.clone())), |cl| gates(cl, Some(&p.0), &opts))
+        "The preflight gates for a plan; opts: skip (gate names, an array or \"a,b\"), headroom (0.2), settle (seconds to wait for a transient state; --settle, 30).",
+        move |c: &mut ClusterHandle, p: PlanValue, opts: Map| -> RhaiResult<GatesValue> {
+            j(c, "preflight", &show(&Dynamic::from(p.clone())), |cl| gates(cl, Some(&p.0), &opts, settle))
         }
     );
     api!(
@@ -744,8 +745,9 @@ fn add_node(c: &dyn Cluster, addr: &str, opts: &Map) -> RhaiResult<Node> {
     ops::add_node(c, &addr, master.as_deref(), Duration::from_secs_f64(timeout.max(1.0))).map(Node).map_err(rhai_err)
 }
 
-fn gates(c: &dyn Cluster, plan: Option<&Plan>, opts: &Map) -> RhaiResult<GatesValue> {
-    check_keys(opts, &["skip", "headroom"], "preflight").map_err(rhai_err)?;
+/// `settle` is `--settle`; the option map's `settle` wins over it.
+fn gates(c: &dyn Cluster, plan: Option<&Plan>, opts: &Map, settle: Option<u64>) -> RhaiResult<GatesValue> {
+    check_keys(opts, &["skip", "headroom", "settle"], "preflight").map_err(rhai_err)?;
     let mut g = ops::gates::GateOpts::default();
     if let Some(v) = opts.get("skip") {
         let names: Vec<String> = match v.clone().try_cast::<Array>() {
@@ -756,6 +758,16 @@ fn gates(c: &dyn Cluster, plan: Option<&Plan>, opts: &Map) -> RhaiResult<GatesVa
     }
     if let Some(v) = opts.get("headroom") {
         g.headroom = number(v, "headroom").map_err(rhai_err)?;
+    }
+    if let Some(secs) = settle {
+        g.settle = Duration::from_secs(secs);
+    }
+    if let Some(v) = opts.get("settle") {
+        let secs = number(v, "settle").map_err(rhai_err)?;
+        if !(0.0..=86_400.0).contains(&secs) {
+            return err(Error::usage(format!("settle {secs} is out of range: seconds, 0 to 86400"), None));
+        }
+        g.settle = Duration::from_secs_f64(secs);
     }
     let report = ops::gates::preflight(c, plan, &g).map_err(rhai_err)?;
     for line in report.to_string().lines() {

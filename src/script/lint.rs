@@ -102,6 +102,12 @@ fn calls(lines: &[(usize, String)]) -> Vec<(usize, String)> {
     out
 }
 
+/// Whether a runbook can change the cluster: its code calls a primitive that does
+/// (`journal::MUTATING`). One that cannot takes no lease, so it runs beside a changing run.
+pub fn mutates(source: &str) -> bool {
+    calls(&code_lines(source)).iter().any(|(_, name)| crate::journal::MUTATING.contains(&name.as_str()))
+}
+
 /// The problems of a runbook, each a sentence; empty when it is fine.
 pub fn lint(name: &str, source: &str) -> Result<Vec<String>> {
     let header = Header::parse(source).map_err(|e| Error::usage(format!("{name}: {e}"), None))?;
@@ -172,6 +178,17 @@ mod tests {
             !problems.iter().any(|p| p.contains("bar") || p.contains("baz") || p.contains("helper")),
             "{problems:?}"
         );
+    }
+
+    #[test]
+    fn mutating_runbooks_are_told_from_reading_ones() {
+        assert!(!mutates("let c = cluster();\nprint(c.check()); // c.apply(plan)\nprint(\"c.del_node(x)\");\n"));
+        assert!(mutates("let c = cluster();\nc.apply(c.plan_drain(c.node(1)));\n"));
+        assert!(mutates("let c = cluster();\nlet r = c.rebalance (#{});\n"));
+        assert!(mutates("let c = cluster();\nc.call(c.node(1), \"FLUSHALL\");\n"));
+        for (name, src) in shipped::SHIPPED {
+            assert!(mutates(src), "{name} changes the cluster");
+        }
     }
 
     #[test]

@@ -64,6 +64,7 @@ pub fn run_command(args: &[String]) -> Result<u8> {
     let mut session = Session::new(cluster_args, ra.yes);
     session.dry_run = std::sync::atomic::AtomicBool::new(ra.dry_run);
     session.rate_limit = ra.rate_limit;
+    session.settle = ra.settle;
     // Compile before connecting: a syntax error must not cost a connection, let alone a change.
     let mut scope = Scope::new();
     scope.push_constant("params", params);
@@ -79,12 +80,25 @@ pub fn run_command(args: &[String]) -> Result<u8> {
             || crate::journal::default_path(&name, &source, &params_json, &cluster),
             std::path::PathBuf::from,
         );
-        let (journal, r) = crate::journal::Journal::open(&jpath, &name, &params_json, &cluster)?;
+        // Locked for this process: a second identical command stops here, the holder named.
+        let (journal, r) = crate::journal::Journal::open(&jpath)?;
         session.holder = crate::live::Holder::me(&name, journal.run_id());
         session.journal = Some(Arc::new(journal));
+        // A run that can change the cluster takes its lease before it reads anything of it (and
+        // before a resume replays or finishes anything), so the loser of two runs at once is
+        // refused by the lease, never by a symptom of the winner's work. One that only reads
+        // takes none.
+        session.lease_first = lint::mutates(&source) || r.is_some();
         resume = r;
     }
     let session = Arc::new(session);
+    if session.lease_first && session.cluster_args.cluster.is_some() {
+        // Refused here, the run has written nothing: its journal still resumes what it held.
+        session.take_lease()?;
+    }
+    if let Some(j) = &session.journal {
+        j.start(&name, &params_json, session.cluster_args.cluster.as_deref().unwrap_or_default(), resume.as_mut())?;
+    }
     let engine = engine::build(&session);
     // Every outcome, even failing to reach the cluster, ends the run in its journal.
     let result = resumable(&session, resume)
@@ -175,6 +189,8 @@ fn run_usage() -> String {
          --dry-run            run against a simulation; change nothing\n      \
          --journal PATH       where to journal the run (default: the state directory)\n      \
          --rate-limit KEYS    move at most KEYS keys per second\n      \
+         --settle SECS        wait up to SECS (default 30) for a state that settles by itself\n                           \
+         (a replica syncing, a failover under way) before a gate refuses\n      \
          --json               JSON-lines events on stdout; human output on stderr\n  \
          -p, --param NAME=VALUE   a parameter (for values that start with -)\n  \
          -h, --help               this help, or a runbook's parameters with a runbook\n\nShipped runbooks:\n",

@@ -80,6 +80,7 @@ pub const RESERVED: &[&str] = &[
     "json",
     "quiet",
     "rate_limit",
+    "settle",
     "param",
     "tls",
     "cacert",
@@ -363,6 +364,8 @@ pub struct RunArgs {
     pub cert: Option<String>,
     pub key: Option<String>,
     pub rate_limit: Option<u64>,
+    /// `--settle SECS`: how long the preflight gates wait for a transient state to settle.
+    pub settle: Option<u64>,
     pub params: Vec<(String, Value)>,
 }
 
@@ -406,6 +409,15 @@ impl RunArgs {
                     let v = value_of(&mut i, inline, flag)?;
                     out.rate_limit = Some(v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
                         Error::usage(format!("--rate-limit takes a number of keys per second, not `{v}`"), None)
+                    })?);
+                }
+                "--settle" => {
+                    let v = value_of(&mut i, inline, flag)?;
+                    out.settle = Some(v.parse().map_err(|_| {
+                        Error::usage(
+                            format!("--settle takes a number of seconds (0 to refuse at once), not `{v}`"),
+                            None,
+                        )
                     })?);
                 }
                 "--password" => out.password = Some(value_of(&mut i, inline, flag)?),
@@ -468,6 +480,9 @@ mod tests {
         assert_eq!(f.params[1], ("ratio".into(), Value::Float(1.5)));
         assert_eq!(f.params[2], ("name".into(), Value::Str("abc".into())));
         assert!(RunArgs::parse(&args(&["x", "--cluster"])).is_err());
+        assert_eq!(RunArgs::parse(&args(&["x", "--settle", "5"])).unwrap().settle, Some(5));
+        assert_eq!(RunArgs::parse(&args(&["x", "--settle=0"])).unwrap().settle, Some(0));
+        assert!(RunArgs::parse(&args(&["x", "--settle", "soon"])).is_err());
         // A bare flag before an option: the option is not its value; a negative number is.
         let g = RunArgs::parse(&args(&["x", "--simulate", "-c", "h:1", "--offset", "-3"])).unwrap();
         assert_eq!(g.cluster.as_deref(), Some("h:1"));

@@ -26,7 +26,14 @@ pub struct Session {
     pub journal: Option<Arc<Journal>>,
     pub holder: Holder,
     pub rate_limit: Option<u64>,
+    /// `--settle`: how long the preflight gates wait for a state that settles by itself.
+    pub settle: Option<u64>,
+    /// Take the cluster's lease when connecting, before anything is read (a run whose runbook
+    /// can change the cluster), rather than at the first change (the REPL).
+    pub lease_first: bool,
     rt: OnceLock<Arc<Runtime>>,
+    /// The cluster connected by `take_lease`, holding the lease, for the first `cluster()`.
+    leased: Mutex<Option<LiveCluster>>,
     default: Mutex<Option<ClusterHandle>>,
     sims: Mutex<Vec<Arc<SimCluster>>>,
 }
@@ -42,7 +49,10 @@ impl Session {
             journal: None,
             holder: Holder::me("runbook", "interactive"),
             rate_limit: None,
+            settle: None,
+            lease_first: false,
             rt: OnceLock::new(),
+            leased: Mutex::new(None),
             default: Mutex::new(None),
             sims: Mutex::new(Vec::new()),
         }
@@ -90,10 +100,16 @@ impl Session {
         } else if let Some(c) = self.default.lock().expect("not poisoned").clone() {
             return Ok(c);
         }
-        let cfg = ClusterConfig::from_args(&args)?;
-        let live = LiveCluster::connect(self.runtime()?, cfg.seed, cfg.creds, self.cancel.clone())?
-            .with_journal(self.journal.clone(), self.holder.clone())
-            .with_rate_limit(self.rate_limit);
+        let leased = if addr.is_none() { self.leased.lock().expect("not poisoned").take() } else { None };
+        let live = if let Some(live) = leased {
+            live
+        } else {
+            let live = self.connect(&args)?;
+            if addr.is_none() && self.lease_first && !self.is_dry_run() {
+                live.acquire_lease()?;
+            }
+            live
+        };
         if addr.is_none()
             && let Some(journal) = &self.journal
         {
@@ -112,6 +128,23 @@ impl Session {
             *self.default.lock().expect("not poisoned") = Some(handle.clone());
         }
         Ok(handle)
+    }
+
+    fn connect(&self, args: &ClusterArgs) -> Result<LiveCluster> {
+        let cfg = ClusterConfig::from_args(args)?;
+        Ok(LiveCluster::connect(self.runtime()?, cfg.seed, cfg.creds, self.cancel.clone())?
+            .with_journal(self.journal.clone(), self.holder.clone())
+            .with_rate_limit(self.rate_limit))
+    }
+
+    /// Connects to the cluster named by `--cluster` and takes its lease, before the run reads
+    /// anything of it; the first `cluster()` then uses this connection. Refuses (exit 3, the
+    /// holder named) while another run holds the lease.
+    pub fn take_lease(&self) -> Result<()> {
+        let live = self.connect(&self.cluster_args)?;
+        live.acquire_lease()?;
+        *self.leased.lock().expect("not poisoned") = Some(live);
+        Ok(())
     }
 
     /// Asks `question` on the terminal; `--yes` answers yes; with no terminal and no `--yes`

@@ -258,6 +258,18 @@ impl TestCluster {
         self.wait_ping(i);
     }
 
+    /// Like `restart`, with its data files gone too (a replica keeps the RDB of its last sync,
+    /// and would resume from it with a partial sync): as after a disk replacement, a replica
+    /// must then sync everything again.
+    pub fn restart_wiped(&mut self, i: usize) {
+        assert!(self.nodes[i].child.is_none(), "node {} is still running", self.nodes[i].port);
+        let d = self.dir.path().join(self.nodes[i].port.to_string());
+        for f in ["dump.rdb", "appendonly.aof"] {
+            let _ = std::fs::remove_file(d.join(f));
+        }
+        self.restart(i);
+    }
+
     /// Node `i`'s own view of itself: `master` or `replica`.
     pub fn role(&self, i: usize) -> &'static str {
         let nodes = self.cluster_nodes(i);
