@@ -106,6 +106,7 @@ fn report_map(r: &ops::ApplyReport) -> Map {
     m.insert("slots".into(), Dynamic::from(r.stats.slots as i64));
     m.insert("keys".into(), Dynamic::from(r.stats.keys as i64));
     m.insert("seconds".into(), Dynamic::from(r.seconds));
+    m.insert("most_open".into(), Dynamic::from(r.most_open as i64));
     m
 }
 
