@@ -37,9 +37,9 @@ fn resolve(topo: &Topology, who: &Dynamic) -> Result<NodeInfo, Error> {
     let sel = if let Ok(i) = who.as_int() {
         i.to_string()
     } else {
-        who.clone().into_string().map_err(|t| {
-            Error::usage(format!("a node is a Node, a port, host:port or an id prefix, not a {t}"), None)
-        })?
+        who.clone()
+            .into_string()
+            .map_err(|t| Error::usage(format!("a node is a Node, a port, host:port or a node id, not a {t}"), None))?
     };
     Ok(select(topo, &sel)?.clone())
 }
@@ -376,7 +376,7 @@ pub fn register(engine: &mut Engine, session: &Arc<Session>) {
     api!(
         engine,
         "node",
-        "The node a selector names: a port (6397), host:port, or a node id or unique prefix.",
+        "The node a selector names: a port (6397), host:port, or a node id (8+ hex characters, or id:PREFIX).",
         |c: &mut ClusterHandle, sel: Dynamic| -> RhaiResult<Node> {
             j(c, "node", &show(&sel), |cl| {
                 Ok(Node(resolve(&cl.topology().map_err(rhai_err)?, &sel).map_err(rhai_err)?))
