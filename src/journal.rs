@@ -38,7 +38,7 @@ pub const MUTATING: &[&str] = &[
     "add_node",
     "replicate",
     "fix",
-    "call",
+    "command",
 ];
 
 pub fn now() -> f64 {

@@ -223,7 +223,8 @@ fn refused_at_the_edges_before_any_change() {
         .filter(|d| !d.is_empty())
         .unwrap_or_else(|| "18".into());
     let short_id = c.node_id(1)[..6].to_string();
-    let _ = (&master, &replica, spare);
+    let _ = (&replica, spare);
+    let (_d1, flush) = script(&format!("let c = cluster();\nc.command({master}, \"FLUSHALL\");\n"));
     let cases = vec![
         case(
             "a number that is no port, though an id starts with it",
@@ -236,6 +237,12 @@ fn refused_at_the_edges_before_any_change() {
             &["run", "decommission", "--node", &short_id, "-c", &seed, "-y"],
             2,
             &["at least 8 hex characters", &format!("id:{short_id}")],
+        ),
+        case(
+            "a destructive raw command nothing confirmed",
+            &["run", &flush, "-c", &seed],
+            3,
+            &["FLUSHALL is destructive", "nothing was sent", "confirm("],
         ),
     ];
     let before = cluster_state(&c);

@@ -250,7 +250,7 @@ pub fn j<T: Clone + Send + Sync + 'static>(
     args: &str,
     f: impl FnOnce(&dyn Cluster) -> RhaiResult<T>,
 ) -> RhaiResult<T> {
-    if MUTATING.contains(&name) && name != "call" {
+    if MUTATING.contains(&name) {
         // Refuse a second run before anything else (even its own prechecks) looks at the cluster.
         c.0.acquire_lease().map_err(rhai_err)?;
     }
@@ -633,28 +633,44 @@ pub fn register(engine: &mut Engine, session: &Arc<Session>) {
             })
         }
     );
+    let s = session.clone();
     api!(
         engine,
-        "call",
-        "Runs a raw command on one node, e.g. c.call(n, \"CLUSTER INFO\"); the reply as data.",
-        |c: &mut ClusterHandle, n: Dynamic, cmd: &str| -> RhaiResult<Dynamic> {
-            let first = cmd.split_whitespace().next().unwrap_or_default().to_string();
-            j(c, "call", &format!("{} {first}", show(&n)), |cl| {
-                call(cl, &n, cmd.split_whitespace().map(str::to_string).collect())
-            })
+        "command",
+        "Runs a raw command on one node, e.g. c.command(n, \"CLUSTER INFO\"); the reply as data. Destructive ones (FLUSHALL, CONFIG SET, CLUSTER RESET, ...) need a confirm() before them, or --yes.",
+        move |c: &mut ClusterHandle, n: Dynamic, cmd: &str| -> RhaiResult<Dynamic> {
+            raw_command(&s, c, &n, cmd.split_whitespace().map(str::to_string).collect())
         }
     );
+    let s = session.clone();
     api!(
         engine,
-        "call",
-        "Runs a raw command given as an array of arguments on one node.",
-        |c: &mut ClusterHandle, n: Dynamic, args: Array| -> RhaiResult<Dynamic> {
-            let first = args.first().map(ToString::to_string).unwrap_or_default();
-            j(c, "call", &format!("{} {first}", show(&n)), |cl| {
-                call(cl, &n, args.iter().map(ToString::to_string).collect())
-            })
+        "command",
+        "Runs a raw command given as an array of arguments, e.g. c.command(n, [\"CONFIG\", \"GET\", \"maxmemory\"]).",
+        move |c: &mut ClusterHandle, n: Dynamic, args: Array| -> RhaiResult<Dynamic> {
+            raw_command(&s, c, &n, args.iter().map(ToString::to_string).collect())
         }
     );
+}
+
+/// `c.command(...)`: a read runs as it is; a write is journaled and takes the lease; a
+/// destructive command also needs the run to have confirmed something (or `--yes`).
+fn raw_command(s: &Session, c: &ClusterHandle, n: &Dynamic, args: Vec<String>) -> RhaiResult<Dynamic> {
+    use crate::ops::command::{CommandKind, command_name, kind};
+    if args.is_empty() {
+        return err(Error::usage("c.command needs a command", Some("e.g. c.command(n, \"CLUSTER INFO\")")));
+    }
+    let name = command_name(&args);
+    let kind = kind(&args);
+    if kind == CommandKind::Destructive && !s.confirmed() {
+        return err(Error::refused(
+            format!("{name} is destructive, and the run has not asked for a confirmation; nothing was sent"),
+            Some("call confirm(\"…\") before c.command sends it (--yes answers it), or pass --yes"),
+        ));
+    }
+    // Reads are journaled apart, so a resumed run does not take them for changes.
+    let journal_name = if kind == CommandKind::Read { "command_read" } else { "command" };
+    j(c, journal_name, &format!("{} {name}", show(n)), |cl| command(cl, n, &args))
 }
 
 fn sleep(s: &Session, secs: f64) -> RhaiResult<()> {
@@ -717,10 +733,10 @@ fn del_node(c: &dyn Cluster, n: &Dynamic, opts: &Map) -> RhaiResult<Map> {
     Ok(m)
 }
 
-fn call(c: &dyn Cluster, n: &Dynamic, args: Vec<String>) -> RhaiResult<Dynamic> {
+fn command(c: &dyn Cluster, n: &Dynamic, args: &[String]) -> RhaiResult<Dynamic> {
     let topo = c.topology().map_err(rhai_err)?;
     let node = resolve(&topo, n).map_err(rhai_err)?;
-    let v = c.call(&node, &args).map_err(rhai_err)?;
+    let v = c.call(&node, args).map_err(rhai_err)?;
     rhai::serde::to_dynamic(v)
         .map_err(|e| rhai_err(Error::Protocol { node: node.addr.to_string(), reason: e.to_string() }))
 }

@@ -61,7 +61,7 @@ fn names(name: &str, n: usize) -> Vec<&'static str> {
         "migrate_slot" => &["slot", "to", "opts"],
         "migrate_slots" => &["slots", "to", "opts"],
         "apply" => &["plan", "opts"],
-        "call" => &["node", "command"],
+        "command" => &["node", "command"],
         "plan_drain" => &["nodes"],
         "wait_converged" => &["secs"],
         "add_node" => &["addr", "opts"],

@@ -140,6 +140,15 @@ pub fn lint(name: &str, source: &str) -> Result<Vec<String>> {
             problems.push(format!("line {n}: `{call}` is not a known function (see `runbook functions`)"));
         }
     }
+    // `x.call(...)` is rhai's function-pointer call: on a cluster it fails at run time with
+    // "Data type incorrect: Node (expecting Fn)", so say what was meant before anything runs.
+    for (n, line) in &lines {
+        if line.contains(".call(") {
+            problems.push(format!(
+                "line {n}: `.call(` is rhai's call of a function pointer; a raw command is `c.command(node, \"CLUSTER INFO\")`"
+            ));
+        }
+    }
     Ok(problems)
 }
 
@@ -172,6 +181,14 @@ mod tests {
             !problems.iter().any(|p| p.contains("bar") || p.contains("baz") || p.contains("helper")),
             "{problems:?}"
         );
+    }
+
+    #[test]
+    fn the_raw_command_is_command_not_call() {
+        let problems = lint("t.rhai", "let c = cluster();\nc.call(6391, \"CLUSTER INFO\");\n").unwrap();
+        assert!(problems.iter().any(|p| p.contains("line 2: `.call(`") && p.contains("c.command(")), "{problems:?}");
+        let ok = lint("t.rhai", "let c = cluster();\nc.command(6391, \"CLUSTER INFO\");\n").unwrap();
+        assert_eq!(ok, Vec::<String>::new());
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub struct Session {
     pub journal: Option<Arc<Journal>>,
     pub holder: Holder,
     pub rate_limit: Option<u64>,
+    /// Some `confirm()` of this run was answered yes: destructive raw commands may follow.
+    confirmed: AtomicBool,
     rt: OnceLock<Arc<Runtime>>,
     default: Mutex<Option<ClusterHandle>>,
     sims: Mutex<Vec<Arc<SimCluster>>>,
@@ -42,6 +44,7 @@ impl Session {
             journal: None,
             holder: Holder::me("runbook", "interactive"),
             rate_limit: None,
+            confirmed: AtomicBool::new(false),
             rt: OnceLock::new(),
             default: Mutex::new(None),
             sims: Mutex::new(Vec::new()),
@@ -67,6 +70,11 @@ impl Session {
 
     pub fn cancelled(&self) -> bool {
         self.cancel.load(Ordering::Relaxed)
+    }
+
+    /// `--yes`, or a `confirm()` answered yes earlier in this run.
+    pub fn confirmed(&self) -> bool {
+        self.yes || self.confirmed.load(Ordering::Relaxed)
     }
 
     pub fn is_dry_run(&self) -> bool {
@@ -117,6 +125,14 @@ impl Session {
     /// Asks `question` on the terminal; `--yes` answers yes; with no terminal and no `--yes`
     /// it refuses rather than hang (a cron job must never wait on a prompt).
     pub fn confirm(&self, question: &str) -> Result<bool> {
+        let answer = self.confirm_inner(question);
+        if matches!(answer, Ok(true)) {
+            self.confirmed.store(true, Ordering::Relaxed);
+        }
+        answer
+    }
+
+    fn confirm_inner(&self, question: &str) -> Result<bool> {
         if self.is_dry_run() {
             eprintln!("(dry run) {question} [y/N] yes");
             return Ok(true);
