@@ -224,6 +224,11 @@ fn refused_at_the_edges_before_any_change() {
         .unwrap_or_else(|| "18".into());
     let short_id = c.node_id(1)[..6].to_string();
     let _ = (&replica, spare);
+    let sleeps: Vec<_> = ["1e308*10.0", "1e15", "-5", "0.0/0.0", "9223372036854775807"]
+        .iter()
+        .map(|v| (*v, script(&format!("sleep({v});\nlet c = cluster();\nc.command({master}, \"FLUSHALL\");\n"))))
+        .collect();
+    let (_d2, wait_forever) = script("let c = cluster();\nc.wait_converged(9223372036854775807);\n");
     let (_d1, flush) = script(&format!("let c = cluster();\nc.command({master}, \"FLUSHALL\");\n"));
     let cases = vec![
         case(
@@ -245,6 +250,21 @@ fn refused_at_the_edges_before_any_change() {
             &["FLUSHALL is destructive", "nothing was sent", "confirm("],
         ),
     ];
+    let mut cases = cases;
+    for (_, (_, path)) in &sleeps {
+        cases.push(case(
+            "sleep on a number that is no wait",
+            &["run", path, "-c", &seed, "-y"],
+            2,
+            &["seconds must be a number from 0 to 86400", &format!("{path}:1:1")],
+        ));
+    }
+    cases.push(case(
+        "wait_converged for ever",
+        &["run", &wait_forever, "-c", &seed],
+        2,
+        &["wait_converged(9223372036854775807", "from 0 to 86400"],
+    ));
     let before = cluster_state(&c);
     let mut failures = Vec::new();
     for case in &cases {

@@ -49,9 +49,15 @@ fn nodes_of(topo: &Topology, pick: impl Fn(&NodeInfo) -> bool) -> Array {
 }
 
 fn number(v: &Dynamic, what: &str) -> Result<f64, Error> {
-    v.as_float()
+    let n = v
+        .as_float()
         .or_else(|_| v.as_int().map(|i| i as f64))
-        .map_err(|_| Error::usage(format!("`{what}` must be a number, not {}", v.type_name()), None))
+        .map_err(|_| Error::usage(format!("`{what}` must be a number, not {}", v.type_name()), None))?;
+    // NaN and infinities pass every range check written as a comparison, and panic in Duration.
+    if !n.is_finite() {
+        return Err(Error::usage(format!("`{what}` must be a finite number, not {n}"), None));
+    }
+    Ok(n)
 }
 
 fn boolean(v: &Dynamic, what: &str) -> Result<bool, Error> {
@@ -345,13 +351,28 @@ pub fn register(engine: &mut Engine, session: &Arc<Session>) {
         move |q: &str| -> RhaiResult<bool> { s.confirm(q).map_err(rhai_err) }
     );
     let s = session.clone();
-    api!(engine, "sleep", "Waits `secs` seconds (Ctrl-C interrupts).", move |secs: f64| -> RhaiResult<()> {
-        sleep(&s, secs)
-    });
+    api!(
+        engine,
+        "sleep",
+        "Waits `secs` seconds, 0 to 86400 (Ctrl-C interrupts).",
+        move |secs: f64| -> RhaiResult<()> { sleep(&s, secs) }
+    );
     let s = session.clone();
-    api!(engine, "sleep", "Waits `secs` seconds (Ctrl-C interrupts).", move |secs: i64| -> RhaiResult<()> {
-        sleep(&s, secs as f64)
-    });
+    api!(
+        engine,
+        "sleep",
+        "Waits `secs` seconds, 0 to 86400 (Ctrl-C interrupts).",
+        move |secs: i64| -> RhaiResult<()> {
+            // Checked as an integer first: a huge one would print rounded as a float.
+            if !(0..=MAX_SLEEP_SECS as i64).contains(&secs) {
+                return err(Error::usage(
+                    format!("sleep({secs}): seconds must be a number from 0 to {MAX_SLEEP_SECS} (one day)"),
+                    Some("give the wait in seconds, e.g. sleep(0.5) or sleep(30)"),
+                ));
+            }
+            sleep(&s, secs as f64)
+        }
+    );
 
     api!(
         engine,
@@ -431,7 +452,8 @@ pub fn register(engine: &mut Engine, session: &Arc<Session>) {
         "Waits up to `secs` seconds until every node agrees on slots and membership and reports cluster_state:ok.",
         |c: &mut ClusterHandle, secs: i64| -> RhaiResult<()> {
             j(c, "wait_converged", &secs.to_string(), |cl| {
-                ops::wait_converged(cl, Duration::from_secs(secs.max(0) as u64)).map(|_| ()).map_err(rhai_err)
+                let wait = wait_secs(secs as f64, "wait_converged").map_err(rhai_err)?;
+                ops::wait_converged(cl, wait).map(|_| ()).map_err(rhai_err)
             })
         }
     );
@@ -673,8 +695,23 @@ fn raw_command(s: &Session, c: &ClusterHandle, n: &Dynamic, args: Vec<String>) -
     j(c, journal_name, &format!("{} {name}", show(n)), |cl| command(cl, n, &args))
 }
 
+/// The longest `sleep`: anything longer is a typo (milliseconds for seconds), not a plan.
+const MAX_SLEEP_SECS: f64 = 86_400.0;
+
+/// Seconds a runbook asked to wait, refused unless finite and between 0 and a day (a negative,
+/// infinite or huge value would panic, pass silently or hang).
+fn wait_secs(secs: f64, what: &str) -> Result<Duration, Error> {
+    if !secs.is_finite() || !(0.0..=MAX_SLEEP_SECS).contains(&secs) {
+        return Err(Error::usage(
+            format!("{what}({secs}): seconds must be a number from 0 to {MAX_SLEEP_SECS} (one day)"),
+            Some("give the wait in seconds, e.g. sleep(0.5) or sleep(30)"),
+        ));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
 fn sleep(s: &Session, secs: f64) -> RhaiResult<()> {
-    let until = std::time::Instant::now() + Duration::from_secs_f64(secs.max(0.0));
+    let until = std::time::Instant::now() + wait_secs(secs, "sleep").map_err(rhai_err)?;
     while std::time::Instant::now() < until {
         if s.cancelled() {
             return err(Error::Cancelled);
@@ -756,7 +793,8 @@ fn add_node(c: &dyn Cluster, addr: &str, opts: &Map) -> RhaiResult<Node> {
         None => None,
     };
     let timeout = opts.get("timeout").map(|v| number(v, "timeout")).transpose().map_err(rhai_err)?.unwrap_or(60.0);
-    ops::add_node(c, &addr, master.as_deref(), Duration::from_secs_f64(timeout.max(1.0))).map(Node).map_err(rhai_err)
+    let timeout = wait_secs(timeout, "add_node timeout").map_err(rhai_err)?.max(Duration::from_secs(1));
+    ops::add_node(c, &addr, master.as_deref(), timeout).map(Node).map_err(rhai_err)
 }
 
 fn gates(c: &dyn Cluster, plan: Option<&Plan>, opts: &Map) -> RhaiResult<GatesValue> {
