@@ -229,6 +229,27 @@ fn refused_at_the_edges_before_any_change() {
         .map(|v| (*v, script(&format!("sleep({v});\nlet c = cluster();\nc.command({master}, \"FLUSHALL\");\n"))))
         .collect();
     let (_d2, wait_forever) = script("let c = cluster();\nc.wait_converged(9223372036854775807);\n");
+    // A runbook's directory with a module, and a module outside it that must stay out of reach.
+    let outside = tempfile::tempdir().unwrap();
+    let book = outside.path().join("book");
+    std::fs::create_dir_all(book.join("lib")).unwrap();
+    std::fs::write(outside.path().join("evil.rhai"), "export const X = 1;\n").unwrap();
+    std::fs::write(book.join("lib/ok.rhai"), "export const X = 1;\n").unwrap();
+    std::os::unix::fs::symlink(outside.path().join("evil.rhai"), book.join("link.rhai")).unwrap();
+    let import = |name: &str, target: &str| {
+        let path = book.join(name);
+        std::fs::write(
+            &path,
+            format!("import \"{target}\" as m;\nlet c = cluster();\nc.command({master}, \"FLUSHALL\");\n"),
+        )
+        .unwrap();
+        path.display().to_string()
+    };
+    let absolute = import("absolute.rhai", &outside.path().join("evil").display().to_string());
+    let dotdot = import("dotdot.rhai", "../evil");
+    let symlink = import("symlink.rhai", "link");
+    let missing = import("missing.rhai", "lib/nope");
+    let recursion = script("fn down(n) { down(n + 1) }\ndown(0);\nlet c = cluster();\nc.command(1, \"FLUSHALL\");\n");
     let (_d1, flush) = script(&format!("let c = cluster();\nc.command({master}, \"FLUSHALL\");\n"));
     let cases = vec![
         case(
@@ -264,6 +285,20 @@ fn refused_at_the_edges_before_any_change() {
         &["run", &wait_forever, "-c", &seed],
         2,
         &["wait_converged(9223372036854775807", "from 0 to 86400"],
+    ));
+    for (what, path, says) in [
+        ("an import by absolute path", &absolute, "modules are named relative to the runbook's directory"),
+        ("an import escaping with ..", &dotdot, "modules are named relative to the runbook's directory"),
+        ("an import through a symlink out", &symlink, "leads out of the runbook's directory"),
+        ("an import of a module that is not there", &missing, "there is no"),
+    ] {
+        cases.push(case(what, &["run", path, "-c", &seed, "-y"], 2, &["cannot import", says]));
+    }
+    cases.push(case(
+        "endless recursion",
+        &["run", &recursion.1, "-c", &seed, "-y"],
+        2,
+        &["functions nested more than 64 deep", "endless recursion"],
     ));
     let before = cluster_state(&c);
     let mut failures = Vec::new();
