@@ -44,6 +44,22 @@ fn resolve(topo: &Topology, who: &Dynamic) -> Result<NodeInfo, Error> {
     Ok(select(topo, &sel)?.clone())
 }
 
+/// A runbook's own input check failed. Bad input (exit 2) while the run has changed nothing;
+/// once it has, "nothing changed" would be false, so it is a failed step (exit 1) that says so.
+fn fail_input(message: &str) -> Error {
+    if changed_by_this_run() {
+        return Error::Script {
+            message: format!(
+                "{message} (this run had already changed the cluster: `runbook journal` shows what it did)"
+            ),
+            location: None,
+            syntax: false,
+            inner: None,
+        };
+    }
+    Error::usage(message, Some("nothing was changed; correct the parameters and run the same command again"))
+}
+
 fn nodes_of(topo: &Topology, pick: impl Fn(&NodeInfo) -> bool) -> Array {
     topo.nodes().iter().filter(|n| pick(n)).map(|n| Dynamic::from(Node(n.clone()))).collect()
 }
@@ -350,6 +366,12 @@ pub fn register(engine: &mut Engine, session: &Arc<Session>) {
         "Asks a yes/no question; --yes answers yes; with no terminal and no --yes the run stops (exit 5).",
         move |q: &str| -> RhaiResult<bool> { s.confirm(q).map_err(rhai_err) }
     );
+    api!(
+        engine,
+        "fail_input",
+        "Stops the run because its input is wrong: exit 2 and the message, before anything changed (exit 1, saying so, after).",
+        |message: &str| -> RhaiResult<()> { err(fail_input(message)) }
+    );
     let s = session.clone();
     api!(
         engine,
@@ -401,6 +423,18 @@ pub fn register(engine: &mut Engine, session: &Arc<Session>) {
         |c: &mut ClusterHandle, sel: Dynamic| -> RhaiResult<Node> {
             j(c, "node", &show(&sel), |cl| {
                 Ok(Node(resolve(&cl.topology().map_err(rhai_err)?, &sel).map_err(rhai_err)?))
+            })
+        }
+    );
+    api!(
+        engine,
+        "find_node",
+        "The node a selector names, or () when no node of the cluster matches (a malformed or ambiguous selector is still an error).",
+        |c: &mut ClusterHandle, sel: Dynamic| -> RhaiResult<Dynamic> {
+            j(c, "find_node", &show(&sel), |cl| match resolve(&cl.topology().map_err(rhai_err)?, &sel) {
+                Ok(n) => Ok(Dynamic::from(Node(n))),
+                Err(Error::Select(crate::model::SelectError::NotFound { .. })) => Ok(Dynamic::UNIT),
+                Err(e) => Err(rhai_err(e)),
             })
         }
     );
