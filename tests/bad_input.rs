@@ -223,7 +223,10 @@ fn refused_at_the_edges_before_any_change() {
         .filter(|d| !d.is_empty())
         .unwrap_or_else(|| "18".into());
     let short_id = c.node_id(1)[..6].to_string();
-    let _ = (&replica, spare);
+    let spare_port = c.port(spare).to_string();
+    let member = c.port(1).to_string();
+    let member_addr = c.nodes[1].addr();
+    let abc = format!("{master}=abc");
     let sleeps: Vec<_> = ["1e308*10.0", "1e15", "-5", "0.0/0.0", "9223372036854775807"]
         .iter()
         .map(|v| (*v, script(&format!("sleep({v});\nlet c = cluster();\nc.command({master}, \"FLUSHALL\");\n"))))
@@ -286,6 +289,80 @@ fn refused_at_the_edges_before_any_change() {
         2,
         &["wait_converged(9223372036854775807", "from 0 to 86400"],
     ));
+    cases.extend([
+        case(
+            "replace-node onto an existing master, by port",
+            &["run", "replace-node", "--node", &master, "--replacement", &member, "-c", &seed, "-y"],
+            2,
+            &[&format!("--replacement {member} is already a member of the cluster"), "new, empty node"],
+        ),
+        case(
+            "replace-node onto an existing master, by address",
+            &["run", "replace-node", "--node", &master, "--replacement", &member_addr, "-c", &seed, "-y"],
+            2,
+            &["is already a member of the cluster", "nothing was changed"],
+        ),
+        case(
+            "replace-node onto its own replica",
+            &["run", "replace-node", "--node", &master, "--replacement", &replica, "-c", &seed, "-y"],
+            2,
+            &["is already a member of the cluster"],
+        ),
+        case(
+            "replace-node of a replica",
+            &["run", "replace-node", "--node", &replica, "--replacement", &spare_port, "-c", &seed, "-y"],
+            2,
+            &["is a replica; replace-node replaces a master"],
+        ),
+        case(
+            "scale-out with a member",
+            &["run", "scale-out", "--nodes", &member, "-c", &seed, "-y"],
+            2,
+            &[&format!("--nodes: 127.0.0.1:{member} is already a member of the cluster")],
+        ),
+        case(
+            "scale-out with a member in a list",
+            &["run", "scale-out", "--nodes", &format!("{spare_port},{member_addr}"), "-c", &seed, "-y"],
+            2,
+            &["is already a member of the cluster"],
+        ),
+        case(
+            "scale-out with something that is no address",
+            &["run", "scale-out", "--nodes", &format!("{spare_port},nowhere"), "-c", &seed, "-y"],
+            2,
+            &["\"nowhere\" is not host:port or a port"],
+        ),
+        case(
+            "scale-out naming a node twice",
+            &["run", "scale-out", "--nodes", &format!("{spare_port},127.0.0.1:{spare_port}"), "-c", &seed, "-y"],
+            2,
+            &["names 127.0.0.1:", "twice"],
+        ),
+        case(
+            "scale-out with a malformed replica_of",
+            &["run", "scale-out", "--nodes", &spare_port, "--replica-of", "nonsense", "-c", &seed, "-y"],
+            2,
+            &["replica_of takes \"new=master\" pairs"],
+        ),
+        case(
+            "rebalance with a weight that is no number",
+            &["run", "rebalance", "--weights", &abc, "-c", &seed, "-y"],
+            2,
+            &["--weights: \"abc\" in", "is not a number", "nothing was changed"],
+        ),
+        case(
+            "rebalance with a weight that is not finite",
+            &["run", "rebalance", "--weights", &format!("{master}=inf"), "-c", &seed, "-y"],
+            2,
+            &["must be a finite number"],
+        ),
+        case(
+            "rebalance with weights that are no pairs",
+            &["run", "rebalance", "--weights", "nonsense", "-c", &seed, "-y"],
+            2,
+            &["weights takes \"node=weight\" pairs"],
+        ),
+    ]);
     for (what, path, says) in [
         ("an import by absolute path", &absolute, "modules are named relative to the runbook's directory"),
         ("an import escaping with ..", &dotdot, "modules are named relative to the runbook's directory"),

@@ -157,3 +157,29 @@ fn a_map_grown_in_a_loop_stops_at_the_limit_not_the_machines_memory() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(peak < 128 << 20, "peak resident memory {} MiB", peak >> 20);
 }
+
+#[test]
+fn scale_out_takes_a_port_and_a_list_of_ports() {
+    let mut c = TestCluster::start(3, 0);
+    c.load_keys(2000);
+    let (one, two, rep) = (c.add_server(), c.add_server(), c.add_server());
+    // One port alone arrives as a number; it used to fail with `Function not found: split (i64, …)`.
+    runbook(&["run", "scale-out", "--nodes", &c.port(one).to_string(), "--rebalance", "false", "-c", &c.seed(), "-y"])
+        .run()
+        .expect_code(0)
+        .stdout_has("scaled out");
+    let list = format!("{}, {}", c.port(two), c.port(rep));
+    let replica_of = format!("{}={}", c.port(rep), c.port(two));
+    runbook(&["run", "scale-out", "--nodes", &list, "--replica-of", &replica_of, "-c", &c.seed(), "-y"])
+        .run()
+        .expect_code(0)
+        .stdout_has("scaled out");
+    let topo = c.topology();
+    for i in [one, two] {
+        let node = topo.node(&c.node_id(i)).expect("a member");
+        assert!(node.is_master() && !node.slots.is_empty(), "{} got no slots", c.port(i));
+    }
+    assert_eq!(topo.node(&c.node_id(rep)).unwrap().master_id.as_deref(), Some(c.node_id(two).as_str()));
+    c.assert_sample_keys(2000);
+    runbook(&["check", "-c", &c.seed()]).run().expect_code(0);
+}
