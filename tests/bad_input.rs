@@ -377,6 +377,12 @@ fn refused_at_the_edges_before_any_change() {
         2,
         &["functions nested more than 64 deep", "endless recursion"],
     ));
+    cases.push(case(
+        "a password on the command line",
+        &["check", "-c", &seed, "--password", "not-this-one"],
+        4,
+        &["a password given with --password shows in `ps`", "REDISCLI_AUTH"],
+    ));
     let before = cluster_state(&c);
     let mut failures = Vec::new();
     for case in &cases {
@@ -398,4 +404,8 @@ fn refused_at_the_edges_before_any_change() {
         }
     }
     assert!(failures.is_empty(), "{} case(s) failed:\n\n{}", failures.len(), failures.join("\n\n"));
+    // The same password from the environment, where redis-cli takes it too, draws no warning.
+    let out = runbook(&["check", "-c", &seed]).env("REDISCLI_AUTH", "not-this-one").run();
+    out.expect_code(4);
+    assert!(!out.stderr.contains("shows in `ps`"), "{}", out.stderr);
 }
