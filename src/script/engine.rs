@@ -86,6 +86,12 @@ pub fn confine_imports(engine: &mut Engine, dir: Option<&Path>) {
     });
 }
 
+/// A module name that stays inside the runbook's directory: relative, without `..` or `.`.
+pub fn is_confined(path: &str) -> bool {
+    let rel = Path::new(path);
+    !path.is_empty() && !rel.is_absolute() && rel.components().all(|c| matches!(c, Component::Normal(_)))
+}
+
 struct Confined {
     root: Option<PathBuf>,
     files: Option<FileModuleResolver>,
@@ -103,7 +109,7 @@ impl Confined {
             ));
         };
         let rel = Path::new(path);
-        if path.is_empty() || rel.is_absolute() || rel.components().any(|c| !matches!(c, Component::Normal(_))) {
+        if !is_confined(path) {
             return Err(refuse(
                 format!(
                     "cannot import \"{path}\": modules are named relative to the runbook's directory ({})",

@@ -142,6 +142,22 @@ pub fn lint(name: &str, source: &str) -> Result<Vec<String>> {
             problems.push(format!("line {n}: `{call}` is not a known function (see `runbook functions`)"));
         }
     }
+    // An import that a run would refuse, or whose module is not there, is found without running.
+    for (n, line) in source.lines().enumerate() {
+        let Some(rest) = line.trim_start().strip_prefix("import ") else { continue };
+        let Some(module) = rest.trim_start().strip_prefix('"').and_then(|r| r.split('"').next()) else { continue };
+        if !engine::is_confined(module) {
+            problems.push(format!(
+                "line {}: import \"{module}\" is refused: modules are named relative to the runbook's directory, without .. or an absolute path",
+                n + 1
+            ));
+        } else if let Some(dir) = std::path::Path::new(name).parent().filter(|_| std::path::Path::new(name).is_file()) {
+            let file = dir.join(module).with_extension("rhai");
+            if !file.is_file() {
+                problems.push(format!("line {}: import \"{module}\": there is no {}", n + 1, file.display()));
+            }
+        }
+    }
     // `x.call(...)` is rhai's function-pointer call: on a cluster it fails at run time with
     // "Data type incorrect: Node (expecting Fn)", so say what was meant before anything runs.
     for (n, line) in &lines {
@@ -183,6 +199,15 @@ mod tests {
             !problems.iter().any(|p| p.contains("bar") || p.contains("baz") || p.contains("helper")),
             "{problems:?}"
         );
+    }
+
+    #[test]
+    fn imports_outside_the_runbooks_directory_are_problems() {
+        let src = "import \"/etc/x\" as a;\nimport \"../up\" as b;\nimport \"lib/ok\" as c;\nprint(1);\n";
+        let problems = lint("t.rhai", src).unwrap();
+        assert!(problems.iter().any(|p| p.starts_with("line 1: import \"/etc/x\" is refused")), "{problems:?}");
+        assert!(problems.iter().any(|p| p.starts_with("line 2: import \"../up\" is refused")), "{problems:?}");
+        assert_eq!(problems.len(), 2, "{problems:?}");
     }
 
     #[test]
