@@ -86,6 +86,17 @@ pub fn confine_imports(engine: &mut Engine, dir: Option<&Path>) {
     });
 }
 
+/// The directory a runbook named `name` imports from: its file's, made absolute; `None` for a
+/// runbook shipped inside the binary.
+pub fn runbook_dir(name: &str) -> Option<PathBuf> {
+    let file = Path::new(name);
+    if !file.is_file() {
+        return None;
+    }
+    let dir = file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    Some(std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf()))
+}
+
 /// A module name that stays inside the runbook's directory: relative, without `..` or `.`.
 pub fn is_confined(path: &str) -> bool {
     let rel = Path::new(path);

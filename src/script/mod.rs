@@ -89,11 +89,7 @@ pub fn run_command(args: &[String]) -> Result<u8> {
     // sleeps before connecting stops too.
     session.runtime()?;
     let mut engine = engine::build(&session);
-    let file = std::path::Path::new(&name);
-    let dir = file.is_file().then(|| file.parent().map_or_else(|| ".".into(), std::path::Path::to_path_buf));
-    let dir =
-        dir.map(|d| std::fs::canonicalize(if d.as_os_str().is_empty() { ".".into() } else { d.clone() }).unwrap_or(d));
-    engine::confine_imports(&mut engine, dir.as_deref());
+    engine::confine_imports(&mut engine, engine::runbook_dir(&name).as_deref());
     // Every outcome, even failing to reach the cluster, ends the run in its journal.
     let result = resumable(&session, resume)
         .and_then(|resume| finish_in_flight(&session, resume.as_ref()))
