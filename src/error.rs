@@ -175,8 +175,10 @@ impl Error {
             }
             Error::Auth { .. } => Some("check --user and --password (or REDISCLI_AUTH)".into()),
             Error::NotCluster { .. } => Some("point --cluster at a node started with `cluster-enabled yes`".into()),
-            Error::Select(SelectError::NotFound { candidates, .. }) => Some(format!(
-                "name a node by port, host:port or node-id prefix; the cluster has:\n{}",
+            Error::Select(
+                SelectError::NotFound { candidates, .. } | SelectError::Malformed { candidates, .. },
+            ) => Some(format!(
+                "name a node by port (6397), host:port, or node id (at least 8 hex characters, or id:PREFIX); the cluster has:\n{}",
                 candidates.iter().map(|c| format!("    {c}")).collect::<Vec<_>>().join("\n")
             )),
             Error::Select(SelectError::Ambiguous { matches, .. }) => Some(format!(
@@ -259,6 +261,9 @@ impl fmt::Display for Error {
             Error::Auth { addr, reason } => write!(f, "authentication failed on {addr}: {reason}"),
             Error::NotCluster { addr } => write!(f, "{addr} is not a cluster node (cluster support disabled)"),
             Error::Select(SelectError::NotFound { selector, .. }) => write!(f, "no node matches `{selector}`"),
+            Error::Select(SelectError::Malformed { selector, reason, .. }) => {
+                write!(f, "no node matches `{selector}`: {reason}")
+            }
             Error::Select(SelectError::Ambiguous { selector, .. }) => {
                 write!(f, "`{selector}` matches more than one node")
             }

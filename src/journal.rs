@@ -42,7 +42,7 @@ pub const MUTATING: &[&str] = &[
     "add_node",
     "replicate",
     "fix",
-    "call",
+    "command",
 ];
 
 pub fn now() -> f64 {

@@ -13,6 +13,13 @@ use crate::live::{self, LiveCluster};
 use crate::ops::Cluster;
 
 pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
+    let args: Vec<OsString> = args.into_iter().collect();
+    // As redis-cli does: a password in the arguments is visible to every user of the host.
+    if args.iter().any(|a| a.to_str().is_some_and(|a| a == "--password" || a.starts_with("--password="))) {
+        eprintln!(
+            "warning: a password given with --password shows in `ps` and in shell history; set REDISCLI_AUTH instead"
+        );
+    }
     let args = match Arguments::try_parse_from(args) {
         Ok(a) => a,
         Err(e) => {

@@ -243,7 +243,11 @@ impl Cluster for SimCluster {
     }
 
     fn call(&self, node: &NodeInfo, args: &[String]) -> Result<serde_json::Value> {
-        let cmd = args.first().map(|c| c.to_uppercase()).unwrap_or_default();
+        // A read is answered by the real node (it changes nothing); anything else is only recorded.
+        if crate::ops::command::kind(args) == crate::ops::command::CommandKind::Read {
+            return self.live.call(node, args);
+        }
+        let cmd = crate::ops::command::command_name(args);
         self.record(format!("{cmd}{} on {} (not sent)", if args.len() > 1 { " …" } else { "" }, node.addr));
         Ok(serde_json::Value::Null)
     }

@@ -186,3 +186,226 @@ fn twenty_nine_ways_to_get_it_wrong() {
     assert!(failures.is_empty(), "{} case(s) failed:\n\n{}", failures.len(), failures.join("\n\n"));
     assert_eq!(c.total_keys(), 1000);
 }
+
+/// What a user would compare before and after: every node's own `CLUSTER NODES` (without the
+/// ping/pong times that change by themselves) and its key count.
+fn cluster_state(c: &TestCluster) -> Vec<String> {
+    c.running()
+        .map(|i| {
+            let mut lines: Vec<String> = c
+                .cluster_nodes(i)
+                .lines()
+                .map(|l| {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    [&f[..4], &f[6..7], &f[8..]].concat().join(" ")
+                })
+                .collect();
+            lines.sort();
+            let keys: u64 = redis::cmd("DBSIZE").query(&mut c.conn(i)).unwrap();
+            format!("{}: {keys} keys\n{}", c.port(i), lines.join("\n"))
+        })
+        .collect()
+}
+
+/// The edges of issue 12: selectors, the raw command, sleep, the engine's sandbox and the shipped
+/// runbooks' own checks. A spare node (not a member) stands by for the runbooks that add nodes.
+#[test]
+fn refused_at_the_edges_before_any_change() {
+    let mut c = TestCluster::start(3, 1);
+    c.load_keys(1000);
+    let spare = c.add_server();
+    let seed = c.seed();
+    let (master, replica) = (c.port(0).to_string(), c.port(3).to_string());
+    // The leading digits of a node id: as a port no node has, it must not fall back to the id.
+    let digits = (0..6)
+        .map(|i| c.node_id(i).chars().take_while(char::is_ascii_digit).take(4).collect::<String>())
+        .max_by_key(String::len)
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| "18".into());
+    let short_id = c.node_id(1)[..6].to_string();
+    let spare_port = c.port(spare).to_string();
+    let member = c.port(1).to_string();
+    let member_addr = c.nodes[1].addr();
+    let abc = format!("{master}=abc");
+    let sleeps: Vec<_> = ["1e308*10.0", "1e15", "-5", "0.0/0.0", "9223372036854775807"]
+        .iter()
+        .map(|v| (*v, script(&format!("sleep({v});\nlet c = cluster();\nc.command({master}, \"FLUSHALL\");\n"))))
+        .collect();
+    let (_d2, wait_forever) = script("let c = cluster();\nc.wait_converged(9223372036854775807);\n");
+    // A runbook's directory with a module, and a module outside it that must stay out of reach.
+    let outside = tempfile::tempdir().unwrap();
+    let book = outside.path().join("book");
+    std::fs::create_dir_all(book.join("lib")).unwrap();
+    std::fs::write(outside.path().join("evil.rhai"), "export const X = 1;\n").unwrap();
+    std::fs::write(book.join("lib/ok.rhai"), "export const X = 1;\n").unwrap();
+    std::os::unix::fs::symlink(outside.path().join("evil.rhai"), book.join("link.rhai")).unwrap();
+    let import = |name: &str, target: &str| {
+        let path = book.join(name);
+        std::fs::write(
+            &path,
+            format!("import \"{target}\" as m;\nlet c = cluster();\nc.command({master}, \"FLUSHALL\");\n"),
+        )
+        .unwrap();
+        path.display().to_string()
+    };
+    let absolute = import("absolute.rhai", &outside.path().join("evil").display().to_string());
+    let dotdot = import("dotdot.rhai", "../evil");
+    let symlink = import("symlink.rhai", "link");
+    let missing = import("missing.rhai", "lib/nope");
+    let recursion = script("fn down(n) { down(n + 1) }\ndown(0);\nlet c = cluster();\nc.command(1, \"FLUSHALL\");\n");
+    let (_d1, flush) = script(&format!("let c = cluster();\nc.command({master}, \"FLUSHALL\");\n"));
+    let cases = vec![
+        case(
+            "a number that is no port, though an id starts with it",
+            &["run", "decommission", "--node", &digits, "-c", &seed, "--dry-run"],
+            2,
+            &[&format!("no node matches `{digits}`"), "the cluster has:"],
+        ),
+        case(
+            "an id prefix shorter than 8",
+            &["run", "decommission", "--node", &short_id, "-c", &seed, "-y"],
+            2,
+            &["at least 8 hex characters", &format!("id:{short_id}")],
+        ),
+        case(
+            "a destructive raw command nothing confirmed",
+            &["run", &flush, "-c", &seed],
+            3,
+            &["FLUSHALL is destructive", "nothing was sent", "confirm("],
+        ),
+    ];
+    let mut cases = cases;
+    for (_, (_, path)) in &sleeps {
+        cases.push(case(
+            "sleep on a number that is no wait",
+            &["run", path, "-c", &seed, "-y"],
+            2,
+            &["seconds must be a number from 0 to 86400", &format!("{path}:1:1")],
+        ));
+    }
+    cases.push(case(
+        "wait_converged for ever",
+        &["run", &wait_forever, "-c", &seed],
+        2,
+        &["wait_converged(9223372036854775807", "from 0 to 86400"],
+    ));
+    cases.extend([
+        case(
+            "replace-node onto an existing master, by port",
+            &["run", "replace-node", "--node", &master, "--replacement", &member, "-c", &seed, "-y"],
+            2,
+            &[&format!("--replacement {member} is already a member of the cluster"), "new, empty node"],
+        ),
+        case(
+            "replace-node onto an existing master, by address",
+            &["run", "replace-node", "--node", &master, "--replacement", &member_addr, "-c", &seed, "-y"],
+            2,
+            &["is already a member of the cluster", "nothing was changed"],
+        ),
+        case(
+            "replace-node onto its own replica",
+            &["run", "replace-node", "--node", &master, "--replacement", &replica, "-c", &seed, "-y"],
+            2,
+            &["is already a member of the cluster"],
+        ),
+        case(
+            "replace-node of a replica",
+            &["run", "replace-node", "--node", &replica, "--replacement", &spare_port, "-c", &seed, "-y"],
+            2,
+            &["is a replica; replace-node replaces a master"],
+        ),
+        case(
+            "scale-out with a member",
+            &["run", "scale-out", "--nodes", &member, "-c", &seed, "-y"],
+            2,
+            &[&format!("--nodes: 127.0.0.1:{member} is already a member of the cluster")],
+        ),
+        case(
+            "scale-out with a member in a list",
+            &["run", "scale-out", "--nodes", &format!("{spare_port},{member_addr}"), "-c", &seed, "-y"],
+            2,
+            &["is already a member of the cluster"],
+        ),
+        case(
+            "scale-out with something that is no address",
+            &["run", "scale-out", "--nodes", &format!("{spare_port},nowhere"), "-c", &seed, "-y"],
+            2,
+            &["\"nowhere\" is not host:port or a port"],
+        ),
+        case(
+            "scale-out naming a node twice",
+            &["run", "scale-out", "--nodes", &format!("{spare_port},127.0.0.1:{spare_port}"), "-c", &seed, "-y"],
+            2,
+            &["names 127.0.0.1:", "twice"],
+        ),
+        case(
+            "scale-out with a malformed replica_of",
+            &["run", "scale-out", "--nodes", &spare_port, "--replica-of", "nonsense", "-c", &seed, "-y"],
+            2,
+            &["replica_of takes \"new=master\" pairs"],
+        ),
+        case(
+            "rebalance with a weight that is no number",
+            &["run", "rebalance", "--weights", &abc, "-c", &seed, "-y"],
+            2,
+            &["--weights: \"abc\" in", "is not a number", "nothing was changed"],
+        ),
+        case(
+            "rebalance with a weight that is not finite",
+            &["run", "rebalance", "--weights", &format!("{master}=inf"), "-c", &seed, "-y"],
+            2,
+            &["must be a finite number"],
+        ),
+        case(
+            "rebalance with weights that are no pairs",
+            &["run", "rebalance", "--weights", "nonsense", "-c", &seed, "-y"],
+            2,
+            &["weights takes \"node=weight\" pairs"],
+        ),
+    ]);
+    for (what, path, says) in [
+        ("an import by absolute path", &absolute, "modules are named relative to the runbook's directory"),
+        ("an import escaping with ..", &dotdot, "modules are named relative to the runbook's directory"),
+        ("an import through a symlink out", &symlink, "leads out of the runbook's directory"),
+        ("an import of a module that is not there", &missing, "there is no"),
+    ] {
+        cases.push(case(what, &["run", path, "-c", &seed, "-y"], 2, &["cannot import", says]));
+    }
+    cases.push(case(
+        "endless recursion",
+        &["run", &recursion.1, "-c", &seed, "-y"],
+        2,
+        &["functions nested more than 64 deep", "endless recursion"],
+    ));
+    cases.push(case(
+        "a password on the command line",
+        &["check", "-c", &seed, "--password", "not-this-one"],
+        4,
+        &["a password given with --password shows in `ps`", "REDISCLI_AUTH"],
+    ));
+    let before = cluster_state(&c);
+    let mut failures = Vec::new();
+    for case in &cases {
+        let args: Vec<&str> = case.args.iter().map(String::as_str).collect();
+        let out = runbook(&args).run();
+        if out.code != case.code {
+            failures.push(format!("{}: exit {} (wanted {})\n{}", case.name, out.code, case.code, out.stderr));
+        }
+        for text in &case.says {
+            if !out.stderr.contains(text.as_str()) {
+                failures.push(format!("{}: stderr lacks {text:?}\n{}", case.name, out.stderr));
+            }
+        }
+        if out.stderr.contains("panicked") {
+            failures.push(format!("{}: panicked\n{}", case.name, out.stderr));
+        }
+        if cluster_state(&c) != before {
+            failures.push(format!("{}: the cluster changed", case.name));
+        }
+    }
+    assert!(failures.is_empty(), "{} case(s) failed:\n\n{}", failures.len(), failures.join("\n\n"));
+    // The same password from the environment, where redis-cli takes it too, draws no warning.
+    let out = runbook(&["check", "-c", &seed]).env("REDISCLI_AUTH", "not-this-one").run();
+    out.expect_code(4);
+    assert!(!out.stderr.contains("shows in `ps`"), "{}", out.stderr);
+}

@@ -5,6 +5,8 @@ mod support;
 
 // Bad input, tried as a new user would: message, exit code, cluster unchanged.
 mod bad_input;
+// The script API's edges: raw commands, sleep, Ctrl-C, rhai's limits, import.
+mod edges;
 // `runbook check` on healthy and broken clusters.
 mod check;
 // The seed's decommission, plain and under a write workload.

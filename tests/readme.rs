@@ -1,6 +1,6 @@
 //! What the README tells a new user to run: the quick start, and its runbook examples.
 
-use crate::support::{TestCluster, cluster::free_ports, runbook, script};
+use crate::support::{TestCluster, cluster::free_ports, runbook};
 
 /// The README's first command, with a debug binary, free ports and fewer keys.
 #[test]
@@ -24,14 +24,24 @@ fn quickstart_script_decommissions_on_a_sandbox() {
     down.expect_code(0).stdout_has("sandbox stopped (8 nodes)");
 }
 
-/// Runs every ```rhai block of a document against one real cluster, in order.
+/// Runs every ```rhai block of a document against one real cluster, in order, each as a file in
+/// one directory. A block whose first line is `// module: PATH` is a module for the blocks after
+/// it to import: written to PATH in that directory, not run.
 fn run_blocks(doc: &str, what: &str) {
     let blocks: Vec<&str> = doc.split("```rhai\n").skip(1).map(|b| b.split("```").next().unwrap()).collect();
     assert!(!blocks.is_empty(), "{what} has runbook examples");
     let c = TestCluster::start(3, 1);
     c.load_keys(1000);
+    let dir = tempfile::tempdir().unwrap();
     for (i, block) in blocks.iter().enumerate() {
-        let (_d, path) = script(block);
+        if let Some(module) = block.lines().next().and_then(|l| l.strip_prefix("// module: ")) {
+            let file = dir.path().join(module.trim());
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(file, block).unwrap();
+            continue;
+        }
+        let path = dir.path().join(format!("block-{}.rhai", i + 1)).display().to_string();
+        std::fs::write(&path, block).unwrap();
         let out = runbook(&["run", &path, "-c", &c.seed(), "--yes"]).run();
         assert_eq!(out.code, 0, "{what} block {} failed:\n{block}\n--- stderr\n{}", i + 1, out.stderr);
         runbook(&["lint", &path]).run().expect_code(0);

@@ -73,7 +73,7 @@ fn rebalance_runbook_with_weights_and_simulate() {
     c.assert_sample_keys(3000);
     runbook(&["run", "rebalance", "--weights", "nonsense", "-c", &c.seed()])
         .run()
-        .expect_code(1)
+        .expect_code(2)
         .stderr_has("weights takes \"node=weight\" pairs");
 }
 

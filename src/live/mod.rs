@@ -304,16 +304,19 @@ impl Cluster for LiveCluster {
 
     fn call(&self, node: &NodeInfo, args: &[String]) -> Result<serde_json::Value> {
         let Some((first, rest)) = args.split_first() else {
-            return Err(Error::usage("call needs a command", Some("e.g. c.call(n, \"CLUSTER INFO\")")));
+            return Err(Error::usage("call needs a command", Some("e.g. c.command(n, \"CLUSTER INFO\")")));
         };
         let mut cmd = redis::cmd(first);
         for a in rest {
             cmd.arg(a);
         }
         let name = first.to_uppercase();
-        // Only the command's name is journaled: its arguments may hold a secret.
-        if let Some(j) = &self.journal {
-            j.intent(json!({"op": "call", "node": node.addr.to_string(), "command": name}))?;
+        // Only the command's name is journaled (its arguments may hold a secret), and only when
+        // it may change something.
+        if let Some(j) = &self.journal
+            && crate::ops::command::kind(args) != crate::ops::command::CommandKind::Read
+        {
+            j.intent(json!({"op": "command", "node": node.addr.to_string(), "command": crate::ops::command::command_name(args)}))?;
         }
         let v: redis::Value = self.block(self.pool.query(&node.addr, &name, &cmd))?;
         Ok(to_json(v))

@@ -1,13 +1,29 @@
-//! Node selectors as operators type them: a port (`6397`), `host:port`, or a node id or unique prefix.
+//! Node selectors as operators type them: a port (`6397`), `host:port`, or a node id: at least 8
+//! hex characters of it, or any prefix written `id:…`. Nothing else is guessed.
 
 use super::node::NodeInfo;
 use super::topology::Topology;
 
+/// The shortest id prefix taken without `id:`: shorter ones are too easily a mistyped port.
+pub const MIN_ID_PREFIX: usize = 8;
+
 /// Why a selector did not pick exactly one node. Carries the candidates so the message can list them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SelectError {
-    NotFound { selector: String, candidates: Vec<String> },
-    Ambiguous { selector: String, matches: Vec<String> },
+    NotFound {
+        selector: String,
+        candidates: Vec<String>,
+    },
+    Ambiguous {
+        selector: String,
+        matches: Vec<String>,
+    },
+    /// Neither a port, nor host:port, nor a node id: said so rather than guessed at.
+    Malformed {
+        selector: String,
+        reason: String,
+        candidates: Vec<String>,
+    },
 }
 
 /// A node as a one-line description: `127.0.0.1:6391 (master, 1a2b3c4d)`.
@@ -17,18 +33,32 @@ pub fn describe(n: &NodeInfo) -> String {
     format!("{} ({role}, {}{failed})", n.addr, &n.id[..8.min(n.id.len())])
 }
 
-/// Picks the one node that `selector` names.
+/// Picks the one node that `selector` names. A bare number is a port and never an id prefix
+/// (`18` must not pick the node whose id starts with 18 when port 18 is a typo).
 pub fn select<'a>(topology: &'a Topology, selector: &str) -> Result<&'a NodeInfo, SelectError> {
     let sel = selector.trim();
-    let is_hex = !sel.is_empty() && sel.bytes().all(|b| b.is_ascii_hexdigit());
-    let by_id = || -> Vec<&NodeInfo> {
-        let lower = sel.to_ascii_lowercase();
+    let candidates = || topology.nodes().iter().map(describe).collect::<Vec<_>>();
+    let malformed =
+        |reason: String| SelectError::Malformed { selector: selector.to_string(), reason, candidates: candidates() };
+    let is_hex = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let by_id = |prefix: &str| -> Vec<&NodeInfo> {
+        let lower = prefix.to_ascii_lowercase();
         topology.nodes().iter().filter(|n| n.id.starts_with(&lower)).collect()
     };
-    let matches: Vec<&NodeInfo> = if let Some(port) = sel.parse::<u16>().ok().filter(|_| sel.len() <= 5) {
-        // A short number is a port first; failing that it may still be an id prefix.
-        let by_port: Vec<&NodeInfo> = topology.nodes().iter().filter(|n| n.addr.port == port).collect();
-        if by_port.is_empty() { by_id() } else { by_port }
+    let matches: Vec<&NodeInfo> = if sel.is_empty() {
+        return Err(malformed("an empty selector names no node".into()));
+    } else if sel.bytes().all(|b| b.is_ascii_digit()) {
+        let port = sel
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| malformed(format!("`{sel}` is a number but not a port (1-65535)")))?;
+        topology.nodes().iter().filter(|n| n.addr.port == port).collect()
+    } else if let Some(prefix) = sel.strip_prefix("id:") {
+        if !is_hex(prefix) {
+            return Err(malformed(format!("`{prefix}` is not a node id: ids are hex digits")));
+        }
+        by_id(prefix)
     } else if let Some((host, port)) = sel.rsplit_once(':').filter(|(_, p)| p.parse::<u16>().is_ok()) {
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let port: u16 = port.parse().unwrap_or_default();
@@ -43,17 +73,18 @@ pub fn select<'a>(topology: &'a Topology, selector: &str) -> Result<&'a NodeInfo
                     || (localhost(host) && localhost(&n.addr.host))
             })
             .collect()
-    } else if is_hex {
-        by_id()
+    } else if is_hex(sel) && sel.len() >= MIN_ID_PREFIX {
+        by_id(sel)
+    } else if is_hex(sel) {
+        return Err(malformed(format!(
+            "`{sel}` is too short for a node id prefix (at least {MIN_ID_PREFIX} hex characters, or write id:{sel})"
+        )));
     } else {
-        Vec::new()
+        return Err(malformed(format!("`{sel}` is not a port, host:port or node id")));
     };
     match matches.as_slice() {
         [one] => Ok(one),
-        [] => Err(SelectError::NotFound {
-            selector: selector.to_string(),
-            candidates: topology.nodes().iter().map(describe).collect(),
-        }),
+        [] => Err(SelectError::NotFound { selector: selector.to_string(), candidates: candidates() }),
         many => Err(SelectError::Ambiguous {
             selector: selector.to_string(),
             matches: many.iter().map(|n| describe(n)).collect(),
@@ -90,11 +121,50 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        // 7a7e… and 7c2e… and 7e66… all start with 7.
-        match select(&t, "7") {
+        // 7a7e… and 7c2e… and 7e66… all start with 7, asked for explicitly.
+        match select(&t, "id:7") {
             Err(SelectError::Ambiguous { matches, .. }) => assert_eq!(matches.len(), 3),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(select(&t, "not a node!"), Err(SelectError::NotFound { .. })));
+        assert!(matches!(select(&t, "not a node!"), Err(SelectError::Malformed { .. })));
+    }
+
+    #[test]
+    fn a_bare_number_is_a_port_never_an_id_prefix() {
+        let t = topo();
+        // 81a3f82c… and 7e662d27… exist; as numbers these are ports no node listens on.
+        for sel in ["81", "7", "4"] {
+            match select(&t, sel) {
+                Err(SelectError::NotFound { candidates, .. }) => assert_eq!(candidates.len(), 8),
+                other => panic!("{sel}: {other:?}"),
+            }
+        }
+        // A number that is no port at all says so.
+        match select(&t, "99999") {
+            Err(SelectError::Malformed { reason, .. }) => assert!(reason.contains("not a port"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(select(&t, "0"), Err(SelectError::Malformed { .. })));
+        // An id made only of digits is still reachable, written as an id.
+        assert_eq!(select(&t, "id:81").unwrap().addr.port, 27908);
+    }
+
+    #[test]
+    fn an_id_prefix_needs_eight_hex_characters_or_id() {
+        let t = topo();
+        match select(&t, "7e662d2") {
+            Err(SelectError::Malformed { reason, candidates, .. }) => {
+                assert!(reason.contains("at least 8 hex characters, or write id:7e662d2"), "{reason}");
+                assert_eq!(candidates.len(), 8);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(select(&t, "7e662d27").unwrap().addr.port, 27904);
+        assert_eq!(select(&t, "id:7e66").unwrap().addr.port, 27904);
+        assert_eq!(select(&t, "ID:7e66").map(|n| n.addr.port).ok(), None, "id: is lower case, like ids");
+        assert!(matches!(select(&t, "id:xyz"), Err(SelectError::Malformed { .. })));
+        assert!(matches!(select(&t, ""), Err(SelectError::Malformed { .. })));
+        assert!(matches!(select(&t, "  "), Err(SelectError::Malformed { .. })));
+        assert!(matches!(select(&t, "deadbeefdeadbeef"), Err(SelectError::NotFound { .. })));
     }
 }

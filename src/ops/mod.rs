@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod check;
 pub mod cluster;
+pub mod command;
 pub mod events;
 pub mod fix;
 pub mod gates;

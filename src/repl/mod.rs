@@ -218,7 +218,10 @@ impl Repl {
             .map_err(|e| engine::to_error(e.into(), &path, &source))?;
         self.session.cancel.store(false, Ordering::SeqCst);
         self.main_ast += ast;
+        // Its imports come from its own directory, as in `runbook run`; the session's from here.
+        engine::confine_imports(&mut self.engine, engine::runbook_dir(&name).as_deref());
         let r = self.engine.run_ast_with_scope(&mut self.scope, &self.main_ast);
+        engine::confine_imports(&mut self.engine, std::env::current_dir().ok().as_deref());
         self.main_ast.clear_statements();
         r.map_err(|e| engine::to_error(*e, &path, &source))
     }

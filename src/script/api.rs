@@ -37,11 +37,27 @@ fn resolve(topo: &Topology, who: &Dynamic) -> Result<NodeInfo, Error> {
     let sel = if let Ok(i) = who.as_int() {
         i.to_string()
     } else {
-        who.clone().into_string().map_err(|t| {
-            Error::usage(format!("a node is a Node, a port, host:port or an id prefix, not a {t}"), None)
-        })?
+        who.clone()
+            .into_string()
+            .map_err(|t| Error::usage(format!("a node is a Node, a port, host:port or a node id, not a {t}"), None))?
     };
     Ok(select(topo, &sel)?.clone())
+}
+
+/// A runbook's own input check failed. Bad input (exit 2) while the run has changed nothing;
+/// once it has, "nothing changed" would be false, so it is a failed step (exit 1) that says so.
+fn fail_input(message: &str) -> Error {
+    if changed_by_this_run() {
+        return Error::Script {
+            message: format!(
+                "{message} (this run had already changed the cluster: `runbook journal` shows what it did)"
+            ),
+            location: None,
+            syntax: false,
+            inner: None,
+        };
+    }
+    Error::usage(message, Some("nothing was changed; correct the parameters and run the same command again"))
 }
 
 fn nodes_of(topo: &Topology, pick: impl Fn(&NodeInfo) -> bool) -> Array {
@@ -49,9 +65,15 @@ fn nodes_of(topo: &Topology, pick: impl Fn(&NodeInfo) -> bool) -> Array {
 }
 
 fn number(v: &Dynamic, what: &str) -> Result<f64, Error> {
-    v.as_float()
+    let n = v
+        .as_float()
         .or_else(|_| v.as_int().map(|i| i as f64))
-        .map_err(|_| Error::usage(format!("`{what}` must be a number, not {}", v.type_name()), None))
+        .map_err(|_| Error::usage(format!("`{what}` must be a number, not {}", v.type_name()), None))?;
+    // NaN and infinities pass every range check written as a comparison, and panic in Duration.
+    if !n.is_finite() {
+        return Err(Error::usage(format!("`{what}` must be a finite number, not {n}"), None));
+    }
+    Ok(n)
 }
 
 fn boolean(v: &Dynamic, what: &str) -> Result<bool, Error> {
@@ -251,7 +273,7 @@ pub fn j<T: Clone + Send + Sync + 'static>(
     args: &str,
     f: impl FnOnce(&dyn Cluster) -> RhaiResult<T>,
 ) -> RhaiResult<T> {
-    if MUTATING.contains(&name) && name != "call" {
+    if MUTATING.contains(&name) {
         // Refuse a second run before anything else (even its own prechecks) looks at the cluster.
         c.0.acquire_lease().map_err(rhai_err)?;
     }
@@ -345,14 +367,35 @@ pub fn register(engine: &mut Engine, session: &Arc<Session>) {
         "Asks a yes/no question; --yes answers yes; with no terminal and no --yes the run stops (exit 5).",
         move |q: &str| -> RhaiResult<bool> { s.confirm(q).map_err(rhai_err) }
     );
+    api!(
+        engine,
+        "fail_input",
+        "Stops the run because its input is wrong: exit 2 and the message, before anything changed (exit 1, saying so, after).",
+        |message: &str| -> RhaiResult<()> { err(fail_input(message)) }
+    );
     let s = session.clone();
-    api!(engine, "sleep", "Waits `secs` seconds (Ctrl-C interrupts).", move |secs: f64| -> RhaiResult<()> {
-        sleep(&s, secs)
-    });
+    api!(
+        engine,
+        "sleep",
+        "Waits `secs` seconds, 0 to 86400 (Ctrl-C interrupts).",
+        move |secs: f64| -> RhaiResult<()> { sleep(&s, secs) }
+    );
     let s = session.clone();
-    api!(engine, "sleep", "Waits `secs` seconds (Ctrl-C interrupts).", move |secs: i64| -> RhaiResult<()> {
-        sleep(&s, secs as f64)
-    });
+    api!(
+        engine,
+        "sleep",
+        "Waits `secs` seconds, 0 to 86400 (Ctrl-C interrupts).",
+        move |secs: i64| -> RhaiResult<()> {
+            // Checked as an integer first: a huge one would print rounded as a float.
+            if !(0..=MAX_SLEEP_SECS as i64).contains(&secs) {
+                return err(Error::usage(
+                    format!("sleep({secs}): seconds must be a number from 0 to {MAX_SLEEP_SECS} (one day)"),
+                    Some("give the wait in seconds, e.g. sleep(0.5) or sleep(30)"),
+                ));
+            }
+            sleep(&s, secs as f64)
+        }
+    );
 
     api!(
         engine,
@@ -377,10 +420,22 @@ pub fn register(engine: &mut Engine, session: &Arc<Session>) {
     api!(
         engine,
         "node",
-        "The node a selector names: a port (6397), host:port, or a node id or unique prefix.",
+        "The node a selector names: a port (6397), host:port, or a node id (8+ hex characters, or id:PREFIX).",
         |c: &mut ClusterHandle, sel: Dynamic| -> RhaiResult<Node> {
             j(c, "node", &show(&sel), |cl| {
                 Ok(Node(resolve(&cl.topology().map_err(rhai_err)?, &sel).map_err(rhai_err)?))
+            })
+        }
+    );
+    api!(
+        engine,
+        "find_node",
+        "The node a selector names, or () when no node of the cluster matches (a malformed or ambiguous selector is still an error).",
+        |c: &mut ClusterHandle, sel: Dynamic| -> RhaiResult<Dynamic> {
+            j(c, "find_node", &show(&sel), |cl| match resolve(&cl.topology().map_err(rhai_err)?, &sel) {
+                Ok(n) => Ok(Dynamic::from(Node(n))),
+                Err(Error::Select(crate::model::SelectError::NotFound { .. })) => Ok(Dynamic::UNIT),
+                Err(e) => Err(rhai_err(e)),
             })
         }
     );
@@ -433,7 +488,8 @@ pub fn register(engine: &mut Engine, session: &Arc<Session>) {
         "Waits up to `secs` seconds until every node agrees on slots and membership and reports cluster_state:ok.",
         |c: &mut ClusterHandle, secs: i64| -> RhaiResult<()> {
             j(c, "wait_converged", &secs.to_string(), |cl| {
-                ops::wait_converged(cl, Duration::from_secs(secs.max(0) as u64)).map(|_| ()).map_err(rhai_err)
+                let wait = wait_secs(secs as f64, "wait_converged").map_err(rhai_err)?;
+                ops::wait_converged(cl, wait).map(|_| ()).map_err(rhai_err)
             })
         }
     );
@@ -636,32 +692,63 @@ pub fn register(engine: &mut Engine, session: &Arc<Session>) {
             })
         }
     );
+    let s = session.clone();
     api!(
         engine,
-        "call",
-        "Runs a raw command on one node, e.g. c.call(n, \"CLUSTER INFO\"); the reply as data.",
-        |c: &mut ClusterHandle, n: Dynamic, cmd: &str| -> RhaiResult<Dynamic> {
-            let first = cmd.split_whitespace().next().unwrap_or_default().to_string();
-            j(c, "call", &format!("{} {first}", show(&n)), |cl| {
-                call(cl, &n, cmd.split_whitespace().map(str::to_string).collect())
-            })
+        "command",
+        "Runs a raw command on one node, e.g. c.command(n, \"CLUSTER INFO\"); the reply as data. Destructive ones (FLUSHALL, CONFIG SET, CLUSTER RESET, ...) need a confirm() before them, or --yes.",
+        move |c: &mut ClusterHandle, n: Dynamic, cmd: &str| -> RhaiResult<Dynamic> {
+            raw_command(&s, c, &n, cmd.split_whitespace().map(str::to_string).collect())
         }
     );
+    let s = session.clone();
     api!(
         engine,
-        "call",
-        "Runs a raw command given as an array of arguments on one node.",
-        |c: &mut ClusterHandle, n: Dynamic, args: Array| -> RhaiResult<Dynamic> {
-            let first = args.first().map(ToString::to_string).unwrap_or_default();
-            j(c, "call", &format!("{} {first}", show(&n)), |cl| {
-                call(cl, &n, args.iter().map(ToString::to_string).collect())
-            })
+        "command",
+        "Runs a raw command given as an array of arguments, e.g. c.command(n, [\"CONFIG\", \"GET\", \"maxmemory\"]).",
+        move |c: &mut ClusterHandle, n: Dynamic, args: Array| -> RhaiResult<Dynamic> {
+            raw_command(&s, c, &n, args.iter().map(ToString::to_string).collect())
         }
     );
 }
 
+/// `c.command(...)`: a read runs as it is; a write is journaled and takes the lease; a
+/// destructive command also needs the run to have confirmed something (or `--yes`).
+fn raw_command(s: &Session, c: &ClusterHandle, n: &Dynamic, args: Vec<String>) -> RhaiResult<Dynamic> {
+    use crate::ops::command::{CommandKind, command_name, kind};
+    if args.is_empty() {
+        return err(Error::usage("c.command needs a command", Some("e.g. c.command(n, \"CLUSTER INFO\")")));
+    }
+    let name = command_name(&args);
+    let kind = kind(&args);
+    if kind == CommandKind::Destructive && !s.confirmed() {
+        return err(Error::refused(
+            format!("{name} is destructive, and the run has not asked for a confirmation; nothing was sent"),
+            Some("call confirm(\"…\") before c.command sends it (--yes answers it), or pass --yes"),
+        ));
+    }
+    // Reads are journaled apart, so a resumed run does not take them for changes.
+    let journal_name = if kind == CommandKind::Read { "command_read" } else { "command" };
+    j(c, journal_name, &format!("{} {name}", show(n)), |cl| command(cl, n, &args))
+}
+
+/// The longest `sleep`: anything longer is a typo (milliseconds for seconds), not a plan.
+const MAX_SLEEP_SECS: f64 = 86_400.0;
+
+/// Seconds a runbook asked to wait, refused unless finite and between 0 and a day (a negative,
+/// infinite or huge value would panic, pass silently or hang).
+fn wait_secs(secs: f64, what: &str) -> Result<Duration, Error> {
+    if !secs.is_finite() || !(0.0..=MAX_SLEEP_SECS).contains(&secs) {
+        return Err(Error::usage(
+            format!("{what}({secs}): seconds must be a number from 0 to {MAX_SLEEP_SECS} (one day)"),
+            Some("give the wait in seconds, e.g. sleep(0.5) or sleep(30)"),
+        ));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
 fn sleep(s: &Session, secs: f64) -> RhaiResult<()> {
-    let until = std::time::Instant::now() + Duration::from_secs_f64(secs.max(0.0));
+    let until = std::time::Instant::now() + wait_secs(secs, "sleep").map_err(rhai_err)?;
     while std::time::Instant::now() < until {
         if s.cancelled() {
             return err(Error::Cancelled);
@@ -720,10 +807,10 @@ fn del_node(c: &dyn Cluster, n: &Dynamic, opts: &Map) -> RhaiResult<Map> {
     Ok(m)
 }
 
-fn call(c: &dyn Cluster, n: &Dynamic, args: Vec<String>) -> RhaiResult<Dynamic> {
+fn command(c: &dyn Cluster, n: &Dynamic, args: &[String]) -> RhaiResult<Dynamic> {
     let topo = c.topology().map_err(rhai_err)?;
     let node = resolve(&topo, n).map_err(rhai_err)?;
-    let v = c.call(&node, &args).map_err(rhai_err)?;
+    let v = c.call(&node, args).map_err(rhai_err)?;
     rhai::serde::to_dynamic(v)
         .map_err(|e| rhai_err(Error::Protocol { node: node.addr.to_string(), reason: e.to_string() }))
 }
@@ -743,7 +830,8 @@ fn add_node(c: &dyn Cluster, addr: &str, opts: &Map) -> RhaiResult<Node> {
         None => None,
     };
     let timeout = opts.get("timeout").map(|v| number(v, "timeout")).transpose().map_err(rhai_err)?.unwrap_or(60.0);
-    ops::add_node(c, &addr, master.as_deref(), Duration::from_secs_f64(timeout.max(1.0))).map(Node).map_err(rhai_err)
+    let timeout = wait_secs(timeout, "add_node timeout").map_err(rhai_err)?.max(Duration::from_secs(1));
+    ops::add_node(c, &addr, master.as_deref(), timeout).map(Node).map_err(rhai_err)
 }
 
 /// `settle` is `--settle`; the option map's `settle` wins over it.

@@ -91,7 +91,9 @@ fn calls(lines: &[(usize, String)]) -> Vec<(usize, String)> {
                 let word = &line[start..i];
                 let next = line[i..].trim_start();
                 let before = line[..start].trim_end();
-                if next.starts_with('(') && !before.ends_with("fn") && !before.ends_with('!') {
+                // `h::double(` calls a function of an imported module, which lint does not load.
+                if next.starts_with('(') && !before.ends_with("fn") && !before.ends_with('!') && !before.ends_with("::")
+                {
                     out.push((*n, word.to_string()));
                 }
             } else {
@@ -146,6 +148,31 @@ pub fn lint(name: &str, source: &str) -> Result<Vec<String>> {
             problems.push(format!("line {n}: `{call}` is not a known function (see `runbook functions`)"));
         }
     }
+    // An import that a run would refuse, or whose module is not there, is found without running.
+    for (n, line) in source.lines().enumerate() {
+        let Some(rest) = line.trim_start().strip_prefix("import ") else { continue };
+        let Some(module) = rest.trim_start().strip_prefix('"').and_then(|r| r.split('"').next()) else { continue };
+        if !engine::is_confined(module) {
+            problems.push(format!(
+                "line {}: import \"{module}\" is refused: modules are named relative to the runbook's directory, without .. or an absolute path",
+                n + 1
+            ));
+        } else if let Some(dir) = std::path::Path::new(name).parent().filter(|_| std::path::Path::new(name).is_file()) {
+            let file = dir.join(module).with_extension("rhai");
+            if !file.is_file() {
+                problems.push(format!("line {}: import \"{module}\": there is no {}", n + 1, file.display()));
+            }
+        }
+    }
+    // `x.call(...)` is rhai's function-pointer call: on a cluster it fails at run time with
+    // "Data type incorrect: Node (expecting Fn)", so say what was meant before anything runs.
+    for (n, line) in &lines {
+        if line.contains(".call(") {
+            problems.push(format!(
+                "line {n}: `.call(` is rhai's call of a function pointer; a raw command is `c.command(node, \"CLUSTER INFO\")`"
+            ));
+        }
+    }
     Ok(problems)
 }
 
@@ -185,10 +212,27 @@ mod tests {
         assert!(!mutates("let c = cluster();\nprint(c.check()); // c.apply(plan)\nprint(\"c.del_node(x)\");\n"));
         assert!(mutates("let c = cluster();\nc.apply(c.plan_drain(c.node(1)));\n"));
         assert!(mutates("let c = cluster();\nlet r = c.rebalance (#{});\n"));
-        assert!(mutates("let c = cluster();\nc.call(c.node(1), \"FLUSHALL\");\n"));
+        assert!(mutates("let c = cluster();\nc.command(c.node(1), \"FLUSHALL\");\n"));
         for (name, src) in shipped::SHIPPED {
             assert!(mutates(src), "{name} changes the cluster");
         }
+    }
+
+    #[test]
+    fn imports_outside_the_runbooks_directory_are_problems() {
+        let src = "import \"/etc/x\" as a;\nimport \"../up\" as b;\nimport \"lib/ok\" as c;\nprint(1);\n";
+        let problems = lint("t.rhai", src).unwrap();
+        assert!(problems.iter().any(|p| p.starts_with("line 1: import \"/etc/x\" is refused")), "{problems:?}");
+        assert!(problems.iter().any(|p| p.starts_with("line 2: import \"../up\" is refused")), "{problems:?}");
+        assert_eq!(problems.len(), 2, "{problems:?}");
+    }
+
+    #[test]
+    fn the_raw_command_is_command_not_call() {
+        let problems = lint("t.rhai", "let c = cluster();\nc.call(6391, \"CLUSTER INFO\");\n").unwrap();
+        assert!(problems.iter().any(|p| p.contains("line 2: `.call(`") && p.contains("c.command(")), "{problems:?}");
+        let ok = lint("t.rhai", "let c = cluster();\nc.command(6391, \"CLUSTER INFO\");\n").unwrap();
+        assert_eq!(ok, Vec::<String>::new());
     }
 
     #[test]

@@ -92,6 +92,9 @@ pub fn run_command(args: &[String]) -> Result<u8> {
         resume = r;
     }
     let session = Arc::new(session);
+    // Ctrl-C is heard from the start, not from the first cluster() only: a runbook that loops or
+    // sleeps before connecting stops too.
+    session.runtime()?;
     if session.lease_first && session.cluster_args.cluster.is_some() {
         // Refused here, the run has written nothing: its journal still resumes what it held.
         session.take_lease()?;
@@ -99,7 +102,8 @@ pub fn run_command(args: &[String]) -> Result<u8> {
     if let Some(j) = &session.journal {
         j.start(&name, &params_json, session.cluster_args.cluster.as_deref().unwrap_or_default(), resume.as_mut())?;
     }
-    let engine = engine::build(&session);
+    let mut engine = engine::build(&session);
+    engine::confine_imports(&mut engine, engine::runbook_dir(&name).as_deref());
     // Every outcome, even failing to reach the cluster, ends the run in its journal.
     let result = resumable(&session, resume)
         .and_then(|resume| finish_in_flight(&session, resume.as_ref()))

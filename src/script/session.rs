@@ -31,6 +31,8 @@ pub struct Session {
     /// Take the cluster's lease when connecting, before anything is read (a run whose runbook
     /// can change the cluster), rather than at the first change (the REPL).
     pub lease_first: bool,
+    /// Some `confirm()` of this run was answered yes: destructive raw commands may follow.
+    confirmed: AtomicBool,
     rt: OnceLock<Arc<Runtime>>,
     /// The cluster connected by `take_lease`, holding the lease, for the first `cluster()`.
     leased: Mutex<Option<LiveCluster>>,
@@ -51,6 +53,7 @@ impl Session {
             rate_limit: None,
             settle: None,
             lease_first: false,
+            confirmed: AtomicBool::new(false),
             rt: OnceLock::new(),
             leased: Mutex::new(None),
             default: Mutex::new(None),
@@ -77,6 +80,11 @@ impl Session {
 
     pub fn cancelled(&self) -> bool {
         self.cancel.load(Ordering::Relaxed)
+    }
+
+    /// `--yes`, or a `confirm()` answered yes earlier in this run.
+    pub fn confirmed(&self) -> bool {
+        self.yes || self.confirmed.load(Ordering::Relaxed)
     }
 
     pub fn is_dry_run(&self) -> bool {
@@ -150,6 +158,14 @@ impl Session {
     /// Asks `question` on the terminal; `--yes` answers yes; with no terminal and no `--yes`
     /// it refuses rather than hang (a cron job must never wait on a prompt).
     pub fn confirm(&self, question: &str) -> Result<bool> {
+        let answer = self.confirm_inner(question);
+        if matches!(answer, Ok(true)) {
+            self.confirmed.store(true, Ordering::Relaxed);
+        }
+        answer
+    }
+
+    fn confirm_inner(&self, question: &str) -> Result<bool> {
         if self.is_dry_run() {
             eprintln!("(dry run) {question} [y/N] yes");
             return Ok(true);
