@@ -100,7 +100,7 @@ pub fn run_command(args: &[String]) -> Result<u8> {
         j.start(&name, &params_json, session.cluster_args.cluster.as_deref().unwrap_or_default(), resume.as_mut())?;
     }
     let engine = engine::build(&session);
-    // Every outcome, even failing to reach the cluster, ends the run in its journal.
+    // Every outcome of a started run, even failing to reach the cluster, ends it in its journal.
     let result = resumable(&session, resume)
         .and_then(|resume| finish_in_flight(&session, resume.as_ref()))
         .and_then(|()| engine.run_ast_with_scope(&mut scope, &ast).map_err(|e| engine::to_error(*e, &path, &source)));
