@@ -104,7 +104,7 @@ pub fn run_command(args: &[String]) -> Result<u8> {
     }
     let mut engine = engine::build(&session);
     engine::confine_imports(&mut engine, engine::runbook_dir(&name).as_deref());
-    // Every outcome, even failing to reach the cluster, ends the run in its journal.
+    // Every outcome of a started run, even failing to reach the cluster, ends it in its journal.
     let result = resumable(&session, resume)
         .and_then(|resume| finish_in_flight(&session, resume.as_ref()))
         .and_then(|()| engine.run_ast_with_scope(&mut scope, &ast).map_err(|e| engine::to_error(*e, &path, &source)));
