@@ -227,6 +227,11 @@ impl Journal {
         self.write(&json!({"t": "fail", "seq": seq, "error": error, "ts": now()}))
     }
 
+    /// How many mutating steps this run has recorded (and so sent, or was about to).
+    pub fn intents_written(&self) -> u64 {
+        self.intent_seq.load(Ordering::SeqCst)
+    }
+
     /// Records a mutating step before it is sent; returns its id for the outcome.
     pub fn intent(&self, mut record: Value) -> Result<u64> {
         let id = self.intent_seq.fetch_add(1, Ordering::SeqCst);

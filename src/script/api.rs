@@ -257,8 +257,8 @@ fn migrate(c: &dyn Cluster, slots: &[i64], to: &Dynamic, opts: &Map) -> RhaiResu
 
 use crate::journal::MUTATING;
 
-/// Set once a primitive that changes the cluster has run (or been replayed from the run this one
-/// resumes): from then on a failed health assertion must not claim that nothing was changed.
+/// Set once a primitive that changes the cluster has changed it (or was replayed from the run this
+/// one resumes): from then on no failure may claim that nothing was changed.
 static CHANGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 pub fn changed_by_this_run() -> bool {
@@ -277,14 +277,18 @@ pub fn j<T: Clone + Send + Sync + 'static>(
         // Refuse a second run before anything else (even its own prechecks) looks at the cluster.
         c.0.acquire_lease().map_err(rhai_err)?;
     }
-    if MUTATING.contains(&name) {
-        CHANGED.store(true, std::sync::atomic::Ordering::Relaxed);
-    }
     let step = MUTATING.contains(&name) || matches!(name, "preflight" | "check" | "wait_converged");
     if step {
         ops::events::emit("step", serde_json::json!({"step": name, "args": args, "phase": "started"}));
     }
+    let sent_before = c.1.as_ref().map(|j| j.intents_written());
     let r = j_inner(c, name, args, f);
+    // Changed: it succeeded (or was replayed from the run this one resumes), or it failed after
+    // sending some change. One refused before sending anything changed nothing.
+    let sent = c.1.as_ref().map(|j| j.intents_written()) != sent_before;
+    if MUTATING.contains(&name) && (r.is_ok() || sent) {
+        CHANGED.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     if step {
         let error = r.as_ref().err().map(ToString::to_string);
         ops::events::emit(
