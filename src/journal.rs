@@ -270,14 +270,14 @@ impl Journal {
 
 /// The run that holds a locked journal: its last run, when that has not ended and its process
 /// is alive (or runs on another host, for a journal on a shared disk).
-fn running_holder(path: &Path) -> Option<crate::live::Holder> {
+fn running_holder(path: &Path) -> Option<crate::holder::Holder> {
     let records = read_records(path).ok()?;
     let start = records.iter().rposition(|r| r["t"] == "run")?;
     if records[start..].iter().any(|r| r["t"] == "end") {
         return None;
     }
     let r = &records[start];
-    let holder = crate::live::Holder {
+    let holder = crate::holder::Holder {
         host: r["host"].as_str().unwrap_or("?").to_string(),
         pid: u32::try_from(r["pid"].as_u64()?).ok()?,
         runbook: r["runbook"].as_str().unwrap_or("?").to_string(),

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::error::{Error, Result, exit};
+use crate::holder::unix_time;
 use crate::journal::read_records;
-use crate::live::lease::unix_time;
 
 fn dir() -> PathBuf {
     crate::state_dir::state_dir().join("journal")

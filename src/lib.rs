@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod failpoint;
+pub mod holder;
 pub mod journal;
 mod journal_command;
 pub mod live;

@@ -97,7 +97,7 @@ pub fn known_again(topo: &Topology, removed: &[crate::removed::Removal]) -> Vec<
                 id: r.id.clone(),
                 addr: r.addr.clone(),
                 run: r.run.clone(),
-                removed_at: crate::live::lease::unix_time(r.ts as u64),
+                removed_at: crate::holder::unix_time(r.ts as u64),
                 known_by: by,
             })
         })

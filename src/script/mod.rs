@@ -160,7 +160,7 @@ fn finish_in_flight(session: &Session, resume: Option<&crate::journal::Resume>) 
     let Some(r) = resume else { return Ok(()) };
     crate::ops::say(&format!(
         "resuming the run started {} ({} step(s) done, {} slot batch(es) in flight)",
-        crate::live::lease::unix_time(r.started as u64),
+        crate::holder::unix_time(r.started as u64),
         r.calls_done,
         r.in_flight.len()
     ));
