@@ -323,6 +323,7 @@ impl Cluster for LiveCluster {
     }
 
     fn probe(&self, addr: &Addr) -> Result<(String, usize, u64)> {
+        self.pool.ask_again(addr);
         self.block(async {
             let id: String =
                 self.pool.read(addr, "CLUSTER MYID", redis::cmd("CLUSTER").arg("MYID")).await.map_err(|e| match e {

@@ -48,8 +48,9 @@ pub struct Timeouts {
     pub connect: Duration,
     pub command: Duration,
     /// For reads of the cluster's state (CLUSTER NODES, INFO), connecting included. A node
-    /// answers them from memory in microseconds; one that is silent for this long is frozen
-    /// (SIGSTOP, a stuck fork, a paused VM) or cut off, not busy.
+    /// answers them from memory in microseconds, unless its event loop is held (a replica
+    /// loading the RDB of a full resync, seen to take over 2 s on a loaded 2-core host); one
+    /// that is silent for this long is frozen (SIGSTOP, a stuck fork, a paused VM) or cut off.
     pub read: Duration,
     /// How long a node that failed a read is taken as unreachable without being asked again.
     /// Every step re-reads the whole cluster (each slot batch, each forget round, each poll of
@@ -62,7 +63,7 @@ impl Default for Timeouts {
         Self {
             connect: Duration::from_secs(3),
             command: Duration::from_secs(15),
-            read: Duration::from_secs(2),
+            read: Duration::from_secs(5),
             retry_unreachable: Duration::from_secs(30),
         }
     }
@@ -207,6 +208,12 @@ impl Pool {
             }
         }
         r
+    }
+
+    /// Asks `addr` again at the next read, whatever its last read said: for a question about
+    /// that one node (is it still there?) rather than one read of the whole cluster.
+    pub fn ask_again(&self, addr: &Addr) {
+        self.unreachable.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&addr.to_string());
     }
 
     /// Why `addr` is still taken as unreachable, if its last read failed recently.

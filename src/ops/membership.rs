@@ -269,7 +269,11 @@ pub fn del_node(c: &dyn Cluster, id: &str, opts: &DelNodeOpts) -> Result<DelNode
             other => other,
         };
     }
-    if topo.is_reachable(&node.id) {
+    // Tried even when the last read of the cluster could not reach it: a node busy loading a
+    // resync can miss a bounded read and still be up, and left running with its id it would be
+    // brought back by gossip. One that really is down fails fast (connection refused).
+    let reachable = topo.is_reachable(&node.id) || c.probe(&node.addr).is_ok_and(|(id, _, _)| id == node.id);
+    if reachable {
         let how = match retire {
             Retire::Reset => "CLUSTER RESET SOFT",
             Retire::ResetHard => {
