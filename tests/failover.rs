@@ -6,6 +6,8 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use crate::support::cluster::Written;
+use crate::support::command::Output;
 use crate::support::{TestCluster, runbook};
 
 /// Masters are nodes 0-3; node 4+m is the replica of master m. Failovers take ~2-4 s.
@@ -50,9 +52,9 @@ fn spawn_runbook(args: &[String], extra: &[&str]) -> Child {
         .expect("start runbook")
 }
 
-fn finish(child: Child) -> crate::support::command::Output {
+fn finish(child: Child) -> Output {
     let out = child.wait_with_output().expect("runbook ran");
-    crate::support::command::Output {
+    Output {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -113,49 +115,44 @@ fn assert_clean(c: &TestCluster, keys: u64, removed: &[&str]) {
     assert_clean_but(c, keys, removed, &[]);
 }
 
+/// A paced decommission of node 3 under a writing client; `kill` is SIGKILLed once a slot is
+/// open on node `open_on`. Returns the run's output, the writer's record, and the ids of the
+/// victim and its replica.
+fn drain_and_kill(c: &mut TestCluster, open_on: usize, kill: usize) -> (Output, Written, [String; 2]) {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("j.jsonl").display().to_string();
+    let removed = [c.node_id(3), c.node_id(7)];
+    let writer = c.writer();
+    let run = spawn_runbook(&decommission_args(c, &journal), &["--rate-limit", "2000"]);
+    c.wait_until("a slot is open", Duration::from_secs(30), |c| has_open_slot(c, open_on));
+    c.kill(kill);
+    let out = finish(run);
+    println!("run: exit {}\n{}\n{}", out.code, out.stdout, out.stderr);
+    let written = writer.stop();
+    let lost = c.lost_writes(&written.acked);
+    println!("writer: {} acknowledged, {} lost, failed by kind {:?}", written.acked.len(), lost.len(), written.failed);
+    (out, written, removed)
+}
+
 #[test]
 fn a_receiving_master_killed_mid_drain() {
     let mut c = fault_cluster(20_000);
-    let dir = tempfile::tempdir().unwrap();
-    let journal = dir.path().join("j.jsonl").display().to_string();
-    let args = decommission_args(&c, &journal);
-    let (victim, replica) = (c.node_id(3), c.node_id(7));
-    let writer = c.writer();
-    let run = spawn_runbook(&args, &["--rate-limit", "2000"]);
     // The first receiver is node 0: kill it while it imports.
-    c.wait_until("node 0 imports slots", Duration::from_secs(30), |c| has_open_slot(c, 0));
-    c.kill(0);
-    let first = finish(run);
-    println!("first run: exit {}\n{}\n{}", first.code, first.stdout, first.stderr);
+    let (first, _, [victim, replica]) = drain_and_kill(&mut c, 0, 0);
     // It goes on with the promoted replica, and its final check names the dead node: the
     // one problem left, which the decommission did not cause.
     first.expect_code(1).stderr_has("failed over to").stderr_has("the decommission is done, but");
     c.wait_promoted(4);
-    let written = writer.stop();
-    let lost = c.lost_writes(&written.acked);
-    println!("writer: {} acknowledged, {} lost, failed by kind {:?}", written.acked.len(), lost.len(), written.failed);
     assert_clean_but(&c, 20_000, &[&victim, &replica], &[0]);
 }
 
 #[test]
 fn the_victim_killed_mid_drain() {
     let mut c = fault_cluster(20_000);
-    let dir = tempfile::tempdir().unwrap();
-    let journal = dir.path().join("j.jsonl").display().to_string();
-    let args = decommission_args(&c, &journal);
-    let (victim, replica) = (c.node_id(3), c.node_id(7));
-    let writer = c.writer();
-    let run = spawn_runbook(&args, &["--rate-limit", "2000"]);
-    c.wait_until("node 3 migrates slots", Duration::from_secs(30), |c| has_open_slot(c, 3));
-    c.kill(3);
-    let first = finish(run);
-    println!("first run: exit {}\n{}\n{}", first.code, first.stdout, first.stderr);
+    let (first, _, [victim, replica]) = drain_and_kill(&mut c, 3, 3);
     // It drains the promoted replica instead and removes both: the shard is gone, and the dead
     // victim with it, so nothing is left to report.
     first.expect_code(0).stderr_has("failed over to");
-    let written = writer.stop();
-    let lost = c.lost_writes(&written.acked);
-    println!("writer: {} acknowledged, {} lost, failed by kind {:?}", written.acked.len(), lost.len(), written.failed);
     assert_clean(&c, 20_000, &[&victim, &replica]);
 }
 

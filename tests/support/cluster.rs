@@ -135,18 +135,22 @@ impl TestCluster {
     /// Starts one more empty node and returns its index.
     pub fn add_server(&mut self) -> usize {
         let port = free_port();
-        let d = self.dir.path().join(port.to_string());
-        std::fs::create_dir_all(&d).unwrap();
-        let child = Command::new(redis_server())
-            .args(runbook::sandbox::server_args(port, &d))
+        std::fs::create_dir_all(self.dir.path().join(port.to_string())).unwrap();
+        let child = self.spawn_server(port);
+        self.nodes.push(Server { port, child: Some(child) });
+        self.wait_ping(self.nodes.len() - 1);
+        self.nodes.len() - 1
+    }
+
+    /// A server process on `port`, in that port's directory (where its `nodes.conf` lives).
+    fn spawn_server(&self, port: u16) -> Child {
+        Command::new(redis_server())
+            .args(runbook::sandbox::server_args(port, &self.dir.path().join(port.to_string())))
             .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start redis-server");
-        self.nodes.push(Server { port, child: Some(child) });
-        self.wait_ping(self.nodes.len() - 1);
-        self.nodes.len() - 1
+            .expect("start redis-server")
     }
 
     fn wait_ping(&self, i: usize) {
@@ -245,16 +249,7 @@ impl TestCluster {
     /// and rejoins with the same id (with no data: the test nodes persist nothing).
     pub fn restart(&mut self, i: usize) {
         assert!(self.nodes[i].child.is_none(), "node {} is still running", self.nodes[i].port);
-        let port = self.nodes[i].port;
-        let d = self.dir.path().join(port.to_string());
-        let child = Command::new(redis_server())
-            .args(runbook::sandbox::server_args(port, &d))
-            .args(&self.extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("restart redis-server");
-        self.nodes[i].child = Some(child);
+        self.nodes[i].child = Some(self.spawn_server(self.nodes[i].port));
         self.wait_ping(i);
     }
 
