@@ -88,6 +88,11 @@ impl Topology {
         self.nodes.iter().find(|n| n.id == id)
     }
 
+    /// How messages name a node: its address, else (a node no view lists) its id's first 8 characters.
+    pub fn name(&self, id: &str) -> String {
+        self.node(id).map_or_else(|| id.chars().take(8).collect(), |n| n.addr.to_string())
+    }
+
     pub fn views(&self) -> &BTreeMap<String, Vec<NodeInfo>> {
         &self.views
     }

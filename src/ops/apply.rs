@@ -62,7 +62,7 @@ pub fn apply(c: &dyn Cluster, plan: &Plan, opts: &MoveOpts) -> Result<ApplyRepor
                     || (o.state == "importing" && m.to == o.node && m.from == o.peer))
         });
         if !ours {
-            let name = |id: &str| topo.node(id).map_or_else(|| id.to_string(), |n| n.addr.to_string());
+            let name = |id: &str| topo.name(id);
             return Err(Error::refused(
                 format!(
                     "slot {} is open ({} on {}, peer {}) and this plan does not finish it",

@@ -91,7 +91,7 @@ pub fn known_again(topo: &Topology, removed: &[crate::removed::Removal]) -> Vec<
                 .views()
                 .iter()
                 .filter(|(viewer, view)| **viewer != r.id && view.iter().any(|n| n.id == r.id))
-                .map(|(viewer, _)| node_name(topo, viewer))
+                .map(|(viewer, _)| topo.name(viewer))
                 .collect();
             (!by.is_empty()).then(|| KnownAgain {
                 id: r.id.clone(),
@@ -121,7 +121,7 @@ pub struct Findings {
 
 impl Findings {
     pub fn of(topo: &Topology, stats: &BTreeMap<String, NodeStats>) -> Self {
-        let name = |id: &str| node_name(topo, id);
+        let name = |id: &str| topo.name(id);
         let mut f =
             Findings { agreement: agreement(topo), cluster_state: cluster_state(topo, stats), ..Findings::default() };
         let uncovered = topo.uncovered();
@@ -162,13 +162,9 @@ impl Findings {
     }
 }
 
-fn node_name(topo: &Topology, id: &str) -> String {
-    topo.node(id).map_or_else(|| id.chars().take(8).collect(), |n| n.addr.to_string())
-}
-
 /// Which nodes disagree on slots or membership, and how; nodes still in a handshake.
 pub fn agreement(topo: &Topology) -> Vec<String> {
-    let name = |id: &str| node_name(topo, id);
+    let name = |id: &str| topo.name(id);
     let mut out = Vec::new();
     for d in topo.disagreements() {
         let who = name(&d.node);
@@ -199,7 +195,7 @@ pub fn cluster_state(topo: &Topology, stats: &BTreeMap<String, NodeStats>) -> Ve
     stats
         .iter()
         .filter_map(|(id, s)| s.cluster_state.as_deref().filter(|s| *s != "ok").map(|state| (id, state)))
-        .map(|(id, state)| format!("{} reports cluster_state:{state}", node_name(topo, id)))
+        .map(|(id, state)| format!("{} reports cluster_state:{state}", topo.name(id)))
         .collect()
 }
 
@@ -225,7 +221,7 @@ impl CheckReport {
                 .keys()
                 .cloned()
                 .chain(topo.failed().into_keys())
-                .map(|id| node_name(topo, &id))
+                .map(|id| topo.name(&id))
                 .collect(),
             known_again: Vec::new(),
         }

@@ -92,7 +92,7 @@ pub fn repair(c: &dyn Cluster, intents: &[Intent], opts: &MoveOpts, wait: Durati
     let topo = settled(c, intents, wait)?;
     let keys = count_keys(c, &topo, intents)?;
     let r = reconcile(&topo, &keys, intents);
-    let name = |id: &str| topo.node(id).map_or_else(|| id.chars().take(8).collect(), |n| n.addr.to_string());
+    let name = |id: &str| topo.name(id);
     for (failed, successor) in &r.replaced {
         say(&format!(
             "{} failed over to {} during the run: the move goes on with {}",

@@ -41,17 +41,14 @@ impl Problem {
     }
 }
 
-fn name(topo: &Topology, id: &str) -> String {
-    topo.node(id).map_or_else(|| id.chars().take(8).collect(), |n| n.addr.to_string())
-}
-
 /// Nodes known to be down: unreachable from here, or flagged `fail`/`fail?` by some node.
 fn down(topo: &Topology) -> BTreeSet<String> {
     topo.unreachable().keys().cloned().chain(topo.failed().into_keys()).collect()
 }
 
-/// A replica of `master_id` that can take over: not down, not `nofailover`.
-fn successor<'a>(topo: &'a Topology, down: &BTreeSet<String>, master_id: &'a str) -> Option<&'a NodeInfo> {
+/// A replica of `master_id` that can still take over (not down, not `nofailover`); compare
+/// `plan::reconcile::successor`, the master that already did.
+fn taker<'a>(topo: &'a Topology, down: &BTreeSet<String>, master_id: &'a str) -> Option<&'a NodeInfo> {
     topo.replicas_of(master_id).find(|r| !down.contains(&r.id) && !r.flags.nofailover)
 }
 
@@ -65,7 +62,7 @@ fn node_settles(topo: &Topology, down: &BTreeSet<String>, id: &str) -> Option<St
     if !node.is_master() || node.slots.is_empty() {
         return None;
     }
-    successor(topo, down, id).map(|r| format!("a failover is under way: its replica {} takes over", r.addr))
+    taker(topo, down, id).map(|r| format!("a failover is under way: its replica {} takes over", r.addr))
 }
 
 /// Every problem the cluster-state gates see, each with whether it settles by itself.
@@ -79,12 +76,12 @@ pub fn classify(topo: &Topology, stats: &BTreeMap<String, NodeStats>) -> Vec<Pro
     out.extend(found.open_slots.iter().map(|t| Problem::new("open_slots", t.clone(), None)));
 
     for (id, reason) in topo.unreachable() {
-        let text = format!("{} cannot be reached: {reason}", name(topo, id));
+        let text = format!("{} cannot be reached: {reason}", topo.name(id));
         out.push(Problem::new("failed_nodes", text, node_settles(topo, &down, id)));
     }
     for (id, witnesses) in topo.failed() {
-        let w: Vec<String> = witnesses.iter().map(|w| name(topo, w)).collect();
-        let text = format!("{} is flagged as failing by {}", name(topo, &id), w.join(", "));
+        let w: Vec<String> = witnesses.iter().map(|w| topo.name(w)).collect();
+        let text = format!("{} is flagged as failing by {}", topo.name(&id), w.join(", "));
         out.push(Problem::new("failed_nodes", text, node_settles(topo, &down, &id)));
     }
 

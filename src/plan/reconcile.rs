@@ -168,15 +168,11 @@ pub fn unsettled(topo: &Topology, intents: &[Intent]) -> Option<String> {
             // only from a stale view is gone, not about to be promoted.)
             let pending = reps.iter().any(|r| topo.is_reachable(r) && topo.node(r).is_some_and(|n| !n.is_master()));
             if successor(topo, id, reps).is_none() && pending {
-                return Some(format!("{} failed and none of its replicas is a master yet", name(topo, id)));
+                return Some(format!("{} failed and none of its replicas is a master yet", topo.name(id)));
             }
         }
     }
     None
-}
-
-fn name(topo: &Topology, id: &str) -> String {
-    topo.node(id).map_or_else(|| id.chars().take(8).collect(), |n| n.addr.to_string())
 }
 
 /// The decisions for every open slot, every slot of `intents` not yet where it was meant to go
@@ -184,7 +180,7 @@ fn name(topo: &Topology, id: &str) -> String {
 /// every stranded key.
 pub fn reconcile(topo: &Topology, keys: &KeyCounts, intents: &[Intent]) -> Reconciliation {
     let mut out = Reconciliation::default();
-    let n = |id: &str| name(topo, id);
+    let n = |id: &str| topo.name(id);
 
     // Open states on masters (a replica's, which Valkey replicates, follows its master's).
     let mut open: BTreeMap<u16, Vec<(&NodeInfo, bool, &str)>> = BTreeMap::new();
