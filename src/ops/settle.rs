@@ -94,7 +94,7 @@ pub fn classify(topo: &Topology, stats: &BTreeMap<String, NodeStats>) -> Vec<Pro
     // replica is promoted, for good when it has none that can take over.
     let stranded: Vec<&NodeInfo> =
         topo.masters().filter(|m| down.contains(&m.id) && !m.slots.is_empty() && !topo.is_reachable(&m.id)).collect();
-    let lost = stranded.iter().any(|m| successor(topo, &down, &m.id).is_none());
+    let lost = stranded.iter().any(|m| taker(topo, &down, &m.id).is_none());
     let state_settles = if !found.coverage.is_empty() || lost {
         None
     } else if let Some(m) = stranded.first() {
