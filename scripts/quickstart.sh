@@ -12,8 +12,8 @@ if ! command -v redis-server >/dev/null 2>&1; then
 fi
 RUNBOOK=${RUNBOOK:-}
 if [ -z "$RUNBOOK" ] && ! command -v cargo >/dev/null 2>&1; then
-  # Debian's own rustc is older than the 1.88 that runbook's dependencies need.
-  echo "quickstart: cargo is not installed; install Rust 1.88 or newer (https://rustup.rs), then run this again" >&2
+  # Debian's own rustc is older than the 1.89 that runbook's dependencies need.
+  echo "quickstart: cargo is not installed; install Rust 1.89 or newer (https://rustup.rs), then run this again" >&2
   exit 1
 fi
 if [ -z "$RUNBOOK" ]; then
