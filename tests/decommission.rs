@@ -46,6 +46,11 @@ fn seed_scenario_removes_master_and_replica_keeping_every_key() {
     assert_removed_and_balanced(&c, &victim, &replica);
     assert_eq!(c.total_keys(), 100_000);
     c.assert_sample_keys(100_000);
+    // The same command again, as an operator unsure it went through: it says what happened.
+    runbook(&["run", "decommission", "--node", &c.port(3).to_string(), "--cluster", &c.seed(), "--yes"])
+        .run()
+        .expect_code(2)
+        .stderr_has(&format!("{} is no longer in the cluster: it was removed by run", c.nodes[3].addr()));
 }
 
 #[test]

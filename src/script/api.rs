@@ -41,7 +41,29 @@ fn resolve(topo: &Topology, who: &Dynamic) -> Result<NodeInfo, Error> {
             .into_string()
             .map_err(|t| Error::usage(format!("a node is a Node, a port, host:port or a node id, not a {t}"), None))?
     };
-    Ok(select(topo, &sel)?.clone())
+    match select(topo, &sel) {
+        Ok(n) => Ok(n.clone()),
+        Err(e) => Err(removed_earlier(&sel).unwrap_or_else(|| e.into())),
+    }
+}
+
+/// A selector that names a node removed earlier from here (`removed.jsonl`): at 3 a.m. the
+/// question is "did that already happen?", and the answer is more use than the candidates.
+fn removed_earlier(sel: &str) -> Option<Error> {
+    let r = crate::removed::load().into_iter().rev().find(|r| {
+        r.event == "removed" && (r.addr == sel || r.addr.rsplit_once(':').is_some_and(|(_, p)| p == sel) || r.id == sel)
+    })?;
+    Some(Error::usage(
+        format!(
+            "{} is no longer in the cluster: it was removed by run {} at {}",
+            r.addr,
+            r.run,
+            crate::holder::unix_time(r.ts as u64)
+        ),
+        Some(
+            "nothing is left to do for it; `runbook journal` shows what that run did, `runbook check` the cluster now",
+        ),
+    ))
 }
 
 /// A runbook's own input check failed. Bad input (exit 2) while the run has changed nothing;
