@@ -167,9 +167,8 @@ fn settle_failed_batch(
         Error::Connect { addr, reason } => (addr.clone(), "connect".into(), reason.clone()),
         other => (String::new(), what.clone(), other.to_string()),
     };
-    // A key that exists on both sides is the operator's call, not a failure to repair; a batch
-    // that fails again after being settled is not tried a third time.
-    if matches!(e, Error::Cancelled) || reason.contains("already exists on the target") || second_time {
+    // A key that exists on both sides is the operator's call, not a failure to repair.
+    if matches!(e, Error::Cancelled) || reason.contains("already exists on the target") {
         return Err(e);
     }
     say(&format!("{what} failed: {reason}; settling those slots"));
@@ -178,6 +177,15 @@ fn settle_failed_batch(
         .map(|t| super::reconcile::failover_wait(c, &t))
         .and_then(|wait| super::reconcile::repair(c, &[plan.intent(b)], opts, wait));
     match settled {
+        // A batch that fails again after being settled is settled once more, not tried again.
+        Ok(_) if second_time => Err(Error::Command {
+            node,
+            command,
+            reason,
+            state: Some(format!(
+                "the drain stopped: {what} failed again after its slots had been settled; they were settled once more (each decision is printed above), so no slot is left open by this run; `runbook check` shows the cluster, and running the same command again continues the plan"
+            )),
+        }),
         Ok(r) => {
             say(&format!("{what}: settled; going on with the plan"));
             Ok(r)
