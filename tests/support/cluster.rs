@@ -134,12 +134,30 @@ impl TestCluster {
 
     /// Starts one more empty node and returns its index.
     pub fn add_server(&mut self) -> usize {
-        let port = free_port();
-        std::fs::create_dir_all(self.dir.path().join(port.to_string())).unwrap();
-        let child = self.spawn_server(port);
-        self.nodes.push(Server { port, child: Some(child) });
-        self.wait_ping(self.nodes.len() - 1);
-        self.nodes.len() - 1
+        // A port found free can be taken before the server binds it (by some process's outgoing
+        // connection: the test ports overlap the kernel's ephemeral range); the server then
+        // exits at once, and another port is tried.
+        for _ in 0..5 {
+            let port = free_port();
+            std::fs::create_dir_all(self.dir.path().join(port.to_string())).unwrap();
+            let mut child = self.spawn_server(port);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                let pong = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+                    .and_then(|c| c.get_connection())
+                    .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
+                if pong.is_ok() {
+                    self.nodes.push(Server { port, child: Some(child) });
+                    return self.nodes.len() - 1;
+                }
+                assert!(Instant::now() < deadline, "redis-server on {port} did not answer");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        panic!("redis-server exited at start on 5 free ports in a row")
     }
 
     /// A server process on `port`, in that port's directory (where its `nodes.conf` lives).
