@@ -159,7 +159,7 @@ impl Error {
                 Some(format!("give a path to a .rhai file, or one of the shipped runbooks: {}", available.join(", ")))
             }
             Error::Params { accepted, runbook, .. } => Some(format!(
-                "`{runbook}` accepts:\n{}",
+                "nothing was changed: parameters are checked before anything connects\n`{runbook}` accepts:\n{}",
                 accepted.iter().map(|a| format!("    {a}")).collect::<Vec<_>>().join("\n")
             )),
             Error::Script { inner: Some(inner), .. } => inner.hint(),

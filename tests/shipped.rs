@@ -74,7 +74,9 @@ fn rebalance_runbook_with_weights_and_simulate() {
     runbook(&["run", "rebalance", "--weights", "nonsense", "-c", &c.seed()])
         .run()
         .expect_code(2)
-        .stderr_has("weights takes \"node=weight\" pairs");
+        .stderr_has("--weights takes weights as node=number")
+        .stderr_has("`nonsense` is not node=number")
+        .stderr_has("nothing was changed");
 }
 
 #[test]

@@ -14,20 +14,24 @@ fn a_slot_holding_a_two_million_field_hash_moves() {
     let owner = c.index_of(topo.owner(slot).unwrap().addr.port);
     let target = (owner + 1) % 3;
     let mut con = c.conn(owner);
+    // A loaded 2-core machine can make a node miss its heartbeats while it takes these writes:
+    // the cluster goes down until it answers again, and the write is simply sent again.
+    let mut send = |cmd: &redis::Cmd| {
+        while let Err(e) = cmd.exec(&mut con) {
+            assert_eq!(e.kind(), redis::ErrorKind::Server(redis::ServerErrorKind::ClusterDown), "{e}");
+            c.wait_healthy();
+        }
+    };
     for chunk in 0..200 {
         let mut cmd = redis::cmd("HSET");
         cmd.arg(key);
         for i in chunk * 10_000..(chunk + 1) * 10_000 {
             cmd.arg(format!("field:{i}")).arg(i);
         }
-        // A loaded 2-core machine can make a node miss its heartbeats while it takes these:
-        // the cluster goes down until it answers again; the HSET is simply sent again.
-        while let Err(e) = cmd.exec(&mut con) {
-            assert_eq!(e.kind(), redis::ErrorKind::Server(redis::ServerErrorKind::ClusterDown), "{e}");
-            c.wait_healthy();
-        }
+        send(&cmd);
     }
-    redis::cmd("SET").arg("small:{hash}").arg("x").exec(&mut con).unwrap();
+    send(redis::cmd("SET").arg("small:{hash}").arg("x"));
+    c.wait_healthy();
     let (_d, path) = script(&format!("let c = cluster();\nc.migrate_slot({slot}, c.node({}));\n", c.port(target)));
     runbook(&["run", &path, "-c", &c.seed()]).run().expect_code(0);
     let len: u64 = redis::cmd("HLEN").arg(key).query(&mut c.conn(target)).unwrap();

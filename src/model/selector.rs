@@ -33,60 +33,80 @@ pub fn describe(n: &NodeInfo) -> String {
     format!("{} ({role}, {}{failed})", n.addr, &n.id[..8.min(n.id.len())])
 }
 
-/// Picks the one node that `selector` names. A bare number is a port and never an id prefix
-/// (`18` must not pick the node whose id starts with 18 when port 18 is a typo).
-pub fn select<'a>(topology: &'a Topology, selector: &str) -> Result<&'a NodeInfo, SelectError> {
+/// What a selector names, read without looking at any cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Selector {
+    Port(u16),
+    HostPort(String, u16),
+    /// A node id prefix, lower-cased.
+    Id(String),
+}
+
+/// Reads a selector's form: a bare number is a port and never an id prefix (`18` must not pick
+/// the node whose id starts with 18 when port 18 is a typo). The error says why it is none.
+pub fn parse(selector: &str) -> Result<Selector, String> {
     let sel = selector.trim();
-    let candidates = || topology.nodes().iter().map(describe).collect::<Vec<_>>();
-    let malformed =
-        |reason: String| SelectError::Malformed { selector: selector.to_string(), reason, candidates: candidates() };
     let is_hex = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit());
-    let by_id = |prefix: &str| -> Vec<&NodeInfo> {
-        let lower = prefix.to_ascii_lowercase();
-        topology.nodes().iter().filter(|n| n.id.starts_with(&lower)).collect()
-    };
-    let matches: Vec<&NodeInfo> = if sel.is_empty() {
-        return Err(malformed("an empty selector names no node".into()));
+    if sel.is_empty() {
+        Err("an empty selector names no node".into())
     } else if sel.bytes().all(|b| b.is_ascii_digit()) {
-        let port = sel
-            .parse::<u16>()
+        sel.parse::<u16>()
             .ok()
             .filter(|p| *p > 0)
-            .ok_or_else(|| malformed(format!("`{sel}` is a number but not a port (1-65535)")))?;
-        topology.nodes().iter().filter(|n| n.addr.port == port).collect()
+            .map(Selector::Port)
+            .ok_or_else(|| format!("`{sel}` is a number but not a port (1-65535)"))
     } else if let Some(prefix) = sel.strip_prefix("id:") {
-        if !is_hex(prefix) {
-            return Err(malformed(format!("`{prefix}` is not a node id: ids are hex digits")));
+        if is_hex(prefix) {
+            Ok(Selector::Id(prefix.to_ascii_lowercase()))
+        } else {
+            Err(format!("`{prefix}` is not a node id: ids are hex digits"))
         }
-        by_id(prefix)
-    } else if let Some((host, port)) = sel.rsplit_once(':').filter(|(_, p)| p.parse::<u16>().is_ok()) {
+    } else if let Some((host, port)) = sel.rsplit_once(':') {
+        let port = port.parse::<u16>().ok().filter(|p| *p > 0);
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        let port: u16 = port.parse().unwrap_or_default();
-        let localhost = |h: &str| h == "localhost" || h == "127.0.0.1" || h == "::1";
-        topology
-            .nodes()
-            .iter()
-            .filter(|n| n.addr.port == port)
-            .filter(|n| {
-                n.addr.host == host
-                    || n.addr.hostname.as_deref() == Some(host)
-                    || (localhost(host) && localhost(&n.addr.host))
-            })
-            .collect()
+        match port {
+            Some(port) if !host.is_empty() => Ok(Selector::HostPort(host.to_string(), port)),
+            _ => Err(format!("`{sel}` is not host:port (the port is 1-65535)")),
+        }
     } else if is_hex(sel) && sel.len() >= MIN_ID_PREFIX {
-        by_id(sel)
+        Ok(Selector::Id(sel.to_ascii_lowercase()))
     } else if is_hex(sel) {
-        return Err(malformed(format!(
+        Err(format!(
             "`{sel}` is too short for a node id prefix (at least {MIN_ID_PREFIX} hex characters, or write id:{sel})"
-        )));
+        ))
     } else {
-        return Err(malformed(format!("`{sel}` is not a port, host:port or node id")));
-    };
+        Err(format!("`{sel}` is not a port, host:port or node id"))
+    }
+}
+
+/// Picks the one node that `selector` names.
+pub fn select<'a>(topology: &'a Topology, selector: &str) -> Result<&'a NodeInfo, SelectError> {
+    let candidates = || topology.nodes().iter().map(describe).collect::<Vec<_>>();
+    let parsed = parse(selector).map_err(|reason| SelectError::Malformed {
+        selector: selector.trim().to_string(),
+        reason,
+        candidates: candidates(),
+    })?;
+    let localhost = |h: &str| h == "localhost" || h == "127.0.0.1" || h == "::1";
+    let matches: Vec<&NodeInfo> = topology
+        .nodes()
+        .iter()
+        .filter(|n| match &parsed {
+            Selector::Port(port) => n.addr.port == *port,
+            Selector::Id(prefix) => n.id.starts_with(prefix.as_str()),
+            Selector::HostPort(host, port) => {
+                n.addr.port == *port
+                    && (n.addr.host == *host
+                        || n.addr.hostname.as_deref() == Some(host.as_str())
+                        || (localhost(host) && localhost(&n.addr.host)))
+            }
+        })
+        .collect();
     match matches.as_slice() {
         [one] => Ok(one),
-        [] => Err(SelectError::NotFound { selector: selector.to_string(), candidates: candidates() }),
+        [] => Err(SelectError::NotFound { selector: selector.trim().to_string(), candidates: candidates() }),
         many => Err(SelectError::Ambiguous {
-            selector: selector.to_string(),
+            selector: selector.trim().to_string(),
             matches: many.iter().map(|n| describe(n)).collect(),
         }),
     }

@@ -479,6 +479,28 @@ pub fn register(engine: &mut Engine, session: &Arc<Session>) {
     });
     api!(
         engine,
+        "keys_per_slot",
+        "Each slot a master owns with its key count, in slot order: [#{slot: 13654, keys: 120}, ...]. Sort it to find the busiest.",
+        |c: &mut ClusterHandle, n: Dynamic| -> RhaiResult<Array> {
+            j(c, "keys_per_slot", &show(&n), |cl| {
+                let n = resolve(&cl.topology().map_err(rhai_err)?, &n).map_err(rhai_err)?;
+                let slots: Vec<u16> = n.slots.iter().collect();
+                let counts = cl.count_keys(&n, &slots).map_err(rhai_err)?;
+                Ok(slots
+                    .iter()
+                    .zip(counts)
+                    .map(|(s, k)| {
+                        let mut m = Map::new();
+                        m.insert("slot".into(), Dynamic::from(i64::from(*s)));
+                        m.insert("keys".into(), Dynamic::from(k as i64));
+                        Dynamic::from(m)
+                    })
+                    .collect())
+            })
+        }
+    );
+    api!(
+        engine,
         "fingerprint",
         "A short hash of the slot map and membership.",
         |c: &mut ClusterHandle| -> RhaiResult<String> {

@@ -50,11 +50,19 @@ const KEYWORDS: &[&str] = &[
 fn code_lines(source: &str) -> Vec<(usize, String)> {
     let mut out = Vec::new();
     let mut in_str: Option<char> = None;
+    // Open `${…}` of template strings: each holds code, and the brace depth inside it.
+    let mut interpolations: Vec<u32> = Vec::new();
     for (i, line) in source.lines().enumerate() {
         let mut code = String::new();
         let mut chars = line.chars().peekable();
         while let Some(ch) = chars.next() {
             match in_str {
+                Some('`') if ch == '$' && chars.peek() == Some(&'{') => {
+                    chars.next();
+                    interpolations.push(0);
+                    in_str = None;
+                    code.push_str("  ");
+                }
                 Some(q) => {
                     if ch == '\\' {
                         chars.next();
@@ -67,6 +75,19 @@ fn code_lines(source: &str) -> Vec<(usize, String)> {
                 None if ch == '"' || ch == '`' => {
                     in_str = Some(ch);
                     code.push(' ');
+                }
+                None if ch == '{' && !interpolations.is_empty() => {
+                    *interpolations.last_mut().unwrap_or(&mut 0) += 1;
+                    code.push(ch);
+                }
+                None if ch == '}' && interpolations.last() == Some(&0) => {
+                    interpolations.pop();
+                    in_str = Some('`');
+                    code.push(' ');
+                }
+                None if ch == '}' && !interpolations.is_empty() => {
+                    *interpolations.last_mut().unwrap_or(&mut 0) -= 1;
+                    code.push(ch);
                 }
                 None => code.push(ch),
             }
@@ -233,6 +254,13 @@ mod tests {
         assert!(problems.iter().any(|p| p.contains("line 2: `.call(`") && p.contains("c.command(")), "{problems:?}");
         let ok = lint("t.rhai", "let c = cluster();\nc.command(6391, \"CLUSTER INFO\");\n").unwrap();
         assert_eq!(ok, Vec::<String>::new());
+    }
+
+    #[test]
+    fn template_interpolations_are_code() {
+        let src = "//! t\n//! @param top int 3 n\nprint(`a ${params.top} b ${ #{x: 1}.x } \"${params.tops}\"`);\n";
+        let problems = lint("t.rhai", src).unwrap();
+        assert_eq!(problems, vec!["line 3: `params.tops` is not declared (add `//! @param tops …` to the header)"]);
     }
 
     #[test]

@@ -207,6 +207,9 @@ fn run_usage() -> String {
 
 fn describe(name: &str, h: &Header) -> String {
     let mut s = format!("{name}: {}\n", h.summary);
+    if !h.description.is_empty() {
+        s.push('\n');
+    }
     for line in &h.description {
         s.push_str(&format!("{line}\n"));
     }
