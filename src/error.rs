@@ -65,6 +65,11 @@ pub enum Error {
         addr: String,
         reason: String,
     },
+    /// The user's ACL refuses commands the run needs (`NOPERM`): each as "COMMAND on host:port".
+    Permission {
+        denied: Vec<String>,
+        reason: String,
+    },
     NotCluster {
         addr: String,
     },
@@ -117,6 +122,19 @@ pub enum Error {
     },
 }
 
+/// `+cluster|setslot`-style grants for "CLUSTER SETSLOT on host:port" entries, each once.
+fn acl_grants(denied: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for d in denied {
+        let command = d.split(" on ").next().unwrap_or(d).to_ascii_lowercase();
+        let grant = format!("+{}", command.replacen(' ', "|", 1));
+        if !out.contains(&grant) {
+            out.push(grant);
+        }
+    }
+    out
+}
+
 impl Error {
     pub fn usage(message: impl Into<String>, hint: Option<&str>) -> Self {
         Error::Usage { message: message.into(), hint: hint.map(str::to_string) }
@@ -145,7 +163,9 @@ impl Error {
             | Error::Protocol { .. } => exit::FAILED,
             Error::Unhealthy { after_changes: true, .. } | Error::AfterChanges { .. } => exit::FAILED,
             Error::Refused { .. } | Error::Unhealthy { .. } => exit::REFUSED,
-            Error::Connect { .. } | Error::Auth { .. } | Error::NotCluster { .. } => exit::UNREACHABLE,
+            Error::Connect { .. } | Error::Auth { .. } | Error::Permission { .. } | Error::NotCluster { .. } => {
+                exit::UNREACHABLE
+            }
             Error::Declined { .. } | Error::NoTty { .. } => exit::NOT_CONFIRMED,
             Error::Cancelled => exit::CANCELLED,
         }
@@ -174,6 +194,10 @@ impl Error {
                 Some("check the address and that the node is running; any node of the cluster will do".into())
             }
             Error::Auth { .. } => Some("check --user and --password (or REDISCLI_AUTH)".into()),
+            Error::Permission { denied, .. } => Some(format!(
+                "the refused command was not run; grant the user what is missing (ACL SETUSER <user> {}), or connect as a user that has it",
+                acl_grants(denied).join(" ")
+            )),
             Error::NotCluster { .. } => Some("point --cluster at a node started with `cluster-enabled yes`".into()),
             Error::Select(
                 SelectError::NotFound { candidates, .. } | SelectError::Malformed { candidates, .. },
@@ -259,6 +283,9 @@ impl fmt::Display for Error {
             Error::NoCluster => f.write_str("no cluster given"),
             Error::Connect { addr, reason } => write!(f, "cannot connect to {addr}: {reason}"),
             Error::Auth { addr, reason } => write!(f, "authentication failed on {addr}: {reason}"),
+            Error::Permission { denied, reason } => {
+                write!(f, "the user may not run {}: {reason}", denied.join(", "))
+            }
             Error::NotCluster { addr } => write!(f, "{addr} is not a cluster node (cluster support disabled)"),
             Error::Select(SelectError::NotFound { selector, .. }) => write!(f, "no node matches `{selector}`"),
             Error::Select(SelectError::Malformed { selector, reason, .. }) => {

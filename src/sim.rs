@@ -277,6 +277,11 @@ impl Cluster for SimCluster {
         Ok(())
     }
 
+    fn denied(&self, node: &NodeInfo, probes: &[(&str, &[&str])]) -> Result<Vec<(String, String)>> {
+        // The probes change nothing, so a dry run proves the permissions as the real run would.
+        self.live.denied(node, probes)
+    }
+
     fn largest_keys(&self, node: &NodeInfo, slots: &[u16]) -> Result<Vec<(String, u64)>> {
         // Reads only: the live cluster answers for keys that have not "moved" yet.
         self.live.largest_keys(node, slots)

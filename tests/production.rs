@@ -122,8 +122,8 @@ fn json_events_on_stdout_human_output_on_stderr() {
     let events: Vec<serde_json::Value> =
         out.stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
     let of = |kind: &str| events.iter().filter(|e| e["event"] == kind).collect::<Vec<_>>();
-    assert_eq!(of("gate").len(), 9, "every gate is reported");
-    assert!(of("gate").iter().all(|g| g["outcome"] == "Pass"));
+    assert_eq!(of("gate").len(), 10, "every gate is reported");
+    assert!(of("gate").iter().all(|g| g["outcome"] == "pass"), "{:?}", of("gate"));
     let moved: u64 = of("moved").iter().map(|m| m["keys"].as_u64().unwrap()).sum();
     let slots: u64 = of("moved").iter().map(|m| m["slots"].as_u64().unwrap()).sum();
     assert_eq!(slots, 4096);
@@ -158,4 +158,52 @@ fn nodes_that_announce_hostnames() {
         .stdout_has("decommissioned");
     c.assert_sample_keys(2000);
     runbook(&["check", "-c", &c.seed()]).run().expect_code(0);
+}
+
+/// A user the ACL denies one command the run needs is refused at the preflight, before the
+/// confirmation (no `--yes`, no terminal: reaching `confirm` would exit 5), with exit 4 naming
+/// the command and the grant; a gate that cannot read what it judges fails instead of passing.
+#[test]
+fn a_missing_permission_is_named_before_the_confirmation() {
+    let c = TestCluster::start_with(3, 1, OPERATOR);
+    c.load_keys(3000);
+    // The operator's own rules (after its name, `on` and password), each user one fewer.
+    let operator: Vec<&str> = OPERATOR[4..].iter().take_while(|a| **a != "--user").copied().collect();
+    let users = [
+        (
+            "nosetslot",
+            "-cluster|setslot",
+            vec!["[FAIL] permissions", "CLUSTER SETSLOT on every node", "+cluster|setslot"],
+        ),
+        // The lease is taken first, by CLIENT SETNAME, so this one is refused before any gate.
+        ("nosetname", "-client|setname", vec!["may not run CLIENT SETNAME on", "+client|setname"]),
+        (
+            "noinfo",
+            "-info",
+            vec!["[FAIL] permissions", "INFO on every node", "[FAIL] memory_headroom", "cannot judge without memory"],
+        ),
+        ("nomemory", "-memory|usage", vec!["MEMORY USAGE on every node", "[FAIL] big_keys", "cannot size the keys"]),
+    ];
+    for k in c.members() {
+        for (user, minus, _) in &users {
+            let mut cmd = redis::cmd("ACL");
+            cmd.arg("SETUSER").arg(*user).arg("reset").arg("on").arg(">pw");
+            for rule in &operator {
+                cmd.arg(*rule);
+            }
+            cmd.arg(*minus).exec(&mut c.conn(k)).unwrap();
+        }
+    }
+    let fp = c.topology().fingerprint();
+    for (user, _, says) in &users {
+        let out = runbook(&["run", "decommission", "--node", &c.port(0).to_string(), "-c", &c.seed(), "--user", user])
+            .env("REDISCLI_AUTH", "pw")
+            .run();
+        out.expect_code(4).stderr_has("the refused command was not run").stderr_has("ACL SETUSER <user>");
+        for s in says {
+            out.stderr_has(s);
+        }
+        assert_eq!(c.topology().fingerprint(), fp, "{user}: the cluster is untouched");
+    }
+    c.assert_sample_keys(3000);
 }

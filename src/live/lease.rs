@@ -84,12 +84,11 @@ struct Other {
 
 async fn others(conn: &mut MultiplexedConnection, node: &Addr, me: &Holder) -> Result<Vec<Other>> {
     let mine = [me.client_name(), me.asking_name()];
-    let list: String = redis::cmd("CLIENT").arg("LIST").query_async(conn).await.map_err(|e| Error::Command {
-        node: node.to_string(),
-        command: "CLIENT LIST".into(),
-        reason: e.to_string(),
-        state: None,
-    })?;
+    let list: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query_async(conn)
+        .await
+        .map_err(|e| super::pool::command_error(node, "CLIENT LIST", &e))?;
     Ok(list
         .lines()
         .filter_map(|line| {
@@ -120,12 +119,12 @@ fn held_by(holder: &Holder) -> Error {
 }
 
 async fn set_name(c: &mut MultiplexedConnection, addr: &Addr, name: &str) -> Result<()> {
-    redis::cmd("CLIENT").arg("SETNAME").arg(name).exec_async(c).await.map_err(|e| Error::Command {
-        node: addr.to_string(),
-        command: "CLIENT SETNAME".into(),
-        reason: e.to_string(),
-        state: None,
-    })
+    redis::cmd("CLIENT")
+        .arg("SETNAME")
+        .arg(name)
+        .exec_async(c)
+        .await
+        .map_err(|e| super::pool::command_error(addr, "CLIENT SETNAME", &e))
 }
 
 /// Takes the lease, or refuses naming who has it.

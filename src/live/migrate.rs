@@ -514,7 +514,8 @@ pub async fn largest_keys(pool: &Pool, node: &NodeInfo, slots: &[u16]) -> Result
         for &s in chunk {
             pipe.cmd("CLUSTER").arg("GETKEYSINSLOT").arg(s).arg(10);
         }
-        for reply in pool.pipeline(&node.addr, "CLUSTER GETKEYSINSLOT", &pipe).await?.into_iter().flatten() {
+        for reply in pool.pipeline(&node.addr, "CLUSTER GETKEYSINSLOT", &pipe).await? {
+            let reply = reply.map_err(|reason| refused(&node.addr, "CLUSTER GETKEYSINSLOT", reason))?;
             keys.extend(redis::from_redis_value::<Vec<Vec<u8>>>(reply).unwrap_or_default());
         }
     }
@@ -525,7 +526,9 @@ pub async fn largest_keys(pool: &Pool, node: &NodeInfo, slots: &[u16]) -> Result
             pipe.cmd("MEMORY").arg("USAGE").arg(k.as_slice());
         }
         for (k, reply) in chunk.iter().zip(pool.pipeline(&node.addr, "MEMORY USAGE", &pipe).await?) {
-            if let Some(bytes) = reply.ok().and_then(|v| redis::from_redis_value::<u64>(v).ok()) {
+            // A key gone meanwhile answers nil; a refusal is an answer the gate must not ignore.
+            let reply = reply.map_err(|reason| refused(&node.addr, "MEMORY USAGE", reason))?;
+            if let Ok(bytes) = redis::from_redis_value::<u64>(reply) {
                 sized.push((String::from_utf8_lossy(k).into_owned(), bytes));
             }
         }
@@ -533,6 +536,15 @@ pub async fn largest_keys(pool: &Pool, node: &NodeInfo, slots: &[u16]) -> Result
     sized.sort_by_key(|k| std::cmp::Reverse(k.1));
     sized.truncate(3);
     Ok(sized)
+}
+
+/// A pipelined reply's error as the error it is: a missing permission stays one.
+fn refused(addr: &crate::model::Addr, command: &str, reason: String) -> Error {
+    if reason.starts_with("NOPERM") {
+        Error::Permission { denied: vec![format!("{command} on {addr}")], reason }
+    } else {
+        Error::Command { node: addr.to_string(), command: command.into(), reason, state: None }
+    }
 }
 
 /// MIGRATE COPY of a throwaway key from `src` to `dst` with the real credentials; `MOVED` (the

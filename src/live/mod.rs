@@ -352,6 +352,24 @@ impl Cluster for LiveCluster {
         })
     }
 
+    fn denied(&self, node: &NodeInfo, probes: &[(&str, &[&str])]) -> Result<Vec<(String, String)>> {
+        let mut pipe = redis::pipe();
+        for (_, args) in probes {
+            let mut cmd = redis::cmd(args[0]);
+            cmd.arg(&args[1..]);
+            pipe.add_command(cmd);
+        }
+        let replies = self.block(self.pool.read_pipeline(&node.addr, "permission probes", &pipe))?;
+        Ok(probes
+            .iter()
+            .zip(replies)
+            .filter_map(|((label, _), r)| match r {
+                Err(text) if text.starts_with("NOPERM") => Some(((*label).to_string(), text)),
+                _ => None,
+            })
+            .collect())
+    }
+
     fn largest_keys(&self, node: &NodeInfo, slots: &[u16]) -> Result<Vec<(String, u64)>> {
         self.block(migrate::largest_keys(&self.pool, node, slots))
     }

@@ -381,11 +381,14 @@ fn connect_error(addr: &str, e: &redis::RedisError) -> Error {
     }
 }
 
-fn command_error(addr: &Addr, name: &str, e: &redis::RedisError) -> Error {
+pub fn command_error(addr: &Addr, name: &str, e: &redis::RedisError) -> Error {
     let text = match (e.code(), e.detail()) {
         (Some(code), Some(detail)) => format!("{code} {detail}"),
         _ => e.to_string(),
     };
+    if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoPerm) {
+        return Error::Permission { denied: vec![format!("{name} on {addr}")], reason: text };
+    }
     if text.contains("NOAUTH") || text.contains("WRONGPASS") {
         return Error::Auth { addr: addr.to_string(), reason: text };
     }

@@ -17,9 +17,11 @@ pub fn info_fields(text: &str) -> BTreeMap<&str, &str> {
 async fn one(pool: &Pool, node: &NodeInfo) -> NodeStats {
     let mut pipe = redis::pipe();
     pipe.cmd("DBSIZE").cmd("INFO").arg("memory").cmd("INFO").arg("replication").cmd("CLUSTER").arg("INFO");
-    let Ok(replies) = pool.read_pipeline(&node.addr, "DBSIZE/INFO", &pipe).await else {
-        return NodeStats::default();
+    let replies = match pool.read_pipeline(&node.addr, "DBSIZE/INFO", &pipe).await {
+        Ok(r) => r,
+        Err(e) => return NodeStats { unreadable: Some(e.to_string()), ..NodeStats::default() },
     };
+    let unreadable = replies.iter().take(2).find_map(|r| r.as_ref().err().cloned());
     let text = |i: usize| -> String {
         match replies.get(i) {
             Some(Ok(v)) => redis::from_redis_value_ref::<String>(v).unwrap_or_default(),
@@ -38,6 +40,7 @@ async fn one(pool: &Pool, node: &NodeInfo) -> NodeStats {
         total_system_memory: memory.get("total_system_memory").and_then(|v| v.parse().ok()),
         cluster_state: cluster.get("cluster_state").map(|s| (*s).to_string()),
         master_link_up: replication.get("master_link_status").map(|s| *s == "up"),
+        unreadable,
     }
 }
 

@@ -16,6 +16,9 @@ pub struct NodeStats {
     pub total_system_memory: Option<u64>,
     pub cluster_state: Option<String>,
     pub master_link_up: Option<bool>,
+    /// Why keys or memory could not be read (a refused `INFO`, an unanswered node): a gate that
+    /// needs them fails with this rather than judging nothing.
+    pub unreadable: Option<String>,
 }
 
 impl NodeStats {

@@ -146,6 +146,11 @@ pub trait Cluster: Send + Sync {
     /// `CLUSTER MEET addr` sent by each of `on`, in parallel.
     fn meet(&self, on: &[NodeInfo], addr: &Addr) -> Result<()>;
 
+    /// Sends each probe (`label`, arguments) to `node` and returns the labels the user's ACL
+    /// refused, with the server's words. Probes are chosen to have no effect (see
+    /// `gates::PERMISSION_PROBES`).
+    fn denied(&self, node: &NodeInfo, probes: &[(&str, &[&str])]) -> Result<Vec<(String, String)>>;
+
     /// The biggest keys (name, bytes by `MEMORY USAGE`) among a sample of each slot's keys.
     fn largest_keys(&self, node: &NodeInfo, slots: &[u16]) -> Result<Vec<(String, u64)>>;
 

@@ -16,6 +16,7 @@ use crate::model::{Topology, key_slot};
 use crate::plan::Plan;
 
 pub const GATES: &[&str] = &[
+    "permissions",
     "cluster_state",
     "coverage",
     "agreement",
@@ -27,11 +28,36 @@ pub const GATES: &[&str] = &[
     "canary",
 ];
 
+/// Every command a changing run sends (beyond the reads that found the cluster), each in a form
+/// the server checks against the user's ACL *before* refusing or answering it without effect: an
+/// out-of-range slot, an unknown node id, a syntax error, a key that does not exist. `MIGRATE`
+/// and `SET` are proven by the canary, with real keys.
+pub const PERMISSION_PROBES: &[(&str, &[&str])] = &[
+    ("INFO", &["INFO", "memory"]),
+    ("CONFIG GET", &["CONFIG", "GET", "cluster-node-timeout"]),
+    ("CLIENT LIST", &["CLIENT", "LIST", "ID", "0"]),
+    ("CLIENT SETNAME", &["CLIENT", "SETNAME", "runbook-preflight"]),
+    ("CLUSTER COUNTKEYSINSLOT", &["CLUSTER", "COUNTKEYSINSLOT", "0"]),
+    ("CLUSTER GETKEYSINSLOT", &["CLUSTER", "GETKEYSINSLOT", "0", "0"]),
+    ("MEMORY USAGE", &["MEMORY", "USAGE", "runbook-permission-probe"]),
+    ("CLUSTER SETSLOT", &["CLUSTER", "SETSLOT", "16384", "STABLE"]),
+    ("CLUSTER FORGET", &["CLUSTER", "FORGET", "0000000000000000000000000000000000000000"]),
+    ("CLUSTER REPLICATE", &["CLUSTER", "REPLICATE", "0000000000000000000000000000000000000000"]),
+    ("CLUSTER RESET", &["CLUSTER", "RESET", "runbook-permission-probe"]),
+];
+
+/// In JSON as operators write them: `pass`, `warn`, `fail`, `skipped` (journals written before
+/// this read too).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
 pub enum Outcome {
+    #[serde(alias = "Pass")]
     Pass,
+    #[serde(alias = "Warn")]
     Warn,
+    #[serde(alias = "Fail")]
     Fail,
+    #[serde(alias = "Skipped")]
     Skipped,
 }
 
@@ -52,9 +78,17 @@ impl GateReport {
         !self.gates.iter().any(|g| g.outcome == Outcome::Fail)
     }
 
-    /// The failing gates as an error, naming how to override each.
+    /// The failing gates as an error, naming how to override each. A missing permission comes
+    /// first (exit 4): no other gate can be judged, nor the run succeed, without it.
     pub fn to_error(&self) -> Option<Error> {
         let failed: Vec<&Gate> = self.gates.iter().filter(|g| g.outcome == Outcome::Fail).collect();
+        if let Some(g) = failed.iter().find(|g| g.name == "permissions") {
+            let denied = g.detail.split("; ").filter_map(|d| d.split(" (").next()).map(str::to_string).collect();
+            return Some(Error::Permission {
+                denied,
+                reason: "the user's ACL refuses it (NOPERM); nothing was changed".into(),
+            });
+        }
         (!failed.is_empty()).then(|| {
             Error::refused(
                 format!(
@@ -156,6 +190,7 @@ pub fn preflight(c: &dyn Cluster, plan: Option<&Plan>, opts: &GateOpts) -> Resul
         }
     };
 
+    gate("permissions", &mut || permissions_gate(c, topo))?;
     gate("cluster_state", &mut || Ok(verdict("cluster_state", "every node reports cluster_state:ok")))?;
     gate("coverage", &mut || Ok(verdict("coverage", "all 16384 slots covered")))?;
     gate("agreement", &mut || Ok(verdict("agreement", "every node agrees on slots and membership")))?;
@@ -166,10 +201,60 @@ pub fn preflight(c: &dyn Cluster, plan: Option<&Plan>, opts: &GateOpts) -> Resul
         return Ok(GateReport { gates });
     };
     let incoming = incoming_bytes(plan, stats);
-    gate("memory_headroom", &mut || Ok(headroom_gate(topo, stats, &incoming, opts.headroom)))?;
+    let unread = unreadable(plan, topo, stats);
+    gate("memory_headroom", &mut || {
+        if unread.is_empty() {
+            Ok(headroom_gate(topo, stats, &incoming, opts.headroom))
+        } else {
+            Ok((Outcome::Fail, format!("cannot judge without memory and key counts: {}", unread.join("; "))))
+        }
+    })?;
     gate("big_keys", &mut || big_keys_gate(c, topo, plan))?;
     gate("canary", &mut || canary_gate(c, topo, plan))?;
     Ok(GateReport { gates })
+}
+
+/// Every command the run will send, tried harmlessly on every reachable node.
+fn permissions_gate(c: &dyn Cluster, topo: &Topology) -> Result<(Outcome, String)> {
+    let mut denied: BTreeMap<String, (Vec<String>, String)> = BTreeMap::new();
+    let nodes: Vec<_> = topo.nodes().iter().filter(|n| topo.is_reachable(&n.id)).collect();
+    for node in &nodes {
+        for (label, reason) in c.denied(node, PERMISSION_PROBES)? {
+            let entry = denied.entry(label).or_insert_with(|| (Vec::new(), reason));
+            entry.0.push(node.addr.to_string());
+        }
+    }
+    if denied.is_empty() {
+        return Ok((
+            Outcome::Pass,
+            format!("the user may run every command the run sends, on all {} reachable node(s)", nodes.len()),
+        ));
+    }
+    let detail = denied
+        .into_iter()
+        .map(|(label, (on, reason))| {
+            let on = if on.len() == nodes.len() { "every node".to_string() } else { on.join(", ") };
+            format!("{label} on {on} ({reason})")
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    Ok((Outcome::Fail, detail))
+}
+
+/// The plan's nodes whose memory or key count could not be read, with the reason.
+fn unreadable(plan: &Plan, topo: &Topology, stats: &BTreeMap<String, NodeStats>) -> Vec<String> {
+    let involved: BTreeSet<&str> = plan.moves.iter().flat_map(|m| [m.from.as_str(), m.to.as_str()]).collect();
+    involved
+        .into_iter()
+        .filter_map(|id| {
+            let addr = topo.node(id).map_or_else(|| id.to_string(), |n| n.addr.to_string());
+            match stats.get(id) {
+                None => Some(format!("{addr} did not answer")),
+                Some(NodeStats { unreadable: Some(why), .. }) => Some(format!("{addr}: {why}")),
+                Some(_) => None,
+            }
+        })
+        .collect()
 }
 
 /// Bytes each receiver would take: its share of the plan's keys, at each source's average key size.
@@ -239,7 +324,11 @@ fn big_keys_gate(c: &dyn Cluster, topo: &Topology, plan: &Plan) -> Result<(Outco
     }
     for (src, slots) in by_source {
         let Some(node) = topo.node(src) else { continue };
-        for (key, bytes) in c.largest_keys(node, &slots)? {
+        let sampled = match c.largest_keys(node, &slots) {
+            Ok(s) => s,
+            Err(e) => return Ok((Outcome::Fail, format!("cannot size the keys {} would send: {e}", node.addr))),
+        };
+        for (key, bytes) in sampled {
             if largest.as_ref().is_none_or(|(b, _, _)| bytes > *b) {
                 largest = Some((bytes, key, node.addr.to_string()));
             }
