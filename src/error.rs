@@ -50,10 +50,12 @@ pub enum Error {
         accepted: Vec<String>,
     },
     /// A runbook failed to compile or threw; `inner` is set when a primitive failed.
+    /// `bad_runbook`: the runbook's own fault (a syntax error, or a runtime error of its own code
+    /// before it changed anything): exit 2, like any bad input.
     Script {
         message: String,
         location: Option<Location>,
-        syntax: bool,
+        bad_runbook: bool,
         inner: Option<Box<Error>>,
     },
     NoCluster,
@@ -155,7 +157,7 @@ impl Error {
             }
             Error::NoCluster | Error::MissingProgram { .. } => exit::USAGE,
             Error::Script { inner: Some(inner), .. } => inner.code(),
-            Error::Script { syntax: true, .. } => exit::USAGE,
+            Error::Script { bad_runbook: true, .. } => exit::USAGE,
             Error::Script { .. }
             | Error::Command { .. }
             | Error::Timeout { .. }
@@ -183,6 +185,9 @@ impl Error {
                 accepted.iter().map(|a| format!("    {a}")).collect::<Vec<_>>().join("\n")
             )),
             Error::Script { inner: Some(inner), .. } => inner.hint(),
+            Error::Script { bad_runbook: true, location: Some(_), message, .. } if !message.starts_with("syntax error") => {
+                Some("the runbook stopped at its own error before its first change: nothing was changed".into())
+            }
             Error::AfterChanges { inner } => Some(format!(
                 "{}this run had already changed the cluster (`runbook journal` shows what it did); running the same command again continues from where it stopped",
                 inner.hint().map(|h| format!("{h}\n")).unwrap_or_default()
@@ -235,10 +240,22 @@ impl Error {
     /// This error as the end of a run that had changed the cluster: exit 1, and a hint that
     /// says so, unless it already says what state the cluster was left in.
     #[must_use]
+    /// The same error from a run that changed nothing: a runtime error of the runbook's own
+    /// code is then bad input (exit 2), not a failed step.
+    pub fn before_changes(self) -> Self {
+        match self {
+            Error::Script { message, location, inner: None, .. } => {
+                Error::Script { message, location, bad_runbook: true, inner: None }
+            }
+            e => e,
+        }
+    }
+
+    #[must_use]
     pub fn after_changes(self) -> Self {
         match self {
-            Error::Script { message, location, syntax, inner: Some(inner) } => {
-                Error::Script { message, location, syntax, inner: Some(Box::new(inner.after_changes())) }
+            Error::Script { message, location, bad_runbook, inner: Some(inner) } => {
+                Error::Script { message, location, bad_runbook, inner: Some(Box::new(inner.after_changes())) }
             }
             e if e.code() == exit::REFUSED || e.code() == exit::UNREACHABLE || e.code() == exit::NOT_CONFIRMED => {
                 Error::AfterChanges { inner: Box::new(e) }
@@ -358,7 +375,7 @@ mod tests {
                 col: 14,
                 source_line: Some("let victim = c.node(params.node);".into()),
             }),
-            syntax: false,
+            bad_runbook: false,
             inner: None,
         };
         let text = e.render();

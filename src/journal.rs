@@ -19,7 +19,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -84,6 +84,8 @@ pub struct Journal {
     replay: Mutex<VecDeque<Recorded>>,
     intent_seq: AtomicU64,
     started: AtomicBool,
+    /// Lines of the file that are no journal record, said when the journal is opened.
+    damage: Vec<String>,
 }
 
 impl Journal {
@@ -125,7 +127,8 @@ impl Journal {
                 }
             }
         }
-        let (replay, resume) = read_last_run(path)?;
+        let (records, damage) = read_records_noting(path)?;
+        let (replay, resume) = read_last_run(records);
         let run_id = format!("{:x}-{}", now() as u64, std::process::id());
         let journal = Journal {
             path: path.to_path_buf(),
@@ -135,8 +138,14 @@ impl Journal {
             replay: Mutex::new(if resume.is_some() { replay } else { VecDeque::new() }),
             intent_seq: AtomicU64::new(0),
             started: AtomicBool::new(false),
+            damage,
         };
         Ok((journal, resume))
+    }
+
+    /// Lines of the file that are no journal record (empty when it is whole).
+    pub fn damage(&self) -> &[String] {
+        &self.damage
     }
 
     /// Starts this run in the journal: its `run` record, then the moves it carries over from
@@ -304,31 +313,51 @@ fn hostname() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-/// Every record of a journal file; a torn last line (the process died mid-write) is skipped.
+/// Every record of a journal file; lines that are none (a torn last line, the process having
+/// died mid-write, or damage) are skipped.
 pub fn read_records(path: &Path) -> Result<Vec<Value>> {
-    let f = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+    read_records_noting(path).map(|(records, _)| records)
+}
+
+/// Every record of a journal file, and a description of each line that is none ("line 57 is
+/// not a journal record: `garbage…`"): the records around a damaged line are all kept.
+pub fn read_records_noting(path: &Path) -> Result<(Vec<Value>, Vec<String>)> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
         Err(e) => return Err(Error::io(format!("reading the journal {}", path.display()), &e)),
     };
-    Ok(BufReader::new(f)
-        .lines()
-        .map_while(std::result::Result::ok)
-        .filter_map(|l| serde_json::from_str(&l).ok())
-        .collect())
+    let mut records = Vec::new();
+    let mut damage = Vec::new();
+    let lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
+    for (i, line) in lines.iter().enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match std::str::from_utf8(line).ok().and_then(|l| serde_json::from_str::<Value>(l).ok()) {
+            Some(v) if v.is_object() => records.push(v),
+            _ => {
+                let text = String::from_utf8_lossy(line);
+                let preview: String = text.chars().take(40).collect();
+                let more = if text.chars().count() > 40 { "…" } else { "" };
+                let torn = if i + 1 == lines.len() { " (cut short: the process stopped while writing it)" } else { "" };
+                damage.push(format!("line {} is not a journal record{torn}: `{preview}{more}`", i + 1));
+            }
+        }
+    }
+    Ok((records, damage))
 }
 
 /// The records of the last run in a file, with the runs it resumed folded in: a resumed run's
 /// replayed calls stand for the original ones.
-fn read_last_run(path: &Path) -> Result<(VecDeque<Recorded>, Option<Resume>)> {
-    let records = read_records(path)?;
+fn read_last_run(records: Vec<Value>) -> (VecDeque<Recorded>, Option<Resume>) {
     let Some(start) = records.iter().rposition(|r| r["t"] == "run") else {
-        return Ok((VecDeque::new(), None));
+        return (VecDeque::new(), None);
     };
     let run = &records[start..];
     // Only a run that finished is done with; a failed, cancelled or killed one is resumed.
     if run.iter().any(|r| r["t"] == "end" && r["status"] == "finished") {
-        return Ok((VecDeque::new(), None));
+        return (VecDeque::new(), None);
     }
     let mut calls: BTreeMap<u64, (String, Option<Value>)> = BTreeMap::new();
     let mut intents: BTreeMap<u64, Value> = BTreeMap::new();
@@ -377,7 +406,7 @@ fn read_last_run(path: &Path) -> Result<(VecDeque<Recorded>, Option<Resume>)> {
         calls.into_values().map_while(|(name, result)| result.map(|result| Recorded { name, result })).collect();
     replay.truncate(keep);
     if !started_mutation && intents.is_empty() {
-        return Ok((VecDeque::new(), None));
+        return (VecDeque::new(), None);
     }
     let in_flight = intents
         .values()
@@ -405,7 +434,7 @@ fn read_last_run(path: &Path) -> Result<(VecDeque<Recorded>, Option<Resume>)> {
         in_flight,
         cluster_ids,
     };
-    Ok((replay, Some(resume)))
+    (replay, Some(resume))
 }
 
 /// The default journal for a runbook run: one file per (runbook, parameters, cluster), so the
@@ -461,6 +490,18 @@ mod tests {
         assert_eq!(records.iter().filter(|r| r["t"] == "run").count(), 1);
         let (_, resume) = start(&path);
         assert_eq!(resume.expect("still resumable").calls_done, 1);
+    }
+
+    #[test]
+    fn damaged_lines_are_named_and_the_records_around_them_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        std::fs::write(&path, b"{\"t\":\"run\"}\nnot json\n\xff\xfe\n[1]\n{\"t\":\"end\"}\n{\"t\":\"ca").unwrap();
+        let (records, damage) = read_records_noting(&path).unwrap();
+        assert_eq!(records.len(), 2);
+        assert_eq!(damage.len(), 4, "{damage:?}");
+        assert_eq!(damage[0], "line 2 is not a journal record: `not json`");
+        assert!(damage[3].starts_with("line 6 is not a journal record (cut short"), "{damage:?}");
     }
 
     #[test]

@@ -307,6 +307,8 @@ fn refused_at_the_edges_before_any_change() {
     let missing = import("missing.rhai", "lib/nope");
     let recursion = script("fn down(n) { down(n + 1) }\ndown(0);\nlet c = cluster();\nc.command(1, \"FLUSHALL\");\n");
     let (_d1, flush) = script(&format!("let c = cluster();\nc.command({master}, \"FLUSHALL\");\n"));
+    let (_d2, throws) = script("let c = cluster();\nlet n = c.masters().len();\nthrow `expected 5 masters, found ${n}`;\n");
+    let (_d3, typo) = script("let c = cluster();\nc.mastres();\n");
     let cases = vec![
         case(
             "a number that is no port, though an id starts with it",
@@ -319,6 +321,18 @@ fn refused_at_the_edges_before_any_change() {
             &["run", "decommission", "--node", &short_id, "-c", &seed, "-y"],
             2,
             &["at least 8 hex characters", &format!("id:{short_id}")],
+        ),
+        case(
+            "a runbook's own error before its first change",
+            &["run", &throws, "-c", &seed, "-y"],
+            2,
+            &["expected 5 masters, found", ":3:", "nothing was changed"],
+        ),
+        case(
+            "a runbook calling a function that does not exist",
+            &["run", &typo, "-c", &seed, "-y"],
+            2,
+            &["mastres", ":2:", "nothing was changed"],
         ),
         case(
             "a destructive raw command nothing confirmed",

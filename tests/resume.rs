@@ -3,7 +3,9 @@
 
 use crate::support::{TestCluster, runbook, script};
 
-fn crash_then_resume(failpoint: &str) {
+/// With `damage`, a line of garbage is appended to the journal before the re-run, which must
+/// say so (naming the line) and still finish from the records around it.
+fn crash_then_resume(failpoint: &str, damage: bool) {
     let c = TestCluster::start(4, 1);
     c.load_keys(20_000);
     let state = tempfile::tempdir().unwrap();
@@ -14,8 +16,19 @@ fn crash_then_resume(failpoint: &str) {
     assert_ne!(crashed.code, 0, "the failpoint {failpoint} fired");
     crashed.stderr_has(&format!("failpoint {}", failpoint.split(':').next().unwrap()));
 
+    if damage {
+        let journal = std::fs::read_dir(state.path().join("journal")).unwrap().next().unwrap().unwrap().path();
+        let mut f = std::fs::OpenOptions::new().append(true).open(&journal).unwrap();
+        std::io::Write::write_all(&mut f, b"\ngarbage that is no record\n").unwrap();
+    }
     let resumed = runbook(&args).env("RUNBOOK_STATE_DIR", state.path()).run();
     resumed.expect_code(0).stderr_has("resuming the run started").stdout_has("decommissioned");
+    if damage {
+        resumed
+            .stderr_has("is damaged: line")
+            .stderr_has("is not a journal record: `garbage that is no record`")
+            .stderr_has("this run resumes from them");
+    }
     for i in [0, 1, 2, 4, 5, 6] {
         assert!(!c.knows(i, &victim) && !c.knows(i, &replica), "node {} still knows a removed node", c.port(i));
     }
@@ -30,17 +43,17 @@ fn crash_then_resume(failpoint: &str) {
 
 #[test]
 fn killed_while_a_slot_with_keys_is_migrating() {
-    crash_then_resume("after-migrate:40");
+    crash_then_resume("after-migrate:40", false);
 }
 
 #[test]
 fn killed_between_setslot_node_on_target_and_source() {
-    crash_then_resume("between-node:3");
+    crash_then_resume("between-node:3", false);
 }
 
 #[test]
 fn killed_during_forget() {
-    crash_then_resume("after-forget:1");
+    crash_then_resume("after-forget:1", true);
 }
 
 /// The journal belongs to one cluster: a run interrupted on one cluster is not resumed on

@@ -135,15 +135,18 @@ impl Findings {
             let names: Vec<String> = owners.iter().map(|n| n.addr.to_string()).collect();
             f.coverage.push(format!("slot {slot} is claimed by more than one master: {}", names.join(", ")));
         }
+        // One line per (node, state, peer), the slots as ranges: a drain leaves hundreds open.
+        let mut open: BTreeMap<(String, String, String), crate::model::SlotSet> = BTreeMap::new();
         for o in topo.open_slots() {
-            let dir = if o.state == "migrating" { "to" } else { "from" };
-            f.open_slots.push(format!(
-                "slot {} is open: {} on {} {dir} {}",
-                o.slot,
-                o.state,
-                name(&o.node),
-                name(&o.peer)
-            ));
+            open.entry((o.node, o.state, o.peer)).or_default().insert(o.slot);
+        }
+        for ((node, state, peer), slots) in open {
+            let dir = if state == "migrating" { "to" } else { "from" };
+            let what = match slots.len() {
+                1 => format!("slot {slots} is open"),
+                n => format!("{n} slots are open ({slots})"),
+            };
+            f.open_slots.push(format!("{what}: {state} on {} {dir} {}", name(&node), name(&peer)));
         }
         for (id, reason) in topo.unreachable() {
             f.failed.push(format!("{} cannot be reached: {reason}", name(id)));

@@ -89,18 +89,23 @@ impl GateReport {
                 reason: "the user's ACL refuses it (NOPERM); nothing was changed".into(),
             });
         }
-        (!failed.is_empty()).then(|| {
-            Error::refused(
-                format!(
-                    "preflight gate(s) failed, nothing was changed:\n  - {}",
-                    failed.iter().map(|g| format!("{}: {}", g.name, g.detail)).collect::<Vec<_>>().join("\n  - ")
-                ),
-                Some(&format!(
-                    "fix the cause, or skip a gate you have judged safe with --skip-gates {}",
-                    failed.iter().map(|g| g.name.as_str()).collect::<Vec<_>>().join(",")
-                )),
+        if failed.is_empty() {
+            return None;
+        }
+        let message = format!(
+            "preflight gate(s) failed, nothing was changed:\n  - {}",
+            failed.iter().map(|g| format!("{}: {}", g.name, g.detail)).collect::<Vec<_>>().join("\n  - ")
+        );
+        let hint = if failed.iter().any(|g| g.name == "open_slots") {
+            // Skipping is the wrong advice here: moving slots over open ones strands keys.
+            "slots left open by a run that stopped: run that same command again to finish it (its journal knows the plan), or `runbook fix` to close them".to_string()
+        } else {
+            format!(
+                "fix the cause, or skip a gate you have judged safe with --skip-gates {}",
+                failed.iter().map(|g| g.name.as_str()).collect::<Vec<_>>().join(",")
             )
-        })
+        };
+        Some(Error::refused(message, Some(&hint)))
     }
 }
 

@@ -75,7 +75,7 @@ fn fail_input(message: &str) -> Error {
                 "{message} (this run had already changed the cluster: `runbook journal` shows what it did)"
             ),
             location: None,
-            syntax: false,
+            bad_runbook: false,
             inner: None,
         };
     }

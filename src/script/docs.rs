@@ -95,6 +95,15 @@ pub fn api(engine: &Engine) -> Vec<FnDoc> {
             }
             let name = f["name"].as_str()?.to_string();
             let types: Vec<&str> = f["params"].as_array()?.iter().map(|p| p["type"].as_str().unwrap_or("?")).collect();
+            let doc = doc.iter().map(|d| d.trim_start_matches("///").trim()).collect::<Vec<_>>().join(" ");
+            if let Some(prop) = name.strip_prefix("get$") {
+                // A property: `node.addr -> string`, listed after the functions (`~` sorts last).
+                let of = types.first().map(|t| plain(t).to_ascii_lowercase()).unwrap_or_default();
+                let ret =
+                    f["returnType"].as_str().map(plain).map(|r| if r == "node" { "value".to_string() } else { r });
+                let signature = format!("{of}.{prop}{}", ret.map(|r| format!(" -> {r}")).unwrap_or_default());
+                return Some((format!("~{of}.{prop}"), 0, FnDoc { name: prop.to_string(), signature, doc }));
+            }
             let (receiver, args) = match types.split_first() {
                 Some((first, rest)) if plain(first) == "cluster" => ("c.".to_string(), rest.to_vec()),
                 Some((first, rest)) if VALUES.contains(&plain(first).as_str()) => {
@@ -111,7 +120,6 @@ pub fn api(engine: &Engine) -> Vec<FnDoc> {
                 .filter(|r| !r.is_empty() && r != "()");
             let signature =
                 format!("{receiver}{name}({}){}", args.join(", "), ret.map(|r| format!(" -> {r}")).unwrap_or_default());
-            let doc = doc.iter().map(|d| d.trim_start_matches("///").trim()).collect::<Vec<_>>().join(" ");
             Some((name.clone(), types.len(), FnDoc { name, signature, doc }))
         })
         .collect();

@@ -240,14 +240,14 @@ pub fn to_error(err: EvalAltResult, path: &str, source: &str) -> Error {
         return Error::Script {
             message: if inner.is_some() { String::new() } else { message },
             location,
-            syntax: false,
+            bad_runbook: false,
             inner,
         };
     }
     match err {
         EvalAltResult::ErrorTerminated(token, _) if token.is::<Error>() => match token.cast::<Error>() {
             Error::Cancelled => Error::Cancelled,
-            e => Error::Script { message: String::new(), location, syntax: false, inner: Some(Box::new(e)) },
+            e => Error::Script { message: String::new(), location, bad_runbook: false, inner: Some(Box::new(e)) },
         },
         EvalAltResult::ErrorTerminated(..) => Error::Cancelled,
         EvalAltResult::ErrorRuntime(d, _) if d.is::<Error>() => {
@@ -255,15 +255,15 @@ pub fn to_error(err: EvalAltResult, path: &str, source: &str) -> Error {
             if matches!(e, Error::Cancelled) {
                 return e;
             }
-            Error::Script { message: String::new(), location, syntax: false, inner: Some(Box::new(e)) }
+            Error::Script { message: String::new(), location, bad_runbook: false, inner: Some(Box::new(e)) }
         }
         EvalAltResult::ErrorParsing(p, _) => {
-            Error::Script { message: format!("syntax error: {p}"), location, syntax: true, inner: None }
+            Error::Script { message: format!("syntax error: {p}"), location, bad_runbook: true, inner: None }
         }
         EvalAltResult::ErrorRuntime(d, _) => {
-            Error::Script { message: d.to_string(), location, syntax: false, inner: None }
+            Error::Script { message: d.to_string(), location, bad_runbook: false, inner: None }
         }
-        other => Error::Script { message: other.to_string(), location, syntax: false, inner: None },
+        other => Error::Script { message: other.to_string(), location, bad_runbook: false, inner: None },
     }
 }
 

@@ -82,6 +82,17 @@ pub fn run_command(args: &[String]) -> Result<u8> {
         );
         // Locked for this process: a second identical command stops here, the holder named.
         let (journal, r) = crate::journal::Journal::open(&jpath)?;
+        if !journal.damage().is_empty() {
+            // Said before anything is resumed from it: the operator decides whether to trust it.
+            eprintln!(
+                "warning: the journal {} is damaged: {}; its {} readable record(s) are kept{}; `runbook journal {}` shows them, and `runbook fix` closes open slots whatever a journal says",
+                jpath.display(),
+                journal.damage().join("; "),
+                crate::journal::read_records(&jpath).map_or(0, |r| r.len()),
+                if r.is_some() { " and this run resumes from them" } else { "" },
+                jpath.display()
+            );
+        }
         session.holder = crate::live::Holder::me(&name, journal.run_id());
         session.journal = Some(Arc::new(journal));
         // A run that can change the cluster takes its lease before it reads anything of it (and
@@ -108,7 +119,7 @@ pub fn run_command(args: &[String]) -> Result<u8> {
     let result = resumable(&session, resume)
         .and_then(|resume| finish_in_flight(&session, resume.as_ref()))
         .and_then(|()| engine.run_ast_with_scope(&mut scope, &ast).map_err(|e| engine::to_error(*e, &path, &source)));
-    let result = result.map_err(|e| if api::changed_by_this_run() { e.after_changes() } else { e });
+    let result = result.map_err(|e| if api::changed_by_this_run() { e.after_changes() } else { e.before_changes() });
     if let Some(j) = &session.journal {
         let (status, error) = match &result {
             Ok(()) => ("finished", None),

@@ -39,6 +39,13 @@ pub fn rhai_err(e: Error) -> Box<EvalAltResult> {
 
 pub type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 
+/// A property with its doc, listed by `runbook functions` and `:help` as `node.addr -> string`.
+macro_rules! getter {
+    ($engine:expr, $name:literal, $doc:literal, $f:expr) => {
+        FuncRegistration::new_getter($name).with_comments([concat!("/// ", $doc)]).register_into_engine($engine, $f);
+    };
+}
+
 pub fn register_types(engine: &mut Engine) {
     engine
         .register_type_with_name::<ClusterHandle>("Cluster")
@@ -47,55 +54,86 @@ pub fn register_types(engine: &mut Engine) {
 
     engine
         .register_type_with_name::<Node>("Node")
-        .register_get("id", |n: &mut Node| n.0.id.clone())
-        .register_get("addr", |n: &mut Node| n.0.addr.to_string())
-        .register_get("host", |n: &mut Node| n.0.addr.host.clone())
-        .register_get("port", |n: &mut Node| i64::from(n.0.addr.port))
-        .register_get("role", |n: &mut Node| if n.0.is_master() { "master".to_string() } else { "replica".to_string() })
-        .register_get("is_master", |n: &mut Node| n.0.is_master())
-        .register_get("is_replica", |n: &mut Node| !n.0.is_master())
-        .register_get("master_id", |n: &mut Node| n.0.master_id.clone().map_or(Dynamic::UNIT, Dynamic::from))
-        .register_get("slots", |n: &mut Node| n.0.slots.len() as i64)
-        .register_get("failed", |n: &mut Node| n.0.is_failed())
         .register_fn("to_string", |n: &mut Node| describe(&n.0))
         .register_fn("to_debug", |n: &mut Node| describe(&n.0))
         .register_fn("==", |a: &mut Node, b: Node| a.0.id == b.0.id)
         .register_fn("!=", |a: &mut Node, b: Node| a.0.id != b.0.id);
+    getter!(engine, "id", "The node id (40 hex characters).", |n: &mut Node| n.0.id.clone());
+    getter!(engine, "addr", "host:port, as clients reach it.", |n: &mut Node| n.0.addr.to_string());
+    getter!(engine, "host", "The host, as the cluster announces it.", |n: &mut Node| n.0.addr.host.clone());
+    getter!(engine, "port", "The port.", |n: &mut Node| i64::from(n.0.addr.port));
+    getter!(engine, "role", "\"master\" or \"replica\".", |n: &mut Node| if n.0.is_master() {
+        "master".to_string()
+    } else {
+        "replica".to_string()
+    });
+    getter!(engine, "is_master", "true for a master.", |n: &mut Node| n.0.is_master());
+    getter!(engine, "is_replica", "true for a replica.", |n: &mut Node| !n.0.is_master());
+    getter!(engine, "master_id", "A replica's master id; () for a master.", |n: &mut Node| n
+        .0
+        .master_id
+        .clone()
+        .map_or(Dynamic::UNIT, Dynamic::from));
+    getter!(
+        engine,
+        "slots",
+        "How many slots it owns (c.slots_of(n) gives the ranges).",
+        |n: &mut Node| n.0.slots.len() as i64
+    );
+    getter!(engine, "failed", "true when some node flags it as failing (fail or fail?).", |n: &mut Node| n
+        .0
+        .is_failed());
 
     engine
         .register_type_with_name::<PlanValue>("Plan")
-        .register_get("kind", |p: &mut PlanValue| p.0.kind.clone())
-        .register_get("slots", |p: &mut PlanValue| p.0.moves.len() as i64)
-        .register_get("keys", |p: &mut PlanValue| p.0.keys.as_ref().map_or(-1, |k| k.iter().sum::<u64>() as i64))
-        .register_get("is_empty", |p: &mut PlanValue| p.0.is_empty())
-        .register_get("note", |p: &mut PlanValue| p.0.note.clone().unwrap_or_default())
-        .register_get("moves", |p: &mut PlanValue| -> Array {
-            p.0.moves
-                .iter()
-                .map(|m| {
-                    let mut map = Map::new();
-                    map.insert("slot".into(), Dynamic::from(i64::from(m.slot)));
-                    map.insert("from".into(), Dynamic::from(p.0.name(&m.from)));
-                    map.insert("to".into(), Dynamic::from(p.0.name(&m.to)));
-                    Dynamic::from(map)
-                })
-                .collect()
-        })
         .register_fn("to_string", |p: &mut PlanValue| p.0.to_string())
         .register_fn("to_debug", |p: &mut PlanValue| p.0.to_string());
+    getter!(engine, "kind", "\"drain\" or \"rebalance\".", |p: &mut PlanValue| p.0.kind.clone());
+    getter!(engine, "slots", "How many slots it moves.", |p: &mut PlanValue| p.0.moves.len() as i64);
+    getter!(engine, "keys", "How many keys those slots hold (-1: not counted).", |p: &mut PlanValue| p
+        .0
+        .keys
+        .as_ref()
+        .map_or(-1, |k| k.iter().sum::<u64>() as i64));
+    getter!(engine, "is_empty", "true when it moves nothing.", |p: &mut PlanValue| p.0.is_empty());
+    getter!(engine, "note", "Why it moves nothing, when it does not; \"\" otherwise.", |p: &mut PlanValue| p
+        .0
+        .note
+        .clone()
+        .unwrap_or_default());
+    getter!(engine, "moves", "Each move: [#{slot, from, to}, ...], nodes by address.", |p: &mut PlanValue| -> Array {
+        p.0.moves
+            .iter()
+            .map(|m| {
+                let mut map = Map::new();
+                map.insert("slot".into(), Dynamic::from(i64::from(m.slot)));
+                map.insert("from".into(), Dynamic::from(p.0.name(&m.from)));
+                map.insert("to".into(), Dynamic::from(p.0.name(&m.to)));
+                Dynamic::from(map)
+            })
+            .collect()
+    });
 
     engine
         .register_type_with_name::<CheckValue>("Check")
-        .register_get("healthy", |c: &mut CheckValue| c.0.healthy)
-        .register_get("problems", |c: &mut CheckValue| -> Array {
-            c.0.problems.iter().cloned().map(Dynamic::from).collect()
-        })
-        .register_get("fingerprint", |c: &mut CheckValue| c.0.fingerprint.clone())
-        .register_get("masters", |c: &mut CheckValue| -> Array {
-            c.0.masters.iter().map(|m| rhai::serde::to_dynamic(m).unwrap_or(Dynamic::UNIT)).collect()
-        })
         .register_fn("to_string", |c: &mut CheckValue| c.0.render())
         .register_fn("to_debug", |c: &mut CheckValue| c.0.render());
+    getter!(engine, "healthy", "true when the check found nothing wrong.", |c: &mut CheckValue| c.0.healthy);
+    getter!(engine, "problems", "What is wrong, one sentence each, nodes by address.", |c: &mut CheckValue| -> Array {
+        c.0.problems.iter().cloned().map(Dynamic::from).collect()
+    });
+    getter!(engine, "fingerprint", "A short hash of the slot map and membership.", |c: &mut CheckValue| c
+        .0
+        .fingerprint
+        .clone());
+    getter!(
+        engine,
+        "masters",
+        "Per master: #{addr, id, slots, keys, used_memory, maxmemory, ...}.",
+        |c: &mut CheckValue| -> Array {
+            c.0.masters.iter().map(|m| rhai::serde::to_dynamic(m).unwrap_or(Dynamic::UNIT)).collect()
+        }
+    );
     // Methods with doc comments, listed by `runbook functions` and `:help` beside the primitives.
     FuncRegistration::new("new_since")
         .with_comments(["/// The problems an earlier check does not account for: not reported then, nor about a node that was already failing."])
@@ -114,16 +152,16 @@ pub fn register_types(engine: &mut Engine) {
 
     engine
         .register_type_with_name::<GatesValue>("Gates")
-        .register_get("passed", |g: &mut GatesValue| g.0.passed())
-        .register_get("failed", |g: &mut GatesValue| -> Array {
-            g.0.gates
-                .iter()
-                .filter(|x| x.outcome == crate::ops::gates::Outcome::Fail)
-                .map(|x| Dynamic::from(x.name.clone()))
-                .collect()
-        })
         .register_fn("to_string", |g: &mut GatesValue| g.0.to_string())
         .register_fn("to_debug", |g: &mut GatesValue| g.0.to_string());
+    getter!(engine, "passed", "true when no gate failed.", |g: &mut GatesValue| g.0.passed());
+    getter!(engine, "failed", "The names of the gates that failed.", |g: &mut GatesValue| -> Array {
+        g.0.gates
+            .iter()
+            .filter(|x| x.outcome == crate::ops::gates::Outcome::Fail)
+            .map(|x| Dynamic::from(x.name.clone()))
+            .collect()
+    });
     FuncRegistration::new("assert_passed")
         .with_comments(["/// Stops the runbook, nothing changed, when a preflight gate failed; names each failure and the --skip-gates that would pass it."])
         .register_into_engine(engine, |g: &mut GatesValue| -> RhaiResult<()> {
@@ -135,8 +173,8 @@ pub fn register_types(engine: &mut Engine) {
 
     engine
         .register_type_with_name::<Error>("Error")
-        .register_get("message", |e: &mut Error| e.to_string())
-        .register_get("code", |e: &mut Error| i64::from(e.code()))
         .register_fn("to_string", |e: &mut Error| e.to_string())
         .register_fn("to_debug", |e: &mut Error| e.to_string());
+    getter!(engine, "message", "The message, as printed.", |e: &mut Error| e.to_string());
+    getter!(engine, "code", "The exit code it would end the run with.", |e: &mut Error| i64::from(e.code()));
 }
