@@ -307,7 +307,8 @@ fn refused_at_the_edges_before_any_change() {
     let missing = import("missing.rhai", "lib/nope");
     let recursion = script("fn down(n) { down(n + 1) }\ndown(0);\nlet c = cluster();\nc.command(1, \"FLUSHALL\");\n");
     let (_d1, flush) = script(&format!("let c = cluster();\nc.command({master}, \"FLUSHALL\");\n"));
-    let (_d2, throws) = script("let c = cluster();\nlet n = c.masters().len();\nthrow `expected 5 masters, found ${n}`;\n");
+    let (_d2, throws) =
+        script("let c = cluster();\nlet n = c.masters().len();\nthrow `expected 5 masters, found ${n}`;\n");
     let (_d3, typo) = script("let c = cluster();\nc.mastres();\n");
     let cases = vec![
         case(

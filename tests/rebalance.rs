@@ -88,11 +88,17 @@ let to = c.node({});
 let r = c.migrate_slot(0, to);
 print(`slot 0 moved with ${{r.keys}} keys`);
 c.migrate_slots([1, 2, 3], to);
-print(c.slots_of(to));
+let owned = c.slots_of(to);
+print(`owns ${{owned}}: ${{owned.count}} slots, from ${{owned[0][0]}}; 2 in it: ${{owned.contains(2)}}`);
+for r in owned {{ print(`range ${{r[0]}}..${{r[1]}}`); }}
 ",
         c.port(2)
     ));
-    runbook(&["run", &path, "-c", &c.seed()]).run().expect_code(0).stdout_has("[[0, 3], [10922, 16383]]");
+    runbook(&["run", &path, "-c", &c.seed()])
+        .run()
+        .expect_code(0)
+        .stdout_has("owns 0-3,10922-16383: 5466 slots, from 0; 2 in it: true")
+        .stdout_has("range 10922..16383");
     c.assert_sample_keys(2000);
     runbook(&["check", "-c", &c.seed()]).run().expect_code(0);
 }

@@ -249,17 +249,18 @@ fn permissions_gate(c: &dyn Cluster, topo: &Topology) -> Result<(Outcome, String
 /// The plan's nodes whose memory or key count could not be read, with the reason.
 fn unreadable(plan: &Plan, topo: &Topology, stats: &BTreeMap<String, NodeStats>) -> Vec<String> {
     let involved: BTreeSet<&str> = plan.moves.iter().flat_map(|m| [m.from.as_str(), m.to.as_str()]).collect();
-    involved
-        .into_iter()
-        .filter_map(|id| {
-            let addr = topo.node(id).map_or_else(|| id.to_string(), |n| n.addr.to_string());
-            match stats.get(id) {
-                None => Some(format!("{addr} did not answer")),
-                Some(NodeStats { unreadable: Some(why), .. }) => Some(format!("{addr}: {why}")),
-                Some(_) => None,
-            }
-        })
-        .collect()
+    // Grouped by reason: a refused INFO is refused on every node alike.
+    let mut by_reason: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for id in involved {
+        let addr = topo.node(id).map_or_else(|| id.to_string(), |n| n.addr.to_string());
+        let why = match stats.get(id) {
+            None => "did not answer".to_string(),
+            Some(NodeStats { unreadable: Some(why), .. }) => why.clone(),
+            Some(_) => continue,
+        };
+        by_reason.entry(why).or_default().push(addr);
+    }
+    by_reason.into_iter().map(|(why, nodes)| format!("{}: {why}", nodes.join(", "))).collect()
 }
 
 /// Bytes each receiver would take: its share of the plan's keys, at each source's average key size.

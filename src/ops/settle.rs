@@ -107,6 +107,13 @@ pub fn classify(topo: &Topology, stats: &BTreeMap<String, NodeStats>) -> Vec<Pro
     }
 
     for r in topo.nodes().iter().filter(|n| !n.is_master()) {
+        // A reachable replica whose INFO is refused cannot be judged in sync: said, not passed.
+        if let Some(why) = stats.get(&r.id).and_then(|s| s.unreadable.as_ref()) {
+            let text = format!("cannot read {}'s replication link: {why}", r.addr);
+            let settles = (!why.starts_with("NOPERM")).then(|| "a node slow to answer answers again".to_string());
+            out.push(Problem::new("replicas_in_sync", text, settles));
+            continue;
+        }
         if stats.get(&r.id).and_then(|s| s.master_link_up) != Some(false) {
             continue;
         }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use rhai::{Array, Dynamic, Engine, FuncRegistration, Map};
 
 use super::session::Session;
-use super::types::{CheckValue, ClusterHandle, GatesValue, Node, PlanValue, RhaiResult, rhai_err};
+use super::types::{CheckValue, ClusterHandle, GatesValue, Node, PlanValue, RhaiResult, SlotRanges, rhai_err};
 use crate::error::Error;
 use crate::model::{NodeInfo, Topology, select};
 use crate::ops::{self, Cluster, DelNodeOpts, MoveOpts, ReplicaPolicy, Retire};
@@ -465,18 +465,17 @@ pub fn register(engine: &mut Engine, session: &Arc<Session>) {
             })
         }
     );
-    api!(engine, "slots_of", "The slot ranges a node owns, as [[start, end], ...].", |c: &mut ClusterHandle,
-                                                                                      n: Dynamic|
-     -> RhaiResult<Array> {
-        j(c, "slots_of", &show(&n), |cl| {
-            let n = resolve(&cl.topology().map_err(rhai_err)?, &n).map_err(rhai_err)?;
-            Ok(n.slots
-                .ranges()
-                .into_iter()
-                .map(|(a, b)| Dynamic::from(vec![Dynamic::from(i64::from(a)), Dynamic::from(i64::from(b))]))
-                .collect())
-        })
-    });
+    api!(
+        engine,
+        "slots_of",
+        "The slots a node owns: prints as 0-5460,10923; r[0] is the first range [start, end], r.count the slots.",
+        |c: &mut ClusterHandle, n: Dynamic| -> RhaiResult<SlotRanges> {
+            j(c, "slots_of", &show(&n), |cl| {
+                let n = resolve(&cl.topology().map_err(rhai_err)?, &n).map_err(rhai_err)?;
+                Ok(SlotRanges(n.slots))
+            })
+        }
+    );
     api!(
         engine,
         "keys_per_slot",

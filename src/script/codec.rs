@@ -6,7 +6,7 @@ use std::sync::Arc;
 use rhai::{Array, Dynamic, Map};
 use serde_json::{Value, json};
 
-use super::types::{CheckValue, GatesValue, Node, PlanValue};
+use super::types::{CheckValue, GatesValue, Node, PlanValue, SlotRanges};
 
 pub fn encode(d: &Dynamic) -> Value {
     if let Some(n) = d.clone().try_cast::<Node>() {
@@ -20,6 +20,9 @@ pub fn encode(d: &Dynamic) -> Value {
     }
     if let Some(g) = d.clone().try_cast::<GatesValue>() {
         return json!({ "$gates": *g.0 });
+    }
+    if let Some(s) = d.clone().try_cast::<SlotRanges>() {
+        return json!({ "$slots": s.0 });
     }
     if d.is_array() {
         return Value::Array(d.clone().into_array().unwrap_or_default().iter().map(encode).collect());
@@ -54,6 +57,9 @@ pub fn decode(v: &Value) -> Option<Dynamic> {
         Value::String(s) => Dynamic::from(s.clone()),
         Value::Array(a) => Dynamic::from(a.iter().map(decode).collect::<Option<Array>>()?),
         Value::Object(o) => {
+            if let Some(s) = o.get("$slots") {
+                return serde_json::from_value(s.clone()).ok().map(|s| Dynamic::from(SlotRanges(s)));
+            }
             if let Some(n) = o.get("$node") {
                 return serde_json::from_value(n.clone()).ok().map(|n| Dynamic::from(Node(n)));
             }

@@ -14,7 +14,7 @@ pub struct FnDoc {
 }
 
 /// Values whose documented methods are shown as `check.assert_healthy()`.
-const VALUES: &[&str] = &["check", "gates", "plan"];
+const VALUES: &[&str] = &["check", "gates", "plan", "slots"];
 
 /// How a parameter or result type reads in a runbook: `core::result::Result<alloc::vec::Vec<…>, …>`
 /// is an `array`, `&mut ClusterHandle` a `cluster`.
@@ -50,6 +50,7 @@ fn plain(ty: &str) -> String {
         "GatesValue" | "Gates" => "gates",
         "ClusterHandle" | "Cluster" => "cluster",
         "Node" => "Node",
+        "SlotRanges" | "Slots" => "slots",
         other => other,
     }
     .to_string()

@@ -28,6 +28,26 @@ pub struct CheckValue(pub Arc<CheckReport>);
 #[derive(Clone)]
 pub struct GatesValue(pub Arc<crate::ops::gates::GateReport>);
 
+/// The slots a node owns, printed as operators write them (`0-5460,10923`); indexed and
+/// iterated as `[start, end]` ranges, as the arrays it replaces were.
+#[derive(Clone)]
+pub struct SlotRanges(pub crate::model::SlotSet);
+
+impl SlotRanges {
+    fn range(&self, i: usize) -> Option<Array> {
+        self.0.ranges().get(i).map(|(a, b)| vec![Dynamic::from(i64::from(*a)), Dynamic::from(i64::from(*b))])
+    }
+}
+
+impl IntoIterator for SlotRanges {
+    type Item = Dynamic;
+    type IntoIter = std::vec::IntoIter<Dynamic>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        (0..self.0.ranges().len()).filter_map(|i| self.range(i)).map(Dynamic::from).collect::<Vec<_>>().into_iter()
+    }
+}
+
 /// Turns our error into a rhai error that keeps the data, so the top level can render it (and
 /// `catch (e)` in a runbook gets it as a value).
 pub fn rhai_err(e: Error) -> Box<EvalAltResult> {
@@ -83,6 +103,23 @@ pub fn register_types(engine: &mut Engine) {
     getter!(engine, "failed", "true when some node flags it as failing (fail or fail?).", |n: &mut Node| n
         .0
         .is_failed());
+
+    engine
+        .register_type_with_name::<SlotRanges>("Slots")
+        .register_fn("to_string", |s: &mut SlotRanges| s.0.to_string())
+        .register_fn("to_debug", |s: &mut SlotRanges| s.0.to_string())
+        .register_fn("len", |s: &mut SlotRanges| s.0.ranges().len() as i64)
+        .register_fn("contains", |s: &mut SlotRanges, slot: i64| u16::try_from(slot).is_ok_and(|x| s.0.contains(x)))
+        .register_indexer_get(|s: &mut SlotRanges, i: i64| -> RhaiResult<Array> {
+            usize::try_from(i).ok().and_then(|i| s.range(i)).ok_or_else(|| {
+                rhai_err(Error::usage(format!("range {i} does not exist: there are {}", s.0.ranges().len()), None))
+            })
+        })
+        .register_iterator::<SlotRanges>();
+    getter!(engine, "count", "How many slots (not ranges) it holds.", |s: &mut SlotRanges| s.0.len() as i64);
+    getter!(engine, "ranges", "The ranges as [[start, end], ...].", |s: &mut SlotRanges| -> Array {
+        (0..s.0.ranges().len()).filter_map(|i| s.range(i)).map(Dynamic::from).collect()
+    });
 
     engine
         .register_type_with_name::<PlanValue>("Plan")
