@@ -137,10 +137,18 @@ fn move_opts(opts: &Map) -> Result<MoveOpts, Error> {
         m.replace = boolean(v, "replace")?;
     }
     if let Some(v) = opts.get("batch") {
-        m.slots_per_batch = number(v, "batch")?.max(1.0) as usize;
+        let n = number(v, "batch")?;
+        if !(1.0..=16384.0).contains(&n) {
+            return Err(Error::usage(format!("batch {n} is out of range: slots open at once, 1 to 16384"), None));
+        }
+        m.slots_per_batch = n as usize;
     }
     if let Some(v) = opts.get("rate_limit") {
-        m.rate_limit = Some(number(v, "rate_limit")?.max(1.0) as u64);
+        let n = number(v, "rate_limit")?;
+        if n < 1.0 {
+            return Err(Error::usage(format!("rate_limit {n} is out of range: keys per second, at least 1"), None));
+        }
+        m.rate_limit = Some(n as u64);
     }
     Ok(m)
 }

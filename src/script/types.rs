@@ -208,10 +208,17 @@ pub fn register_types(engine: &mut Engine) {
             }
         });
 
+    // What `catch (e)` gets from a primitive: used as the message string it prints as, with its
+    // exit code beside (`e.code`).
     engine
         .register_type_with_name::<Error>("Error")
         .register_fn("to_string", |e: &mut Error| e.to_string())
-        .register_fn("to_debug", |e: &mut Error| e.to_string());
+        .register_fn("to_debug", |e: &mut Error| e.to_string())
+        .register_fn("contains", |e: &mut Error, text: &str| e.to_string().contains(text))
+        .register_fn("starts_with", |e: &mut Error, text: &str| e.to_string().starts_with(text))
+        .register_fn("==", |e: &mut Error, text: &str| e.to_string() == text)
+        .register_fn("+", |text: &str, e: Error| format!("{text}{e}"))
+        .register_fn("+", |e: &mut Error, text: &str| format!("{e}{text}"));
     getter!(engine, "message", "The message, as printed.", |e: &mut Error| e.to_string());
     getter!(engine, "code", "The exit code it would end the run with.", |e: &mut Error| i64::from(e.code()));
 }
