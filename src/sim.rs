@@ -18,6 +18,10 @@ struct State {
     keys: Vec<u64>,
     stats: BTreeMap<String, NodeStats>,
     steps: Vec<(String, Vec<String>)>,
+    /// `cluster-allow-replica-migration` as the servers have it: with it (the default) a master
+    /// that loses its last slot becomes a replica of the node that took it; without, it stays
+    /// an empty master.
+    replica_migration: bool,
 }
 
 pub struct SimCluster {
@@ -38,7 +42,16 @@ impl SimCluster {
                 keys[usize::from(*s)] = n;
             }
         }
+        let replica_migration = match topo.masters().find(|m| topo.is_reachable(&m.id)) {
+            Some(m) => {
+                let args = ["CONFIG", "GET", "cluster-allow-replica-migration"].map(String::from);
+                let reply = live.call(m, &args).unwrap_or_default();
+                reply[1].as_str().or_else(|| reply["cluster-allow-replica-migration"].as_str()) != Some("no")
+            }
+            None => true,
+        };
         let state = State {
+            replica_migration,
             nodes: topo.nodes().to_vec(),
             unreachable: topo.unreachable().clone(),
             keys,
@@ -162,9 +175,10 @@ impl Cluster for SimCluster {
             s.used_memory = s.used_memory.map(|m| m + stats.bytes);
             s.keys = s.keys.map(|k| k + stats.keys);
         }
-        // Redis 7: a master that loses its last slot becomes a replica of the node that took it,
-        // and its replicas follow.
-        if st.nodes[si].slots.is_empty() && st.nodes[si].is_master() {
+        // A master that loses its last slot becomes a replica of the node that took it, and its
+        // replicas follow, when the servers allow replica migration (Redis 7 and Valkey do by
+        // default).
+        if st.replica_migration && st.nodes[si].slots.is_empty() && st.nodes[si].is_master() {
             let (from, to) = (st.nodes[si].id.clone(), st.nodes[di].id.clone());
             for n in st.nodes.iter_mut().filter(|n| n.id == from || n.master_id.as_deref() == Some(&from)) {
                 n.flags.master = false;
@@ -212,11 +226,36 @@ impl Cluster for SimCluster {
     fn forget(&self, on: &[NodeInfo], id: &str) -> Vec<(String, Result<()>)> {
         let mut st = self.state();
         let name = st.nodes.iter().find(|n| n.id == id).map_or_else(|| id.to_string(), describe);
-        st.nodes.retain(|n| n.id != id);
-        st.unreachable.remove(id);
+        // The refusals the servers give: a node cannot forget itself, nor a replica its master.
+        let outcomes: Vec<(String, Result<()>)> = on
+            .iter()
+            .map(|n| {
+                let master = st.nodes.iter().find(|x| x.id == n.id).and_then(|x| x.master_id.as_deref());
+                let refusal = if n.id == id {
+                    Some("ERR I tried hard but I can't forget myself...")
+                } else if master == Some(id) {
+                    Some("ERR Can't forget my master!")
+                } else {
+                    None
+                };
+                let r = refusal.map_or(Ok(()), |reason| {
+                    Err(Error::Command {
+                        node: n.addr.to_string(),
+                        command: "CLUSTER FORGET".into(),
+                        reason: reason.into(),
+                        state: None,
+                    })
+                });
+                (n.id.clone(), r)
+            })
+            .collect();
+        if outcomes.iter().all(|(_, r)| r.is_ok()) {
+            st.nodes.retain(|n| n.id != id);
+            st.unreachable.remove(id);
+        }
         drop(st);
         self.record(format!("CLUSTER FORGET {name} on {} node(s), in parallel", on.len()));
-        on.iter().map(|n| (n.id.clone(), Ok(()))).collect()
+        outcomes
     }
 
     fn replicate(&self, replica: &NodeInfo, master_id: &str) -> Result<()> {

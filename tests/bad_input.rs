@@ -272,10 +272,14 @@ fn refused_at_the_edges_before_any_change() {
     // The leading digits of a node id: as a port no node has, it must not fall back to the id.
     let digits = (0..6)
         .map(|i| c.node_id(i).chars().take_while(char::is_ascii_digit).take(4).collect::<String>())
+        .filter(|d| d.parse::<u16>().is_ok_and(|p| p > 0))
         .max_by_key(String::len)
-        .filter(|d| !d.is_empty())
         .unwrap_or_else(|| "18".into());
-    let short_id = c.node_id(1)[..6].to_string();
+    // A prefix with a hex letter in it: one of digits only is a (bad) port, a case of its own.
+    let short_id = (0..c.nodes.len())
+        .map(|i| c.node_id(i)[..6].to_string())
+        .find(|p| p.bytes().any(|b| b.is_ascii_alphabetic()))
+        .expect("some id starts with a letter within 6 characters");
     let spare_port = c.port(spare).to_string();
     let member = c.port(1).to_string();
     let member_addr = c.nodes[1].addr();

@@ -21,6 +21,8 @@ mod runbook_errors;
 mod failover;
 // Crash at several points of a decommission, then the same command finishes it.
 mod resume;
+// A dry run of each shipped runbook against its live run: the same steps, the same outcome.
+mod dry_run;
 // Dry run, Ctrl-C, the lease, confirmation, fix, journal, secrets.
 mod safety;
 // The README and the guide: quick start script and every runbook example.

@@ -70,6 +70,10 @@ fn an_operator_session() {
     p.send("c.check().healthy\r");
     p.expect("true");
     p.expect("runbook> ");
+    // What an earlier line changed is not this line's doing: its own refusal says nothing changed.
+    p.send("fail_input(\"a typo\")\r");
+    p.expect("nothing was changed");
+    p.expect("runbook> ");
 
     // A dry run inside the session.
     p.send(":dry-run on\r");

@@ -50,6 +50,8 @@ const READ_ONLY: &[&str] = &[
     // connection.
     "client|list",
     "client|setname",
+    // The client library names itself on connecting (counted by Valkey).
+    "client|setinfo",
     // Replication between the servers themselves (a replica that reconnects on a loaded machine).
     "replconf",
     "psync",

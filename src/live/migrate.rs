@@ -481,7 +481,13 @@ async fn drop_duplicates(pool: &Pool, src: &NodeInfo, dst: &NodeInfo, keys: &[Ve
         let on_target =
             matches!(pool.pipeline(&dst.addr, "EXISTS", &pipe).await?.first(), Some(Ok(redis::Value::Int(1))));
         if on_target {
-            let _: redis::Value = pool.query(&src.addr, "DEL", redis::cmd("DEL").arg(k.as_slice())).await?;
+            // The source may hold the key in a slot it imports back from nobody (a stranded key
+            // `fix` returns): there, like the target, it serves the key only after ASKING.
+            let mut del = redis::pipe();
+            del.cmd("ASKING").ignore().cmd("DEL").arg(k.as_slice());
+            if let Some(Err(reason)) = pool.pipeline(&src.addr, "DEL", &del).await?.into_iter().next() {
+                return Err(refused(&src.addr, "DEL", reason));
+            }
             dropped += 1;
         }
     }

@@ -54,6 +54,13 @@ pub struct LiveCluster {
     /// seed itself dies mid-run (a failover of the very node named by --cluster).
     peers: Mutex<Vec<Addr>>,
     seed_down_said: AtomicBool,
+    /// The seed's node id, as last read: when this run makes the others forget it (the seed is
+    /// the node being removed), its own view is no longer the cluster's.
+    seed_id: Mutex<Option<String>>,
+    /// This run removed the seed from the cluster: read the cluster from its peers from now on.
+    seed_left: AtomicBool,
+    /// Nodes this run reset or shut down: never a peer to read the cluster from.
+    retired: Mutex<Vec<Addr>>,
 }
 
 impl LiveCluster {
@@ -70,6 +77,9 @@ impl LiveCluster {
             rate_limit: None,
             peers: Mutex::new(Vec::new()),
             seed_down_said: AtomicBool::new(false),
+            seed_id: Mutex::new(None),
+            seed_left: AtomicBool::new(false),
+            retired: Mutex::new(Vec::new()),
         };
         me.block(discover::read_view(&me.pool, &me.seed))?;
         Ok(me)
@@ -142,17 +152,27 @@ impl Cluster for LiveCluster {
     }
 
     fn topology(&self) -> Result<Topology> {
-        let read = self.block(discover::load(&self.pool, &self.seed));
+        let read = if self.seed_left.load(Ordering::Relaxed) {
+            Err(Error::refused(format!("{} has left the cluster: this run removed it", self.seed), None))
+        } else {
+            self.block(discover::load(&self.pool, &self.seed))
+        };
         let topo = match read {
-            Err(e @ (Error::Connect { .. } | Error::Timeout { .. })) => {
+            Err(e @ (Error::Connect { .. } | Error::Timeout { .. } | Error::Refused { .. })) => {
                 let peers = self.peers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+                let retired = self.retired.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
                 let mut found = None;
-                for p in peers.iter().filter(|p| **p != self.seed) {
+                for p in
+                    peers.iter().filter(|p| !p.same_endpoint(&self.seed) && !retired.iter().any(|r| r.same_endpoint(p)))
+                {
                     if let Ok(t) = self.block(discover::load(&self.pool, p)) {
                         if !self.seed_down_said.swap(true, Ordering::Relaxed) {
                             crate::ops::say(&format!(
-                                "{} does not answer ({e}); reading the cluster from the nodes that still do, {p} first",
-                                self.seed
+                                "{}: reading the cluster from the nodes that still answer, {p} first",
+                                match &e {
+                                    Error::Refused { message, .. } => message.clone(),
+                                    other => format!("{} does not answer ({other})", self.seed),
+                                }
                             ));
                         }
                         found = Some(t);
@@ -163,10 +183,13 @@ impl Cluster for LiveCluster {
             }
             other => other?,
         };
+        if let Some(me) = topo.nodes().iter().find(|n| n.addr.same_endpoint(&self.seed)) {
+            *self.seed_id.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(me.id.clone());
+        }
         let answered: Vec<Addr> = topo
             .nodes()
             .iter()
-            .filter(|n| topo.is_reachable(&n.id) && n.addr != self.seed)
+            .filter(|n| topo.is_reachable(&n.id) && !n.addr.same_endpoint(&self.seed))
             .map(|n| n.addr.clone())
             .collect();
         *self.peers.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = answered;
@@ -231,6 +254,9 @@ impl Cluster for LiveCluster {
             (n.id.clone(), r.map(|_| ()))
         });
         let round = async { Ok(join_all(futs).await) };
+        if self.seed_id.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_deref() == Some(id) {
+            self.seed_left.store(true, Ordering::Relaxed);
+        }
         let out = match self.mutate(json!({"op": "forget", "node": id, "on": on_addrs}), round) {
             Ok(out) => out,
             Err(e) => on.iter().map(|n| (n.id.clone(), Err(e.clone()))).collect(),
@@ -251,6 +277,10 @@ impl Cluster for LiveCluster {
     }
 
     fn retire(&self, node: &NodeInfo, how: Retire) -> Result<()> {
+        if node.addr.same_endpoint(&self.seed) {
+            self.seed_left.store(true, Ordering::Relaxed);
+        }
+        self.retired.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(node.addr.clone());
         let intent = json!({"op": "retire", "node": node.addr.to_string(), "how": format!("{how:?}")});
         self.mutate(intent, async {
             match how {

@@ -21,6 +21,12 @@ impl Addr {
         Self { host: host.into(), port, cport: None, hostname: None }
     }
 
+    /// The same host and port, whatever each knows of the bus port or hostname (a seed typed as
+    /// host:port against the node's own announcement of itself).
+    pub fn same_endpoint(&self, other: &Addr) -> bool {
+        self.host == other.host && self.port == other.port
+    }
+
     pub fn is_known(&self) -> bool {
         !self.host.is_empty() && self.port != 0
     }

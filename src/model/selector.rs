@@ -50,11 +50,9 @@ pub fn parse(selector: &str) -> Result<Selector, String> {
     if sel.is_empty() {
         Err("an empty selector names no node".into())
     } else if sel.bytes().all(|b| b.is_ascii_digit()) {
-        sel.parse::<u16>()
-            .ok()
-            .filter(|p| *p > 0)
-            .map(Selector::Port)
-            .ok_or_else(|| format!("`{sel}` is a number but not a port (1-65535)"))
+        sel.parse::<u16>().ok().filter(|p| *p > 0).map(Selector::Port).ok_or_else(|| {
+            format!("`{sel}` is a number but not a port (1-65535); a node id written in digits is id:{sel}")
+        })
     } else if let Some(prefix) = sel.strip_prefix("id:") {
         if is_hex(prefix) {
             Ok(Selector::Id(prefix.to_ascii_lowercase()))

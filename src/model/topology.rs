@@ -196,6 +196,24 @@ impl Topology {
     }
 
     /// A short hash of the slot map and membership: equal fingerprints mean the same layout.
+    /// What a run leaves, as a dry run predicts it and the live run makes it: each master's slots
+    /// (as ranges), every member, and each replica's master, nodes by address. Two equal
+    /// summaries are the same outcome.
+    pub fn outcome(&self) -> serde_json::Value {
+        let addr = |id: &str| self.node(id).map_or_else(|| id.to_string(), |n| n.addr.to_string());
+        let masters: BTreeMap<String, String> =
+            self.masters().map(|m| (m.addr.to_string(), m.slots.to_string())).collect();
+        let replicas: BTreeMap<String, String> = self
+            .nodes
+            .iter()
+            .filter(|n| !n.is_master())
+            .map(|n| (n.addr.to_string(), n.master_id.as_deref().map(addr).unwrap_or_default()))
+            .collect();
+        let mut members: Vec<String> = self.nodes.iter().map(|n| n.addr.to_string()).collect();
+        members.sort();
+        serde_json::json!({ "masters": masters, "replicas": replicas, "members": members })
+    }
+
     pub fn fingerprint(&self) -> String {
         let mut text = String::new();
         for n in &self.nodes {

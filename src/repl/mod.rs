@@ -121,6 +121,7 @@ pub fn run(args: ClusterArgs) -> Result<u8> {
 impl Repl {
     fn eval(&mut self, input: &str) {
         self.session.cancel.store(false, Ordering::SeqCst);
+        crate::script::api::begin_command();
         let result = match self.engine.compile_with_scope(&self.scope, input) {
             Err(e) => Err(engine::to_error(e.into(), "<repl>", input)),
             Ok(ast) => {
@@ -217,6 +218,7 @@ impl Repl {
             .compile_with_scope(&self.scope, &source)
             .map_err(|e| engine::to_error(e.into(), &path, &source))?;
         self.session.cancel.store(false, Ordering::SeqCst);
+        crate::script::api::begin_command();
         self.main_ast += ast;
         // Its imports come from its own directory, as in `runbook run`; the session's from here.
         engine::confine_imports(&mut self.engine, engine::runbook_dir(&name).as_deref());

@@ -295,6 +295,11 @@ pub fn changed_by_this_run() -> bool {
     CHANGED.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// A new command begins (a REPL line, a `:run`): what an earlier one changed is not its doing.
+pub fn begin_command() {
+    CHANGED.store(false, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Runs one primitive through the journal: recorded with its result, or, while a resumed run
 /// replays, answered with the result recorded the first time.
 pub fn j<T: Clone + Send + Sync + 'static>(

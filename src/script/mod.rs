@@ -131,6 +131,18 @@ pub fn run_command(args: &[String]) -> Result<u8> {
             eprintln!("journal: {}", j.path().display());
         }
     }
+    // The JSON stream ends with the outcome, predicted or made, so automation can hold a dry
+    // run against the live run that follows it.
+    if result.is_ok()
+        && crate::ops::events::json()
+        && let Some(topo) = session.outcome()
+    {
+        let topo = topo?;
+        crate::ops::events::emit(
+            "outcome",
+            serde_json::json!({"dry_run": session.is_dry_run(), "topology": topo.outcome()}),
+        );
+    }
     for report in session.dry_run_reports() {
         if crate::ops::events::json() {
             eprint!("{report}");

@@ -155,6 +155,12 @@ impl Session {
         Ok(())
     }
 
+    /// The cluster as the run left it (in a dry run, as it predicts it), when the run connected.
+    pub fn outcome(&self) -> Option<Result<crate::model::Topology>> {
+        let handle = self.default.lock().expect("not poisoned").clone()?;
+        Some(handle.0.topology())
+    }
+
     /// Asks `question` on the terminal; `--yes` answers yes; with no terminal and no `--yes`
     /// it refuses rather than hang (a cron job must never wait on a prompt).
     pub fn confirm(&self, question: &str) -> Result<bool> {
