@@ -91,10 +91,25 @@ pub enum Command {
         #[command(flatten)]
         cluster: ClusterArgs,
     },
+    /// Saved plans (`runbook run … --dry-run --save-plan FILE`): review one before applying it
+    /// with `runbook run --plan FILE`.
+    Plan {
+        #[command(subcommand)]
+        action: PlanAction,
+    },
     /// A throwaway local cluster of real redis-server processes, for practice.
     Sandbox {
         #[command(subcommand)]
         action: SandboxAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PlanAction {
+    /// Print a plan for review: the runbook and parameters, each decision, and what changes.
+    Show {
+        /// The file `--save-plan` wrote.
+        file: String,
     },
 }
 

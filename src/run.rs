@@ -58,6 +58,9 @@ fn dispatch(args: Arguments) -> Result<u8> {
             Ok(if report.healthy { exit::OK } else { exit::REFUSED })
         }
         Command::Sandbox { action } => crate::sandbox::execute(action),
+        Command::Plan { action: crate::cli::PlanAction::Show { file } } => {
+            crate::script::plan_file::show_command(&file)
+        }
         Command::Run { args } => crate::script::run_command(&args),
         Command::Journal { run } => crate::journal_command::execute(run.as_deref()),
         Command::Fix { cluster } => {

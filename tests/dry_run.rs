@@ -89,3 +89,67 @@ fn fix_as_rehearsed() {
     rehearse_then_run(&c, &["run", "fix"]);
     c.assert_sample_keys(2000);
 }
+
+/// `--dry-run --save-plan` writes what the rehearsal decided; `plan show` prints it; `--plan`
+/// applies exactly it, with no prompt, and refuses (exit 3, nothing changed) once the cluster
+/// is no longer the one the plan was made for.
+#[test]
+fn a_reviewed_plan_is_applied_exactly_and_a_stale_one_refused() {
+    let c = TestCluster::start(4, 1);
+    c.load_keys(3000);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("p.json").display().to_string();
+    let (seed, victim) = (c.seed(), c.port(3).to_string());
+    let fingerprint = c.topology().fingerprint();
+    runbook(&["run", "decommission", "--node", &victim, "-c", &seed, "--dry-run", "--save-plan", &file])
+        .run()
+        .expect_code(0)
+        .stderr_has("plan saved to");
+    assert_eq!(c.topology().fingerprint(), fingerprint, "saving a plan changes nothing");
+    runbook(&["plan", "show", &file])
+        .run()
+        .expect_code(0)
+        .stdout_has(&format!("plan: runbook decommission --node {victim} on {seed}"))
+        .stdout_has(&format!("plan_drain {}", c.nodes[3].addr()))
+        .stdout_has(&format!("{} leaves the cluster", c.nodes[3].addr()))
+        .stdout_has("plan_rebalance")
+        .stdout_has(&format!("runbook run --plan {file}"));
+    let saved: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+
+    // Misuse is refused before anything connects.
+    runbook(&["run", "--plan", &file, "--node", "6391"]).run().expect_code(2).stderr_has("carries its own parameters");
+    runbook(&["run", "decommission", "--node", &victim, "-c", &seed, "--save-plan", &file])
+        .run()
+        .expect_code(2)
+        .stderr_has("add --dry-run");
+    runbook(&["plan", "show", "/etc/hostname"]).run().expect_code(2).stderr_has("is not a runbook plan");
+
+    // The cluster changes: the plan is stale, refused, naming the change.
+    let move_slot = |to: usize| {
+        let (_d, path) =
+            crate::support::script(&format!("let c = cluster();\nc.migrate_slot(0, c.node({}));\n", c.port(to)));
+        runbook(&["run", &path, "-c", &seed]).run().expect_code(0);
+    };
+    move_slot(1);
+    let changed = c.topology().fingerprint();
+    runbook(&["run", "--plan", &file])
+        .run()
+        .expect_code(3)
+        .stderr_has("the cluster changed since the plan was made")
+        .stderr_has(&format!("{} slots: 0-4095 → 1-4095", c.nodes[0].addr()))
+        .stderr_has("make a new plan");
+    assert_eq!(c.topology().fingerprint(), changed, "a stale plan changes nothing");
+
+    // Back as it was: the plan applies, without a prompt, to exactly the predicted outcome.
+    move_slot(0);
+    let applied = runbook(&["run", "--plan", &file, "--json"]).run();
+    applied.expect_code(0);
+    let outcome = applied
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["event"] == "outcome")
+        .expect("an outcome event");
+    assert_eq!(outcome["topology"], saved["after"], "the live run made what the plan predicted");
+    c.assert_sample_keys(3000);
+}

@@ -365,6 +365,36 @@ fn j_inner<T: Clone + Send + Sync + 'static>(
     }
 }
 
+/// A decision (`plan_drain`, `plan_rebalance`) through the journal, recorded for a plan file or
+/// answered from one: a run applying a reviewed plan moves exactly the slots the review saw.
+fn decide(
+    s: &Session,
+    c: &ClusterHandle,
+    name: &str,
+    args: &str,
+    f: impl FnOnce(&dyn Cluster) -> RhaiResult<PlanValue>,
+) -> RhaiResult<PlanValue> {
+    let Some(d) = &s.decisions else { return j(c, name, args, f) };
+    if let Some(replayed) = d.replayed(name, args) {
+        let value = replayed.map_err(rhai_err)?;
+        let plan = super::codec::decode(&value).and_then(Dynamic::try_cast::<PlanValue>).ok_or_else(|| {
+            rhai_err(Error::usage(format!("the plan's decision for {name} {args} cannot be read"), None))
+        })?;
+        return j(c, name, args, |_| Ok(plan));
+    }
+    let plan = j(c, name, args, f)?;
+    d.record(name, args, super::codec::encode(&Dynamic::from(plan.clone())));
+    Ok(plan)
+}
+
+/// When the run records or replays a plan, `rebalance` moves by a decision like `plan_rebalance`.
+fn decided_rebalance(s: &Session, c: &ClusterHandle, opts: &Map) -> RhaiResult<Option<PlanValue>> {
+    if s.decisions.is_none() {
+        return Ok(None);
+    }
+    decide(s, c, "plan_rebalance", "", |cl| plan_rebalance(cl, opts)).map(Some)
+}
+
 /// A short description of an argument for the journal and the dry-run report.
 fn show(d: &Dynamic) -> String {
     if let Some(n) = d.clone().try_cast::<Node>() {
@@ -587,12 +617,14 @@ pub fn register(engine: &mut Engine, session: &Arc<Session>) {
             })
         }
     );
+    let (s1, s2, s3) = (session.clone(), session.clone(), session.clone());
+    let (s4, s5) = (session.clone(), session.clone());
     api!(
         engine,
         "plan_drain",
         "A plan spreading the slots of a master (or an array of masters) evenly over the others.",
-        |c: &mut ClusterHandle, who: Dynamic| -> RhaiResult<PlanValue> {
-            j(c, "plan_drain", &show(&who), |cl| {
+        move |c: &mut ClusterHandle, who: Dynamic| -> RhaiResult<PlanValue> {
+            decide(&s1, c, "plan_drain", &show(&who), |cl| {
                 let topo = cl.topology().map_err(rhai_err)?;
                 let list: Array = who.clone().try_cast::<Array>().unwrap_or_else(|| vec![who.clone()]);
                 let ids: Vec<String> =
@@ -607,16 +639,16 @@ pub fn register(engine: &mut Engine, session: &Arc<Session>) {
         engine,
         "plan_rebalance",
         "A rebalance plan with default options (threshold 2%).",
-        |c: &mut ClusterHandle| -> RhaiResult<PlanValue> {
-            j(c, "plan_rebalance", "", |cl| plan_rebalance(cl, &Map::new()))
+        move |c: &mut ClusterHandle| -> RhaiResult<PlanValue> {
+            decide(&s2, c, "plan_rebalance", "", |cl| plan_rebalance(cl, &Map::new()))
         }
     );
     api!(
         engine,
         "plan_rebalance",
         "A rebalance plan; opts: weights, auto_weights, use_empty_masters, threshold.",
-        |c: &mut ClusterHandle, opts: Map| -> RhaiResult<PlanValue> {
-            j(c, "plan_rebalance", "", |cl| plan_rebalance(cl, &opts))
+        move |c: &mut ClusterHandle, opts: Map| -> RhaiResult<PlanValue> {
+            decide(&s3, c, "plan_rebalance", "", |cl| plan_rebalance(cl, &opts))
         }
     );
     api!(
@@ -668,13 +700,19 @@ pub fn register(engine: &mut Engine, session: &Arc<Session>) {
         engine,
         "rebalance",
         "Evens out slots across masters (threshold 2%); returns #{slots, keys, seconds}.",
-        |c: &mut ClusterHandle| -> RhaiResult<Map> { j(c, "rebalance", "", |cl| rebalance(cl, &Map::new())) }
+        move |c: &mut ClusterHandle| -> RhaiResult<Map> {
+            let decided = decided_rebalance(&s4, c, &Map::new())?;
+            j(c, "rebalance", "", |cl| rebalance(cl, &Map::new(), decided.as_ref().map(|p| p.0.as_ref())))
+        }
     );
     api!(
         engine,
         "rebalance",
         "Rebalance; opts: weights, auto_weights, use_empty_masters, threshold, simulate, pipeline, timeout, replace.",
-        |c: &mut ClusterHandle, opts: Map| -> RhaiResult<Map> { j(c, "rebalance", "", |cl| rebalance(cl, &opts)) }
+        move |c: &mut ClusterHandle, opts: Map| -> RhaiResult<Map> {
+            let decided = decided_rebalance(&s5, c, &opts)?;
+            j(c, "rebalance", "", |cl| rebalance(cl, &opts, decided.as_ref().map(|p| p.0.as_ref())))
+        }
     );
     api!(
         engine,
@@ -825,10 +863,14 @@ fn plan_rebalance(c: &dyn Cluster, opts: &Map) -> RhaiResult<PlanValue> {
     Ok(PlanValue(Arc::new(with_keys(c, &topo, plan).map_err(rhai_err)?)))
 }
 
-fn rebalance(c: &dyn Cluster, opts: &Map) -> RhaiResult<Map> {
+/// Rebalances by `decided` (a plan's decision) or by a plan computed now.
+fn rebalance(c: &dyn Cluster, opts: &Map, decided: Option<&Plan>) -> RhaiResult<Map> {
     let topo = c.topology().map_err(rhai_err)?;
     let (r, mopts, simulate) = rebalance_opts(c, &topo, opts).map_err(rhai_err)?;
-    let plan = plan::plan_rebalance(&topo, &r).map_err(|e| rhai_err(e.into()))?;
+    let plan = match decided {
+        Some(p) => p.clone(),
+        None => plan::plan_rebalance(&topo, &r).map_err(|e| rhai_err(e.into()))?,
+    };
     let mut out = if plan.is_empty() {
         ops::say(&format!("no rebalancing needed: {}", plan.note.clone().unwrap_or_default()));
         report_map(&ops::ApplyReport::default())

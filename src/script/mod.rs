@@ -7,6 +7,7 @@ pub mod docs;
 pub mod engine;
 pub mod lint;
 pub mod params;
+pub mod plan_file;
 pub mod session;
 pub mod shipped;
 pub mod types;
@@ -22,7 +23,38 @@ use session::Session;
 
 /// `runbook run [options] <runbook> [--param value ...]`.
 pub fn run_command(args: &[String]) -> Result<u8> {
-    let ra = RunArgs::parse(args)?;
+    let mut ra = RunArgs::parse(args)?;
+    let plan = ra.plan.as_deref().map(plan_file::PlanFile::load).transpose()?;
+    if let Some(p) = &plan {
+        // A reviewed plan carries its runbook and parameters; it is applied, not rehearsed.
+        let conflict = if ra.runbook.as_ref().is_some_and(|r| *r != p.runbook) {
+            Some(format!(
+                "the plan is for the runbook `{}`, not `{}`",
+                p.runbook,
+                ra.runbook.clone().unwrap_or_default()
+            ))
+        } else if !ra.params.is_empty() {
+            Some("a plan carries its own parameters: give none beside --plan".to_string())
+        } else if ra.dry_run || ra.save_plan.is_some() {
+            Some("--plan applies a reviewed plan; to rehearse again, make a new one with --dry-run --save-plan".into())
+        } else {
+            None
+        };
+        if let Some(c) = conflict {
+            return Err(Error::usage(c, Some("`runbook plan show FILE` prints what the plan holds")));
+        }
+        ra.runbook = Some(p.runbook.clone());
+        ra.params.clone_from(&p.params);
+        ra.cluster = ra.cluster.take().or_else(|| Some(p.cluster.clone()));
+        // The review was the confirmation.
+        ra.yes = true;
+    }
+    if ra.save_plan.is_some() && !ra.dry_run {
+        return Err(Error::usage(
+            "--save-plan records a dry run's decisions: add --dry-run",
+            Some("then review the plan with `runbook plan show FILE` and apply it with `runbook run --plan FILE`"),
+        ));
+    }
     let Some(name) = ra.runbook.clone() else {
         if ra.help {
             println!("{}", run_usage());
@@ -37,6 +69,14 @@ pub fn run_command(args: &[String]) -> Result<u8> {
         ));
     };
     let (path, source) = shipped::load(&name)?;
+    if let Some(p) = &plan
+        && p.source_hash != plan_file::source_hash(&source)
+    {
+        return Err(Error::refused(
+            format!("the runbook `{name}` changed since the plan was made; nothing was changed"),
+            Some("make a new plan with --dry-run --save-plan, and review it again"),
+        ));
+    }
     let header = Header::parse(&source).map_err(|e| Error::usage(format!("{path}: {e}"), None))?;
     if ra.help {
         println!("{}", describe(&name, &header));
@@ -65,6 +105,13 @@ pub fn run_command(args: &[String]) -> Result<u8> {
     session.dry_run = std::sync::atomic::AtomicBool::new(ra.dry_run);
     session.rate_limit = ra.rate_limit;
     session.settle = ra.settle;
+    session.decisions = if let Some(p) = &plan {
+        Some(Arc::new(plan_file::Decisions::Replay(std::sync::Mutex::new(p.decisions.clone().into()))))
+    } else if ra.save_plan.is_some() {
+        Some(Arc::new(plan_file::Decisions::Record(std::sync::Mutex::new(Vec::new()))))
+    } else {
+        None
+    };
     // Compile before connecting: a syntax error must not cost a connection, let alone a change.
     let mut scope = Scope::new();
     scope.push_constant("params", params);
@@ -117,6 +164,14 @@ pub fn run_command(args: &[String]) -> Result<u8> {
     engine::confine_imports(&mut engine, engine::runbook_dir(&name).as_deref());
     // Every outcome of a started run, even failing to reach the cluster, ends it in its journal.
     let result = resumable(&session, resume)
+        .and_then(|resume| {
+            if let Some(p) = &plan {
+                // Before anything changes: the cluster must be the one the plan was made for.
+                let topo = session.cluster(None)?.0.topology()?;
+                plan_file::check_fresh(p, &topo.fingerprint(), &topo.outcome())?;
+            }
+            Ok(resume)
+        })
         .and_then(|resume| finish_in_flight(&session, resume.as_ref()))
         .and_then(|()| engine.run_ast_with_scope(&mut scope, &ast).map_err(|e| engine::to_error(*e, &path, &source)));
     let result = result.map_err(|e| if api::changed_by_this_run() { e.after_changes() } else { e.before_changes() });
@@ -143,6 +198,12 @@ pub fn run_command(args: &[String]) -> Result<u8> {
             serde_json::json!({"dry_run": session.is_dry_run(), "topology": topo.outcome()}),
         );
     }
+    if let (Ok(()), Some(file)) = (&result, &ra.save_plan) {
+        save_plan(&session, file, &name, &source, &ra)?;
+    }
+    if let Some(d) = session.decisions.as_ref().filter(|d| d.left() > 0) {
+        eprintln!("warning: {} decision(s) of the plan were not asked for: the runbook took a shorter path", d.left());
+    }
     for report in session.dry_run_reports() {
         if crate::ops::events::json() {
             eprint!("{report}");
@@ -151,6 +212,33 @@ pub fn run_command(args: &[String]) -> Result<u8> {
         }
     }
     result.map(|()| exit::OK)
+}
+
+/// Writes what a dry run decided, with what it read and what it predicts, for review.
+fn save_plan(session: &Session, file: &str, name: &str, source: &str, ra: &RunArgs) -> Result<()> {
+    let Some((fingerprint, before)) = session.read_at_start() else {
+        return Err(Error::usage("the runbook never read the cluster: there is no plan to save", None));
+    };
+    let after = session.outcome().transpose()?.map(|t| t.outcome()).unwrap_or_default();
+    let plan = plan_file::PlanFile {
+        runbook_plan: 1,
+        runbook: name.to_string(),
+        source_hash: plan_file::source_hash(source),
+        params: ra.params.clone(),
+        cluster: session.cluster_args.cluster.clone().unwrap_or_default(),
+        created: crate::journal::now(),
+        host: crate::journal::hostname(),
+        fingerprint,
+        before,
+        decisions: session.decisions.as_ref().map(|d| d.recorded()).unwrap_or_default(),
+        after,
+    };
+    plan.save(file)?;
+    eprintln!(
+        "plan saved to {file} ({} decision(s)): review it with `runbook plan show {file}`, apply it with `runbook run --plan {file}`",
+        plan.decisions.len()
+    );
+    Ok(())
 }
 
 /// The interrupted run to resume, if the cluster at this address is the one it worked on (some
@@ -215,6 +303,8 @@ fn run_usage() -> String {
          -q, --quiet              no progress lines\n      \
          --dry-run            run against a simulation; change nothing\n      \
          --journal PATH       where to journal the run (default: the state directory)\n      \
+         --save-plan FILE     with --dry-run: write the run's decisions for review\n      \
+         --plan FILE          apply a reviewed plan exactly (no prompt); refused if the cluster changed\n      \
          --rate-limit KEYS    move at most KEYS keys per second\n      \
          --settle SECS        wait up to SECS (default 30) for a state that settles by itself\n                           \
          (a replica syncing, a failover under way) before a gate refuses\n      \

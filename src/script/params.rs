@@ -86,6 +86,8 @@ pub const RESERVED: &[&str] = &[
     "rate_limit",
     "settle",
     "param",
+    "plan",
+    "save_plan",
     "tls",
     "cacert",
     "cert",
@@ -581,6 +583,10 @@ pub struct RunArgs {
     pub rate_limit: Option<u64>,
     /// `--settle SECS`: how long the preflight gates wait for a transient state to settle.
     pub settle: Option<u64>,
+    /// `--save-plan FILE`: write a dry run's decisions for review.
+    pub save_plan: Option<String>,
+    /// `--plan FILE`: apply a reviewed plan's decisions.
+    pub plan: Option<String>,
     /// `--name value` pairs as typed; a bare `--flag` has no value.
     pub params: Vec<(String, Option<String>)>,
 }
@@ -621,6 +627,8 @@ impl RunArgs {
                 "-c" | "--cluster" => out.cluster = Some(value_of(&mut i, inline, flag)?),
                 "--user" => out.user = Some(value_of(&mut i, inline, flag)?),
                 "--journal" => out.journal = Some(value_of(&mut i, inline, flag)?),
+                "--save-plan" => out.save_plan = Some(value_of(&mut i, inline, flag)?),
+                "--plan" => out.plan = Some(value_of(&mut i, inline, flag)?),
                 "--rate-limit" => {
                     let v = value_of(&mut i, inline, flag)?;
                     out.rate_limit = Some(v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {

@@ -38,6 +38,10 @@ pub struct Session {
     leased: Mutex<Option<LiveCluster>>,
     default: Mutex<Option<ClusterHandle>>,
     sims: Mutex<Vec<Arc<SimCluster>>>,
+    /// The run's decisions, recorded for a plan file or replayed from one.
+    pub decisions: Option<Arc<super::plan_file::Decisions>>,
+    /// The cluster's fingerprint and outcome summary when the run first read it.
+    read_at_start: Mutex<Option<(String, serde_json::Value)>>,
 }
 
 impl Session {
@@ -58,6 +62,8 @@ impl Session {
             leased: Mutex::new(None),
             default: Mutex::new(None),
             sims: Mutex::new(Vec::new()),
+            decisions: None,
+            read_at_start: Mutex::new(None),
         }
     }
 
@@ -128,6 +134,10 @@ impl Session {
             eprintln!("dry run: reading {} once; nothing will be changed", live.name());
             let sim = Arc::new(SimCluster::from_live(Arc::new(live))?);
             self.sims.lock().expect("not poisoned").push(sim.clone());
+            if addr.is_none() {
+                let t = sim.topology()?;
+                *self.read_at_start.lock().expect("not poisoned") = Some((t.fingerprint(), t.outcome()));
+            }
             ClusterHandle(sim, None)
         } else {
             ClusterHandle(Arc::new(live), self.journal.clone())
@@ -153,6 +163,11 @@ impl Session {
         live.acquire_lease()?;
         *self.leased.lock().expect("not poisoned") = Some(live);
         Ok(())
+    }
+
+    /// The cluster's fingerprint and outcome summary when a dry run first read it.
+    pub fn read_at_start(&self) -> Option<(String, serde_json::Value)> {
+        self.read_at_start.lock().expect("not poisoned").clone()
     }
 
     /// The cluster as the run left it (in a dry run, as it predicts it), when the run connected.
