@@ -84,7 +84,7 @@ impl PlanFile {
         out.push_str(&format!("\ndecisions ({}):\n", self.decisions.len()));
         for (i, d) in self.decisions.iter().enumerate() {
             let shown = super::codec::decode(&d.result)
-                .and_then(|v| v.try_cast::<super::types::PlanValue>())
+                .and_then(rhai::Dynamic::try_cast::<super::types::PlanValue>)
                 .map_or_else(|| d.result.to_string(), |p| p.0.to_string());
             out.push_str(&format!("  [{}] {} {}\n", i + 1, d.call, d.args));
             for line in shown.lines() {
