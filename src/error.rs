@@ -247,6 +247,14 @@ impl Error {
             Error::Script { message, location, inner: None, .. } => {
                 Error::Script { message, location, bad_runbook: true, inner: None }
             }
+            Error::Script { message, location, bad_runbook, inner: Some(inner) } => {
+                Error::Script { message, location, bad_runbook, inner: Some(Box::new(inner.before_changes())) }
+            }
+            Error::Usage { message, hint } if !hint.as_deref().unwrap_or_default().contains("nothing was changed") => {
+                let hint =
+                    hint.map_or_else(|| "nothing was changed".to_string(), |h| format!("nothing was changed; {h}"));
+                Error::Usage { message, hint: Some(hint) }
+            }
             e => e,
         }
     }
@@ -257,7 +265,10 @@ impl Error {
             Error::Script { message, location, bad_runbook, inner: Some(inner) } => {
                 Error::Script { message, location, bad_runbook, inner: Some(Box::new(inner.after_changes())) }
             }
-            e if e.code() == exit::REFUSED || e.code() == exit::UNREACHABLE || e.code() == exit::NOT_CONFIRMED => {
+            Error::Unhealthy { problems, .. } => Error::Unhealthy { problems, after_changes: true },
+            // Bad input found only now (a runbook's own input check, a selector, a sandbox
+            // limit), a refusal, an unreachable node: each after a change is a failed step.
+            e if [exit::USAGE, exit::REFUSED, exit::UNREACHABLE, exit::NOT_CONFIRMED].contains(&e.code()) => {
                 Error::AfterChanges { inner: Box::new(e) }
             }
             e => e,

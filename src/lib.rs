@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod failpoint;
 pub mod holder;
+pub mod interrupt;
 pub mod journal;
 mod journal_command;
 pub mod live;

@@ -2,28 +2,12 @@
 //! batch otherwise. `say` lines are printed above the bar, never through it.
 
 use std::io::IsTerminal;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::cluster::MoveStats;
 use super::say::{quiet, say};
-
-/// The bar being drawn, if any, so `say` can print above it.
-static BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
-
-/// Prints a line without tearing the bar.
-pub fn above_bar(line: &str) -> bool {
-    let bar = BAR.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    match bar.as_ref() {
-        Some(b) => {
-            b.suspend(|| eprintln!("{line}"));
-            true
-        }
-        None => false,
-    }
-}
 
 pub struct Progress {
     bar: Option<ProgressBar>,
@@ -44,7 +28,7 @@ impl Progress {
             b.enable_steady_tick(Duration::from_millis(200));
             b
         });
-        BAR.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone_from(&bar);
+        super::say::show_bar(bar.clone());
         Self { bar, total_keys, done: MoveStats::default(), started: Instant::now() }
     }
 
@@ -78,7 +62,7 @@ impl Progress {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
         }
-        *BAR.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        super::say::show_bar(None);
     }
 }
 

@@ -1,8 +1,32 @@
-//! Step-by-step progress lines for the operator, on stderr (stdout is the runbook's own output).
+//! Step-by-step progress lines for the operator, on stderr (stdout is the runbook's own output),
+//! printed above the progress bar when one is drawn (`progress` draws it, this prints around it).
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use indicatif::ProgressBar;
+
 static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// The bar being drawn, if any, so lines are printed above it, never through it.
+static BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+/// The bar now drawn (`None`: none any more).
+pub fn show_bar(bar: Option<ProgressBar>) {
+    *BAR.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = bar;
+}
+
+/// Prints a line without tearing the bar; false when no bar is drawn.
+fn above_bar(line: &str) -> bool {
+    let bar = BAR.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    match bar.as_ref() {
+        Some(b) => {
+            b.suspend(|| eprintln!("{line}"));
+            true
+        }
+        None => false,
+    }
+}
 
 pub fn set_quiet(quiet: bool) {
     QUIET.store(quiet, Ordering::Relaxed);
@@ -16,7 +40,7 @@ pub fn quiet() -> bool {
 pub fn say(msg: &str) {
     if !quiet() {
         let line = format!("==> {msg}");
-        if !super::progress::above_bar(&line) {
+        if !above_bar(&line) {
             eprintln!("{line}");
         }
     }

@@ -121,7 +121,7 @@ pub fn run(args: ClusterArgs) -> Result<u8> {
 impl Repl {
     fn eval(&mut self, input: &str) {
         self.session.cancel.store(false, Ordering::SeqCst);
-        crate::script::api::begin_command();
+        self.session.begin_command();
         let result = match self.engine.compile_with_scope(&self.scope, input) {
             Err(e) => Err(engine::to_error(e.into(), "<repl>", input)),
             Ok(ast) => {
@@ -133,6 +133,8 @@ impl Repl {
             }
         };
         self.session.cancel.store(false, Ordering::SeqCst);
+        // Each line is a command of its own: its error says whether it changed the cluster.
+        let result = result.map_err(|e| if self.session.changed() { e.after_changes() } else { e.before_changes() });
         match result {
             Ok(v) => {
                 if let Some(text) = render::render(&v) {
@@ -218,7 +220,7 @@ impl Repl {
             .compile_with_scope(&self.scope, &source)
             .map_err(|e| engine::to_error(e.into(), &path, &source))?;
         self.session.cancel.store(false, Ordering::SeqCst);
-        crate::script::api::begin_command();
+        self.session.begin_command();
         self.main_ast += ast;
         // Its imports come from its own directory, as in `runbook run`; the session's from here.
         engine::confine_imports(&mut self.engine, engine::runbook_dir(&name).as_deref());

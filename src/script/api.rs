@@ -66,20 +66,10 @@ fn removed_earlier(sel: &str) -> Option<Error> {
     ))
 }
 
-/// A runbook's own input check failed. Bad input (exit 2) while the run has changed nothing;
-/// once it has, "nothing changed" would be false, so it is a failed step (exit 1) that says so.
+/// A runbook's own input check failed: bad input (exit 2) while the run has changed nothing, a
+/// failed step (exit 1) once it has; the run's end decides which (`Error::after_changes`).
 fn fail_input(message: &str) -> Error {
-    if changed_by_this_run() {
-        return Error::Script {
-            message: format!(
-                "{message} (this run had already changed the cluster: `runbook journal` shows what it did)"
-            ),
-            location: None,
-            bad_runbook: false,
-            inner: None,
-        };
-    }
-    Error::usage(message, Some("nothing was changed; correct the parameters and run the same command again"))
+    Error::usage(message, Some("correct the parameters and run the same command again"))
 }
 
 fn nodes_of(topo: &Topology, pick: impl Fn(&NodeInfo) -> bool) -> Array {
@@ -287,19 +277,6 @@ fn migrate(c: &dyn Cluster, slots: &[i64], to: &Dynamic, opts: &Map) -> RhaiResu
 
 use crate::journal::MUTATING;
 
-/// Set once a primitive that changes the cluster has changed it (or was replayed from the run this
-/// one resumes): from then on no failure may claim that nothing was changed.
-static CHANGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-pub fn changed_by_this_run() -> bool {
-    CHANGED.load(std::sync::atomic::Ordering::Relaxed)
-}
-
-/// A new command begins (a REPL line, a `:run`): what an earlier one changed is not its doing.
-pub fn begin_command() {
-    CHANGED.store(false, std::sync::atomic::Ordering::Relaxed);
-}
-
 /// Runs one primitive through the journal: recorded with its result, or, while a resumed run
 /// replays, answered with the result recorded the first time.
 pub fn j<T: Clone + Send + Sync + 'static>(
@@ -322,7 +299,7 @@ pub fn j<T: Clone + Send + Sync + 'static>(
     // sending some change. One refused before sending anything changed nothing.
     let sent = c.1.as_ref().map(|j| j.intents_written()) != sent_before;
     if MUTATING.contains(&name) && (r.is_ok() || sent) {
-        CHANGED.store(true, std::sync::atomic::Ordering::Relaxed);
+        c.2.store(true, std::sync::atomic::Ordering::Relaxed);
     }
     if step {
         let error = r.as_ref().err().map(ToString::to_string);

@@ -235,13 +235,13 @@ pub fn to_error(err: EvalAltResult, path: &str, source: &str) -> Error {
     let pos = if err.position().is_none() { outer } else { err.take_position() };
     let location = location(pos, path, source);
     if let Some((message, hint)) = limit_error(&err) {
-        // Bad input while nothing has changed (exit 2); a failed step once something has (exit 1).
-        let inner = (!api::changed_by_this_run()).then(|| Box::new(Error::usage(message.clone(), Some(hint))));
+        // Bad input (exit 2); once the run has changed something, its end makes it a failed
+        // step (exit 1).
         return Error::Script {
-            message: if inner.is_some() { String::new() } else { message },
+            message: String::new(),
             location,
             bad_runbook: false,
-            inner,
+            inner: Some(Box::new(Error::usage(message, Some(hint)))),
         };
     }
     match err {

@@ -174,7 +174,7 @@ pub fn run_command(args: &[String]) -> Result<u8> {
         })
         .and_then(|resume| finish_in_flight(&session, resume.as_ref()))
         .and_then(|()| engine.run_ast_with_scope(&mut scope, &ast).map_err(|e| engine::to_error(*e, &path, &source)));
-    let result = result.map_err(|e| if api::changed_by_this_run() { e.after_changes() } else { e.before_changes() });
+    let result = result.map_err(|e| if session.changed() { e.after_changes() } else { e.before_changes() });
     if let Some(j) = &session.journal {
         let (status, error) = match &result {
             Ok(()) => ("finished", None),

@@ -38,6 +38,8 @@ pub struct Session {
     leased: Mutex<Option<LiveCluster>>,
     default: Mutex<Option<ClusterHandle>>,
     sims: Mutex<Vec<Arc<SimCluster>>>,
+    /// Set once a primitive of this command changed the cluster (shared with its handles).
+    pub changed: Arc<AtomicBool>,
     /// The run's decisions, recorded for a plan file or replayed from one.
     pub decisions: Option<Arc<super::plan_file::Decisions>>,
     /// The cluster's fingerprint and outcome summary when the run first read it.
@@ -63,6 +65,7 @@ impl Session {
             default: Mutex::new(None),
             sims: Mutex::new(Vec::new()),
             decisions: None,
+            changed: Arc::new(AtomicBool::new(false)),
             read_at_start: Mutex::new(None),
         }
     }
@@ -76,7 +79,7 @@ impl Session {
     pub fn simulate(&self, live: &ClusterHandle) -> Result<ClusterHandle> {
         let sim = Arc::new(SimCluster::from_live(live.0.clone())?);
         self.sims.lock().expect("not poisoned").push(sim.clone());
-        Ok(ClusterHandle(sim, None))
+        Ok(ClusterHandle(sim, None, self.changed.clone()))
     }
 
     /// Forgets the cluster made by the first `cluster()`, so the next one connects again.
@@ -102,7 +105,7 @@ impl Session {
             return Ok(rt.clone());
         }
         let rt = live::runtime()?;
-        crate::run::cancel_on_ctrl_c(&rt, self.cancel.clone(), !self.interactive);
+        crate::interrupt::cancel_on_ctrl_c(&rt, self.cancel.clone(), !self.interactive);
         Ok(self.rt.get_or_init(|| rt).clone())
     }
 
@@ -138,9 +141,9 @@ impl Session {
                 let t = sim.topology()?;
                 *self.read_at_start.lock().expect("not poisoned") = Some((t.fingerprint(), t.outcome()));
             }
-            ClusterHandle(sim, None)
+            ClusterHandle(sim, None, self.changed.clone())
         } else {
-            ClusterHandle(Arc::new(live), self.journal.clone())
+            ClusterHandle(Arc::new(live), self.journal.clone(), self.changed.clone())
         };
         if addr.is_none() {
             *self.default.lock().expect("not poisoned") = Some(handle.clone());
@@ -163,6 +166,17 @@ impl Session {
         live.acquire_lease()?;
         *self.leased.lock().expect("not poisoned") = Some(live);
         Ok(())
+    }
+
+    /// Whether this command changed the cluster (a primitive succeeded, was replayed, or sent a
+    /// change before failing).
+    pub fn changed(&self) -> bool {
+        self.changed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A new command begins (a REPL line, a `:run`): what an earlier one changed is not its doing.
+    pub fn begin_command(&self) {
+        self.changed.store(false, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The cluster's fingerprint and outcome summary when a dry run first read it.

@@ -12,8 +12,16 @@ use crate::plan::Plan;
 
 /// A cluster handle: the live cluster, or its simulation in a dry run, and the journal its
 /// calls are recorded in (none in a dry run or the REPL).
+///
+/// The third part is set once a primitive changed the cluster (or was replayed as having
+/// changed it): shared by every handle of one command, so no failure after it may claim that
+/// nothing was changed.
 #[derive(Clone)]
-pub struct ClusterHandle(pub Arc<dyn Cluster>, pub Option<Arc<crate::journal::Journal>>);
+pub struct ClusterHandle(
+    pub Arc<dyn Cluster>,
+    pub Option<Arc<crate::journal::Journal>>,
+    pub Arc<std::sync::atomic::AtomicBool>,
+);
 
 /// A node, as read when the value was made. Primitives re-read the cluster before acting.
 #[derive(Clone)]
@@ -183,8 +191,8 @@ pub fn register_types(engine: &mut Engine) {
             if c.0.healthy {
                 return Ok(());
             }
-            let after_changes = super::api::changed_by_this_run();
-            Err(rhai_err(Error::Unhealthy { problems: c.0.problems.clone(), after_changes }))
+            // Exit 3 here; the run's end makes it exit 1 when the run had changed the cluster.
+            Err(rhai_err(Error::Unhealthy { problems: c.0.problems.clone(), after_changes: false }))
         });
 
     engine
