@@ -62,6 +62,34 @@ fn decommission_and_rebalance_as_rehearsed() {
     c.assert_sample_keys(4000);
 }
 
+/// With `cluster-allow-replica-migration no` a master emptied of slots stays a master: the
+/// simulation reads the setting, as the servers do.
+#[test]
+fn a_decommission_without_replica_migration_as_rehearsed() {
+    let c = TestCluster::start(3, 1);
+    c.load_keys(2000);
+    for k in c.members() {
+        redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("cluster-allow-replica-migration")
+            .arg("no")
+            .exec(&mut c.conn(k))
+            .unwrap();
+    }
+    // Drained, not removed: the emptied master stays one (with replica migration it would
+    // follow a receiver as its replica, and the outcome would say so).
+    let (_d, path) = crate::support::script(&format!(
+        "let c = cluster();\nc.apply(c.plan_drain(c.node({})));\nc.wait_converged(30);\n",
+        c.port(2)
+    ));
+    rehearse_then_run(&c, &["run", &path]);
+    let emptied = c.nodes[2].addr();
+    let view = runbook::model::parse_nodes(&c.cluster_nodes(0)).unwrap();
+    let node = view.iter().find(|n| n.addr.to_string() == emptied).expect("still a member");
+    assert!(node.is_master() && node.slots.is_empty(), "{emptied} is an empty master");
+    c.assert_sample_keys(2000);
+}
+
 #[test]
 fn scale_out_and_replace_node_as_rehearsed() {
     let mut c = TestCluster::start(3, 0);
