@@ -69,12 +69,7 @@ fn a_decommission_without_replica_migration_as_rehearsed() {
     let c = TestCluster::start(3, 1);
     c.load_keys(2000);
     for k in c.members() {
-        redis::cmd("CONFIG")
-            .arg("SET")
-            .arg("cluster-allow-replica-migration")
-            .arg("no")
-            .exec(&mut c.conn(k))
-            .unwrap();
+        redis::cmd("CONFIG").arg("SET").arg("cluster-allow-replica-migration").arg("no").exec(&mut c.conn(k)).unwrap();
     }
     // Drained, not removed: the emptied master stays one (with replica migration it would
     // follow a receiver as its replica, and the outcome would say so).
