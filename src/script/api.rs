@@ -6,12 +6,14 @@ use std::time::Duration;
 
 use rhai::{Array, Dynamic, Engine, FuncRegistration, Map};
 
+use super::journaled::{decide, j, show};
+use super::options::{MAX_SLEEP_SECS, MOVE_KEYS, check_keys, del_opts, move_opts, number, rebalance_opts, wait_secs};
 use super::session::Session;
 use super::types::{CheckValue, ClusterHandle, GatesValue, Node, PlanValue, RhaiResult, SlotRanges, rhai_err};
 use crate::error::Error;
 use crate::model::{NodeInfo, Topology, select};
-use crate::ops::{self, Cluster, DelNodeOpts, MoveOpts, ReplicaPolicy, Retire};
-use crate::plan::{self, Move, Plan, RebalanceOpts};
+use crate::ops::{self, Cluster, MoveOpts};
+use crate::plan::{self, Move, Plan};
 
 /// Registers `f` under `name` with a one-line doc comment.
 macro_rules! api {
@@ -76,73 +78,6 @@ fn nodes_of(topo: &Topology, pick: impl Fn(&NodeInfo) -> bool) -> Array {
     topo.nodes().iter().filter(|n| pick(n)).map(|n| Dynamic::from(Node(n.clone()))).collect()
 }
 
-fn number(v: &Dynamic, what: &str) -> Result<f64, Error> {
-    let n = v
-        .as_float()
-        .or_else(|_| v.as_int().map(|i| i as f64))
-        .map_err(|_| Error::usage(format!("`{what}` must be a number, not {}", v.type_name()), None))?;
-    // NaN and infinities pass every range check written as a comparison, and panic in Duration.
-    if !n.is_finite() {
-        return Err(Error::usage(format!("`{what}` must be a finite number, not {n}"), None));
-    }
-    Ok(n)
-}
-
-fn boolean(v: &Dynamic, what: &str) -> Result<bool, Error> {
-    v.as_bool().map_err(|_| Error::usage(format!("`{what}` must be true or false, not {}", v.type_name()), None))
-}
-
-fn check_keys(opts: &Map, accepted: &[&str], what: &str) -> Result<(), Error> {
-    for k in opts.keys() {
-        if !accepted.contains(&k.as_str()) {
-            return Err(Error::usage(
-                format!("unknown option `{k}` for {what}"),
-                Some(&format!("{what} accepts: {}", accepted.join(", "))),
-            ));
-        }
-    }
-    Ok(())
-}
-
-const MOVE_KEYS: &[&str] = &["pipeline", "timeout", "replace", "batch", "rate_limit"];
-
-/// `pipeline` (keys per MIGRATE), `timeout` (ms), `replace`, `batch` (slots open at once).
-fn move_opts(opts: &Map) -> Result<MoveOpts, Error> {
-    let mut m = MoveOpts::default();
-    if let Some(v) = opts.get("pipeline") {
-        let n = number(v, "pipeline")?;
-        if !(1.0..=100_000.0).contains(&n) {
-            return Err(Error::usage(format!("pipeline {n} is out of range: keys per MIGRATE, 1 to 100000"), None));
-        }
-        m.keys_per_migrate = n as usize;
-    }
-    if let Some(v) = opts.get("timeout") {
-        let ms = number(v, "timeout")?;
-        if ms < 1.0 {
-            return Err(Error::usage(format!("timeout {ms} is out of range: milliseconds, at least 1"), None));
-        }
-        m.timeout = Duration::from_millis(ms as u64);
-    }
-    if let Some(v) = opts.get("replace") {
-        m.replace = boolean(v, "replace")?;
-    }
-    if let Some(v) = opts.get("batch") {
-        let n = number(v, "batch")?;
-        if !(1.0..=16384.0).contains(&n) {
-            return Err(Error::usage(format!("batch {n} is out of range: slots open at once, 1 to 16384"), None));
-        }
-        m.slots_per_batch = n as usize;
-    }
-    if let Some(v) = opts.get("rate_limit") {
-        let n = number(v, "rate_limit")?;
-        if n < 1.0 {
-            return Err(Error::usage(format!("rate_limit {n} is out of range: keys per second, at least 1"), None));
-        }
-        m.rate_limit = Some(n as u64);
-    }
-    Ok(m)
-}
-
 fn report_map(r: &ops::ApplyReport) -> Map {
     let mut m = Map::new();
     m.insert("slots".into(), Dynamic::from(r.stats.slots as i64));
@@ -168,82 +103,6 @@ fn with_keys(c: &dyn Cluster, topo: &Topology, mut plan: Plan) -> Result<Plan, E
     }
     plan.keys = Some(keys);
     Ok(plan)
-}
-
-fn rebalance_opts(c: &dyn Cluster, topo: &Topology, opts: &Map) -> Result<(RebalanceOpts, MoveOpts, bool), Error> {
-    const KEYS: &[&str] = &[
-        "rate_limit",
-        "weights",
-        "auto_weights",
-        "use_empty_masters",
-        "threshold",
-        "simulate",
-        "pipeline",
-        "timeout",
-        "replace",
-        "batch",
-    ];
-    check_keys(opts, KEYS, "rebalance")?;
-    let mut r = RebalanceOpts::default();
-    if let Some(v) = opts.get("threshold") {
-        r.threshold = number(v, "threshold")?;
-    }
-    if let Some(v) = opts.get("use_empty_masters") {
-        r.use_empty_masters = boolean(v, "use_empty_masters")?;
-    }
-    if opts.get("auto_weights").map(|v| boolean(v, "auto_weights")).transpose()?.unwrap_or(false) {
-        // Weights from each master's maxmemory: a bigger box takes a bigger share.
-        let stats = c.stats(topo)?;
-        for m in topo.masters().filter(|m| !m.is_failed()) {
-            let max = stats.get(&m.id).and_then(|s| s.maxmemory).unwrap_or(0);
-            if max == 0 {
-                return Err(Error::usage(
-                    format!("auto_weights needs maxmemory set on every master, and {} has none", m.addr),
-                    Some("set maxmemory on every master, or give weights explicitly"),
-                ));
-            }
-            r.weights.insert(m.id.clone(), max as f64);
-        }
-    }
-    if let Some(w) = opts.get("weights") {
-        let w = w
-            .clone()
-            .try_cast::<Map>()
-            .ok_or_else(|| Error::usage("`weights` must be a map: #{ \"6391\": 2, \"6397\": 0 }", None))?;
-        for (sel, v) in w {
-            let node = select(topo, &sel)?;
-            if !node.is_master() {
-                return Err(Error::usage(format!("{} is a replica: only masters take weights", node.addr), None));
-            }
-            r.weights.insert(node.id.clone(), number(&v, &format!("weights.{sel}"))?);
-        }
-    }
-    let simulate = opts.get("simulate").map(|v| boolean(v, "simulate")).transpose()?.unwrap_or(false);
-    Ok((r, move_opts(opts)?, simulate))
-}
-
-fn del_opts(opts: &Map) -> Result<DelNodeOpts, Error> {
-    check_keys(opts, &["replicas", "shutdown", "keep_running"], "del_node")?;
-    let mut d = DelNodeOpts::default();
-    if let Some(v) = opts.get("replicas") {
-        d.replicas = match v.clone().into_string().unwrap_or_default().as_str() {
-            "rehome" => ReplicaPolicy::Rehome,
-            "remove" => ReplicaPolicy::Remove,
-            other => {
-                return Err(Error::usage(
-                    format!("replicas: \"{other}\" is not a policy"),
-                    Some("use \"rehome\" or \"remove\""),
-                ));
-            }
-        };
-    }
-    if opts.get("shutdown").map(|v| boolean(v, "shutdown")).transpose()?.unwrap_or(false) {
-        d.retire = Retire::Shutdown;
-    }
-    if opts.get("keep_running").map(|v| boolean(v, "keep_running")).transpose()?.unwrap_or(false) {
-        d.retire = Retire::Keep;
-    }
-    Ok(d)
 }
 
 fn apply_plan(c: &dyn Cluster, plan: &Plan, mopts: &MoveOpts) -> RhaiResult<Map> {
@@ -275,112 +134,12 @@ fn migrate(c: &dyn Cluster, slots: &[i64], to: &Dynamic, opts: &Map) -> RhaiResu
     apply_plan(c, &Plan::new("moves", &topo, moves), &mopts)
 }
 
-use crate::journal::MUTATING;
-
-/// Runs one primitive through the journal: recorded with its result, or, while a resumed run
-/// replays, answered with the result recorded the first time.
-pub fn j<T: Clone + Send + Sync + 'static>(
-    c: &ClusterHandle,
-    name: &str,
-    args: &str,
-    f: impl FnOnce(&dyn Cluster) -> RhaiResult<T>,
-) -> RhaiResult<T> {
-    if MUTATING.contains(&name) {
-        // Refuse a second run before anything else (even its own prechecks) looks at the cluster.
-        c.0.acquire_lease().map_err(rhai_err)?;
-    }
-    let step = MUTATING.contains(&name) || matches!(name, "preflight" | "check" | "wait_converged");
-    if step {
-        ops::events::emit("step", serde_json::json!({"step": name, "args": args, "phase": "started"}));
-    }
-    let sent_before = c.1.as_ref().map(|j| j.intents_written());
-    let r = j_inner(c, name, args, f);
-    // Changed: it succeeded (or was replayed from the run this one resumes), or it failed after
-    // sending some change. One refused before sending anything changed nothing.
-    let sent = c.1.as_ref().map(|j| j.intents_written()) != sent_before;
-    if MUTATING.contains(&name) && (r.is_ok() || sent) {
-        c.2.store(true, std::sync::atomic::Ordering::Relaxed);
-    }
-    if step {
-        let error = r.as_ref().err().map(ToString::to_string);
-        ops::events::emit(
-            "step",
-            serde_json::json!({"step": name, "args": args, "phase": "finished", "ok": error.is_none(), "error": error}),
-        );
-    }
-    r
-}
-
-fn j_inner<T: Clone + Send + Sync + 'static>(
-    c: &ClusterHandle,
-    name: &str,
-    args: &str,
-    f: impl FnOnce(&dyn Cluster) -> RhaiResult<T>,
-) -> RhaiResult<T> {
-    let Some(journal) = &c.1 else {
-        if MUTATING.contains(&name) {
-            c.0.begin_step(format!("{name} {args}").trim_end());
-        }
-        return f(c.0.as_ref());
-    };
-    match journal.begin(name, args).map_err(rhai_err)? {
-        crate::journal::Begin::Replayed(v) => {
-            // A value that cannot be rebuilt is fetched again instead.
-            match super::codec::decode(&v).and_then(Dynamic::try_cast::<T>) {
-                Some(t) => Ok(t),
-                None => f(c.0.as_ref()),
-            }
-        }
-        crate::journal::Begin::Live(seq) => {
-            let r = f(c.0.as_ref());
-            match &r {
-                Ok(t) => journal.done(seq, super::codec::encode(&Dynamic::from(t.clone()))).map_err(rhai_err)?,
-                Err(e) => journal.fail(seq, &e.to_string()).map_err(rhai_err)?,
-            }
-            r
-        }
-    }
-}
-
-/// A decision (`plan_drain`, `plan_rebalance`) through the journal, recorded for a plan file or
-/// answered from one: a run applying a reviewed plan moves exactly the slots the review saw.
-fn decide(
-    s: &Session,
-    c: &ClusterHandle,
-    name: &str,
-    args: &str,
-    f: impl FnOnce(&dyn Cluster) -> RhaiResult<PlanValue>,
-) -> RhaiResult<PlanValue> {
-    let Some(d) = &s.decisions else { return j(c, name, args, f) };
-    if let Some(replayed) = d.replayed(name, args) {
-        let value = replayed.map_err(rhai_err)?;
-        let plan = super::codec::decode(&value).and_then(Dynamic::try_cast::<PlanValue>).ok_or_else(|| {
-            rhai_err(Error::usage(format!("the plan's decision for {name} {args} cannot be read"), None))
-        })?;
-        return j(c, name, args, |_| Ok(plan));
-    }
-    let plan = j(c, name, args, f)?;
-    d.record(name, args, super::codec::encode(&Dynamic::from(plan.clone())));
-    Ok(plan)
-}
-
 /// When the run records or replays a plan, `rebalance` moves by a decision like `plan_rebalance`.
 fn decided_rebalance(s: &Session, c: &ClusterHandle, opts: &Map) -> RhaiResult<Option<PlanValue>> {
     if s.decisions.is_none() {
         return Ok(None);
     }
     decide(s, c, "plan_rebalance", "", |cl| plan_rebalance(cl, opts)).map(Some)
-}
-
-/// A short description of an argument for the journal and the dry-run report.
-fn show(d: &Dynamic) -> String {
-    if let Some(n) = d.clone().try_cast::<Node>() {
-        return n.0.addr.to_string();
-    }
-    if let Some(p) = d.clone().try_cast::<PlanValue>() {
-        return format!("{} plan: {} slots", p.0.kind, p.0.moves.len());
-    }
-    d.to_string()
 }
 
 fn slot_list(slots: &Array) -> RhaiResult<Vec<i64>> {
@@ -805,21 +564,6 @@ fn raw_command(s: &Session, c: &ClusterHandle, n: &Dynamic, args: Vec<String>) -
     // Reads are journaled apart, so a resumed run does not take them for changes.
     let journal_name = if kind == CommandKind::Read { "command_read" } else { "command" };
     j(c, journal_name, &format!("{} {name}", show(n)), |cl| command(cl, n, &args))
-}
-
-/// The longest `sleep`: anything longer is a typo (milliseconds for seconds), not a plan.
-const MAX_SLEEP_SECS: f64 = 86_400.0;
-
-/// Seconds a runbook asked to wait, refused unless finite and between 0 and a day (a negative,
-/// infinite or huge value would panic, pass silently or hang).
-fn wait_secs(secs: f64, what: &str) -> Result<Duration, Error> {
-    if !secs.is_finite() || !(0.0..=MAX_SLEEP_SECS).contains(&secs) {
-        return Err(Error::usage(
-            format!("{what}({secs}): seconds must be a number from 0 to {MAX_SLEEP_SECS} (one day)"),
-            Some("give the wait in seconds, e.g. sleep(0.5) or sleep(30)"),
-        ));
-    }
-    Ok(Duration::from_secs_f64(secs))
 }
 
 fn sleep(s: &Session, secs: f64) -> RhaiResult<()> {
