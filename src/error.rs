@@ -124,6 +124,42 @@ pub enum Error {
     },
 }
 
+/// What a server's error reply is, read from its first word (`MOVED 3999 127.0.0.1:6381` is
+/// `Moved`): decisions match on this, never on a word found anywhere in the text (a key name may
+/// hold one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerKind {
+    Moved,
+    Ask,
+    BusyKey,
+    NoPerm,
+    ClusterDown,
+    TryAgain,
+    IoErr,
+    NoReplicas,
+    Unblocked,
+    Other,
+}
+
+impl ServerKind {
+    pub fn of(reply: &str) -> Self {
+        // MIGRATE passes on the target's refusal inside its own ERR: the target's kind counts.
+        let reply = reply.strip_prefix("ERR Target instance replied with error: ").unwrap_or(reply);
+        match reply.split_whitespace().next().unwrap_or_default() {
+            "MOVED" => ServerKind::Moved,
+            "ASK" => ServerKind::Ask,
+            "BUSYKEY" => ServerKind::BusyKey,
+            "NOPERM" => ServerKind::NoPerm,
+            "CLUSTERDOWN" => ServerKind::ClusterDown,
+            "TRYAGAIN" => ServerKind::TryAgain,
+            "IOERR" => ServerKind::IoErr,
+            "NOREPLICAS" => ServerKind::NoReplicas,
+            "UNBLOCKED" => ServerKind::Unblocked,
+            _ => ServerKind::Other,
+        }
+    }
+}
+
 /// `+cluster|setslot`-style grants for "CLUSTER SETSLOT on host:port" entries, each once.
 fn acl_grants(denied: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -148,6 +184,15 @@ impl Error {
 
     pub fn io(context: impl Into<String>, err: &std::io::Error) -> Self {
         Error::Io { context: context.into(), reason: err.to_string() }
+    }
+
+    /// The kind of the server's refusal, for a command a server refused.
+    pub fn server_kind(&self) -> Option<ServerKind> {
+        match self {
+            Error::Command { reason, .. } => Some(ServerKind::of(reason)),
+            Error::Permission { .. } => Some(ServerKind::NoPerm),
+            _ => None,
+        }
     }
 
     pub fn code(&self) -> u8 {
@@ -363,6 +408,22 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_server_reply_is_known_by_its_first_word() {
+        assert_eq!(ServerKind::of("MOVED 3999 127.0.0.1:6381"), ServerKind::Moved);
+        assert_eq!(ServerKind::of("BUSYKEY Target key name already exists."), ServerKind::BusyKey);
+        assert_eq!(
+            ServerKind::of("ERR Target instance replied with error: BUSYKEY Target key name already exists."),
+            ServerKind::BusyKey
+        );
+        assert_eq!(ServerKind::of("NOPERM this user has no permissions"), ServerKind::NoPerm);
+        // A word of the kind elsewhere in the text (a key name, a detail) is not the kind.
+        assert_eq!(ServerKind::of("ERR unknown key ASK:MOVED:BUSYKEY"), ServerKind::Other);
+        let e =
+            Error::Command { node: "n".into(), command: "MIGRATE".into(), reason: "IOERR timeout".into(), state: None };
+        assert_eq!(e.server_kind(), Some(ServerKind::IoErr));
+    }
 
     #[test]
     fn a_timeout_says_what_to_do_next() {

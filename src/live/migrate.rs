@@ -11,7 +11,7 @@ use std::time::Duration;
 use futures::future::join_all;
 
 use super::pool::Pool;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ServerKind};
 use crate::model::{NodeInfo, Topology};
 use crate::ops::{MoveOpts, MoveStats};
 use crate::plan::Batch;
@@ -19,10 +19,9 @@ use crate::plan::Batch;
 /// Replies a source may give to SETSLOT NODE after it lost its last slot and turned itself into a
 /// replica (Redis ≥ 7), or from Valkey's replicated SETSLOT; the target already owns the slot.
 fn tolerated_on_source(reason: &str) -> bool {
-    reason.contains("only with masters")
+    matches!(ServerKind::of(reason), ServerKind::Unblocked | ServerKind::NoReplicas)
+        || reason.contains("only with masters")
         || reason.contains("only with primaries")
-        || reason.contains("UNBLOCKED")
-        || reason.contains("NOREPLICAS")
 }
 
 /// `phase` is told each step as it starts, for the journal.
@@ -297,7 +296,7 @@ async fn migrate_batch_keys(
                 for ((slot, keys), reply) in chunk.iter().zip(replies) {
                     match reply {
                         Ok(_) => {}
-                        Err(reason) if reason.contains("BUSYKEY") && opts.keep_target => {
+                        Err(reason) if ServerKind::of(&reason) == ServerKind::BusyKey && opts.keep_target => {
                             // The keys that did not conflict moved; the source's copies of the
                             // others predate the move (see `MoveOpts::keep_target`): drop them.
                             let dropped = drop_duplicates(pool, src, dst, keys).await?;
@@ -307,7 +306,7 @@ async fn migrate_batch_keys(
                             ));
                             retry.push(*slot);
                         }
-                        Err(reason) if reason.contains("BUSYKEY") && !opts.replace => {
+                        Err(reason) if ServerKind::of(&reason) == ServerKind::BusyKey && !opts.replace => {
                             let key =
                                 first_existing(pool, dst, keys).await.unwrap_or_else(|| "(one of the batch)".into());
                             return Err(Error::Command {
@@ -322,7 +321,9 @@ async fn migrate_batch_keys(
                                 ),
                             });
                         }
-                        Err(reason) if reason.contains("IOERR") => migrate_retrying(pool, src, dst, keys, opts).await?,
+                        Err(reason) if ServerKind::of(&reason) == ServerKind::IoErr => {
+                            migrate_retrying(pool, src, dst, keys, opts).await?;
+                        }
                         Err(reason) => {
                             return Err(Error::Command {
                                 node: src.addr.to_string(),
@@ -432,7 +433,7 @@ async fn migrate_retrying(
             .await
         {
             Ok(_) => return Ok(()),
-            Err(Error::Command { reason, .. }) if reason.contains("IOERR") && attempt < 4 => {}
+            Err(e) if e.server_kind() == Some(ServerKind::IoErr) && attempt < 4 => {}
             Err(e) => return Err(e),
         }
     }
@@ -546,7 +547,7 @@ pub async fn largest_keys(pool: &Pool, node: &NodeInfo, slots: &[u16]) -> Result
 
 /// A pipelined reply's error as the error it is: a missing permission stays one.
 fn refused(addr: &crate::model::Addr, command: &str, reason: String) -> Error {
-    if reason.starts_with("NOPERM") {
+    if ServerKind::of(&reason) == ServerKind::NoPerm {
         Error::Permission { denied: vec![format!("{command} on {addr}")], reason }
     } else {
         Error::Command { node: addr.to_string(), command: command.into(), reason, state: None }
@@ -564,7 +565,7 @@ pub async fn canary(pool: &Pool, src: &NodeInfo, dst: &NodeInfo, key: &str) -> R
     cmd.arg("KEYS").arg(key);
     let outcome = match pool.query::<redis::Value>(&src.addr, "MIGRATE", &cmd).await {
         Ok(_) => Ok(()),
-        Err(Error::Command { reason, .. }) if reason.contains("MOVED") || reason.contains("ASK") => Ok(()),
+        Err(e) if matches!(e.server_kind(), Some(ServerKind::Moved | ServerKind::Ask)) => Ok(()),
         Err(Error::Command { reason, .. }) => Err(reason),
         Err(e) => Err(e.to_string()),
     };

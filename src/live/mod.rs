@@ -394,7 +394,9 @@ impl Cluster for LiveCluster {
             .iter()
             .zip(replies)
             .filter_map(|((label, _), r)| match r {
-                Err(text) if text.starts_with("NOPERM") => Some(((*label).to_string(), text)),
+                Err(text) if crate::error::ServerKind::of(&text) == crate::error::ServerKind::NoPerm => {
+                    Some(((*label).to_string(), text))
+                }
                 _ => None,
             })
             .collect())

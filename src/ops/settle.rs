@@ -110,7 +110,8 @@ pub fn classify(topo: &Topology, stats: &BTreeMap<String, NodeStats>) -> Vec<Pro
         // A reachable replica whose INFO is refused cannot be judged in sync: said, not passed.
         if let Some(why) = stats.get(&r.id).and_then(|s| s.unreadable.as_ref()) {
             let text = format!("cannot read {}'s replication link: {why}", r.addr);
-            let settles = (!why.starts_with("NOPERM")).then(|| "a node slow to answer answers again".to_string());
+            let settles = (crate::error::ServerKind::of(why) != crate::error::ServerKind::NoPerm)
+                .then(|| "a node slow to answer answers again".to_string());
             out.push(Problem::new("replicas_in_sync", text, settles));
             continue;
         }
