@@ -83,12 +83,22 @@ fn list() -> Result<u8> {
 }
 
 fn show(path: &Path) -> Result<u8> {
-    let records = read_records(path)?;
+    let (records, damage) = crate::journal::read_records_noting(path)?;
     let (status, run) = last_run(&records);
     let Some(head) = run.first() else {
+        if !damage.is_empty() || path.metadata().is_ok_and(|m| m.len() > 0) {
+            // Something else than a journal (`runbook journal /etc/passwd`): said, not shown empty.
+            return Err(Error::usage(
+                format!("{} is not a runbook journal: it holds no run record", path.display()),
+                Some("`runbook journal` lists the journals"),
+            ));
+        }
         println!("{} is empty", path.display());
         return Ok(exit::OK);
     };
+    for d in &damage {
+        eprintln!("warning: {}: {d}", path.display());
+    }
     println!(
         "run {} of `{}` {} on {}: {status}\n  started {} by pid {} on {}{}",
         head["run"].as_str().unwrap_or("?"),

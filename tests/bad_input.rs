@@ -214,6 +214,12 @@ fn twenty_nine_ways_to_get_it_wrong() {
         case("no runbook named", &["run"], 2, &["which runbook?"]),
         case("an unknown function asked for", &["functions", "nope"], 2, &["no function named `nope`"]),
         case("an unknown journal", &["journal", "nope"], 2, &["no journal `nope`"]),
+        case(
+            "a file that is no journal",
+            &["journal", "/etc/passwd"],
+            2,
+            &["/etc/passwd is not a runbook journal", "runbook journal"],
+        ),
     ];
     assert!(cases.len() >= 25);
     let before = c.topology().fingerprint();
