@@ -30,6 +30,9 @@ fn an_operator_session() {
     p.send("fn share(n) {\r");
     p.send("  n.slots * 100 / 16384\r");
     p.send("}\r");
+    // The prompt that follows the whole function: rustyline redraws the lines at the end, and
+    // input sent before it is ready may be flushed, so wait for the "}" first.
+    p.expect("}");
     p.expect("runbook> ");
     p.send(&format!("share(c.node({}))\r", c.port(0)));
     p.expect("33");
