@@ -1,5 +1,6 @@
 //! A dry run is a rehearsal, not a guess: each shipped runbook runs as a dry run, then live, on
-//! the same cluster, and both must take the same steps in the same order and end with the same
+//! the same cluster, and both must take the same steps in the same order, each with the same
+//! actions (every slot batch, SETSLOT, forget, replicate, reset), and end with the same
 //! cluster (the `outcome` event of `--json`: each master's slots, the members, each replica's
 //! master).
 
@@ -7,14 +8,26 @@ use serde_json::Value;
 
 use crate::support::{TestCluster, runbook};
 
-/// The steps started, in order (`del_node 127.0.0.1:…`), and the outcome, from a `--json` run.
-fn steps_and_outcome(stdout: &str) -> (Vec<String>, Value) {
+/// Each step started, in order (`del_node 127.0.0.1:…`), with the actions it took (`move 0-255
+/// … -> …`, `forget 1a2b3c4d`), and the outcome, from a `--json` run. A step's actions are
+/// sorted (batches of one wave run at once, in either order) and a repeated one counted once (a
+/// live forget takes another round when gossip brings the node back).
+fn steps_and_outcome(stdout: &str) -> (Vec<(String, Vec<String>)>, Value) {
     let events: Vec<Value> = stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
-    let steps = events
-        .iter()
-        .filter(|e| e["event"] == "step" && e["phase"] == "started")
-        .map(|e| format!("{} {}", e["step"].as_str().unwrap_or_default(), e["args"].as_str().unwrap_or_default()))
-        .collect();
+    let mut steps: Vec<(String, Vec<String>)> = vec![("(before any step)".into(), Vec::new())];
+    for e in &events {
+        if e["event"] == "step" && e["phase"] == "started" {
+            let label =
+                format!("{} {}", e["step"].as_str().unwrap_or_default(), e["args"].as_str().unwrap_or_default());
+            steps.push((label, Vec::new()));
+        } else if e["event"] == "action" {
+            steps.last_mut().unwrap().1.push(e["action"].as_str().unwrap_or_default().to_string());
+        }
+    }
+    for (_, actions) in &mut steps {
+        actions.sort();
+        actions.dedup();
+    }
     let outcome = events.iter().rev().find(|e| e["event"] == "outcome").map(|e| e["topology"].clone());
     (steps, outcome.unwrap_or_else(|| panic!("no outcome event in\n{stdout}")))
 }
@@ -34,7 +47,8 @@ fn rehearse_then_run(c: &TestCluster, args: &[&str]) {
     real.expect_code(0);
     let (predicted_steps, predicted) = steps_and_outcome(&rehearsal.stdout);
     let (steps, outcome) = steps_and_outcome(&real.stdout);
-    assert_eq!(predicted_steps, steps, "{args:?}: the dry run's steps are the live run's");
+    assert!(steps.iter().any(|(_, a)| !a.is_empty()), "{args:?}: the run reported its actions");
+    assert_eq!(predicted_steps, steps, "{args:?}: the dry run's steps and actions are the live run's");
     assert_eq!(
         predicted, outcome,
         "{args:?}: the dry run predicted\n{predicted:#}\nthe live run made\n{outcome:#}\n--- dry run\n{}",

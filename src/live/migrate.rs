@@ -1,10 +1,6 @@
-//! Moving a batch of slots between two masters with the legacy MIGRATE protocol.
-//!
-//! Order matters and is the documented one: IMPORTING on the target before MIGRATING on the
-//! source (so the target is ready for ASK), then keys, then SETSLOT NODE on the target first (it
-//! bumps its epoch), the source next, other masters last. SETSLOT calls are pipelined per batch:
-//! each one makes a node save its config, and one save per batch instead of per slot is where most
-//! of redis-cli's time goes.
+//! The live slot-move steps over the legacy MIGRATE protocol (the protocol itself is
+//! `ops::slot_move`). SETSLOT calls are pipelined per batch: each one makes a node save its
+//! config, and one save per batch instead of per slot is where most of redis-cli's time goes.
 
 use std::time::Duration;
 
@@ -12,126 +8,46 @@ use futures::future::join_all;
 
 use super::pool::Pool;
 use crate::error::{Error, Result, ServerKind};
-use crate::model::{NodeInfo, Topology};
-use crate::ops::{MoveOpts, MoveStats};
-use crate::plan::Batch;
+use crate::model::NodeInfo;
+use crate::ops::{MoveOpts, SetSlot, SlotSteps};
 
-/// Replies a source may give to SETSLOT NODE after it lost its last slot and turned itself into a
-/// replica (Redis ≥ 7), or from Valkey's replicated SETSLOT; the target already owns the slot.
-fn tolerated_on_source(reason: &str) -> bool {
-    matches!(ServerKind::of(reason), ServerKind::Unblocked | ServerKind::NoReplicas)
-        || reason.contains("only with masters")
-        || reason.contains("only with primaries")
+/// The slot-move protocol's steps (`ops::slot_move`) sent to the live cluster. Each step runs
+/// to its end once started (no cancellation): the protocol never leaves a step half sent.
+pub struct LiveSteps<'a> {
+    pub rt: &'a tokio::runtime::Runtime,
+    pub pool: &'a Pool,
 }
 
-/// `phase` is told each step as it starts, for the journal.
-pub async fn move_slots(
-    pool: &Pool,
-    topo: &Topology,
-    batch: &Batch,
-    opts: &MoveOpts,
-    phase: &(dyn Fn(&str) + Send + Sync),
-) -> Result<MoveStats> {
-    let src =
-        topo.node(&batch.from).ok_or_else(|| Error::refused(format!("unknown source node {}", batch.from), None))?;
-    let dst = topo.node(&batch.to).ok_or_else(|| Error::refused(format!("unknown target node {}", batch.to), None))?;
-
-    // Slots the target already owns were handed over by an earlier run (which may have died
-    // before telling the source): only the source's and the others' views need closing. The
-    // rest go through the whole protocol.
-    let (done, todo): (Vec<u16>, Vec<u16>) = batch.slots.iter().partition(|&&s| dst.slots.contains(s));
-    for &s in &todo {
-        if !src.slots.contains(s) {
-            return Err(Error::refused(
-                format!(
-                    "slot {s} is not owned by {} (nor yet by {}), so it cannot be moved between them",
-                    src.addr, dst.addr
-                ),
-                Some("re-read the cluster (the plan may be stale) and plan again"),
-            ));
-        }
+impl SlotSteps for LiveSteps<'_> {
+    fn setslot(&self, node: &NodeInfo, slots: &[u16], how: &SetSlot) -> Result<Vec<Option<String>>> {
+        self.rt.block_on(setslot_replies(self.pool, node, slots, how))
     }
 
-    let mut stats = MoveStats::default();
-    if !todo.is_empty() {
-        let open_state = |slots: &[u16]| {
-            format!(
-                "slots {} may be left MIGRATING on {} and IMPORTING on {}; every key is on one of the two and still served",
-                slots.iter().copied().collect::<crate::model::SlotSet>(),
-                src.addr,
-                dst.addr
-            )
-        };
-        phase("importing");
-        let importing: Vec<u16> = todo.iter().copied().filter(|s| dst.importing.get(s) != Some(&src.id)).collect();
-        setslot(pool, dst, &importing, "IMPORTING", Some(&src.id), |_| false)
-            .await
-            .map_err(|e| with_state(e, open_state(&todo)))?;
-        phase("migrating");
-        let migrating: Vec<u16> = todo.iter().copied().filter(|s| src.migrating.get(s) != Some(&dst.id)).collect();
-        setslot(pool, src, &migrating, "MIGRATING", Some(&dst.id), |_| false)
-            .await
-            .map_err(|e| with_state(e, open_state(&todo)))?;
-
-        phase("keys");
-        let (keys, bytes) =
-            migrate_batch_keys(pool, src, dst, &todo, opts).await.map_err(|e| with_state(e, open_state(&todo)))?;
-        stats.keys += keys;
-        stats.bytes += bytes;
-
-        // The invariant: never hand a slot over while the source still holds keys of it.
-        let counts = count_keys(pool, src, &todo).await.map_err(|e| with_state(e, open_state(&todo)))?;
-        if let Some((slot, n)) = todo.iter().zip(&counts).find(|(_, n)| **n > 0) {
-            return Err(Error::Command {
-                node: src.addr.to_string(),
-                command: "MIGRATE".into(),
-                reason: format!("slot {slot} still holds {n} keys after migrating; ownership was not changed"),
-                state: Some(open_state(&todo)),
-            });
-        }
-        phase("node-target");
-        setslot(pool, dst, &todo, "NODE", Some(&dst.id), |_| false)
-            .await
-            .map_err(|e| with_state(e, open_state(&todo)))?;
-        stats.slots += todo.len();
-        crate::failpoint::hit("between-node");
+    fn setslot_on(&self, nodes: &[&NodeInfo], slots: &[u16], how: &SetSlot) -> Vec<Result<Vec<Option<String>>>> {
+        self.rt.block_on(join_all(nodes.iter().map(|n| setslot_replies(self.pool, n, slots, how))))
     }
 
-    // The target owns the slots now; the source and the other masters only need telling. Their
-    // failures are not fatal: the target's epoch bump propagates by gossip anyway.
-    let all: Vec<u16> = batch.slots.clone();
-    phase("node-source");
-    setslot(pool, src, &all, "NODE", Some(&dst.id), tolerated_on_source).await.map_err(|e| {
-        with_state(
-            e,
-            format!("the target {} owns the slots; the source {} will learn it by gossip", dst.addr, src.addr),
-        )
-    })?;
-    let others: Vec<&NodeInfo> = topo
-        .masters()
-        .filter(|m| m.id != src.id && m.id != dst.id && topo.is_reachable(&m.id) && !m.is_failed())
-        .collect();
-    phase("node-others");
-    let _ = join_all(others.iter().map(|m| setslot(pool, m, &all, "NODE", Some(&dst.id), |_| true))).await;
-    stats.slots += done.len();
-    Ok(stats)
-}
+    fn count_keys(&self, node: &NodeInfo, slots: &[u16]) -> Result<Vec<u64>> {
+        self.rt.block_on(count_keys(self.pool, node, slots))
+    }
 
-fn with_state(e: Error, state: String) -> Error {
-    match e {
-        Error::Command { node, command, reason, state: None } => {
-            Error::Command { node, command, reason, state: Some(state) }
-        }
-        Error::Timeout { what, detail } => {
-            Error::Command { node: String::new(), command: what, reason: detail, state: Some(state) }
-        }
-        other => other,
+    fn migrate_keys(&self, src: &NodeInfo, dst: &NodeInfo, slots: &[u16], opts: &MoveOpts) -> Result<(u64, u64)> {
+        self.rt.block_on(migrate_batch_keys(self.pool, src, dst, slots, opts))
     }
 }
 
-/// `CLUSTER SETSLOT s STABLE` or `NODE id` for every slot on one node, every error fatal.
-pub async fn setslot_plain(pool: &Pool, node: &NodeInfo, slots: &[u16], how: &str, id: Option<&str>) -> Result<()> {
-    setslot(pool, node, slots, how, id, |_| false).await
+/// `CLUSTER SETSLOT s STABLE|NODE id|…` for every slot on one node, every refusal fatal.
+pub async fn setslot_plain(pool: &Pool, node: &NodeInfo, slots: &[u16], how: &SetSlot) -> Result<()> {
+    let replies = setslot_replies(pool, node, slots, how).await?;
+    match slots.iter().zip(replies).find_map(|(s, r)| r.map(|r| (s, r))) {
+        Some((slot, reason)) => Err(Error::Command {
+            node: node.addr.to_string(),
+            command: format!("CLUSTER SETSLOT {slot} {}", how.word()),
+            reason,
+            state: None,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Connections a node's SETSLOTs are spread over. Valkey 8 answers a primary's SETSLOT only once
@@ -140,41 +56,22 @@ pub async fn setslot_plain(pool: &Pool, node: &NodeInfo, slots: &[u16], how: &st
 /// event loop still covers every connection's SETSLOTs.
 const SETSLOT_LANES: usize = 8;
 
-/// Pipelines `CLUSTER SETSLOT s <how> [<id>]` for every slot on one node; the first reply that is
-/// an error and not `tolerated` fails the call.
-async fn setslot(
-    pool: &Pool,
-    node: &NodeInfo,
-    slots: &[u16],
-    how: &str,
-    id: Option<&str>,
-    tolerated: impl Fn(&str) -> bool,
-) -> Result<()> {
+/// Pipelines `CLUSTER SETSLOT s <how> [<id>]` for every slot on one node: per slot, the
+/// server's refusal, if any.
+async fn setslot_replies(pool: &Pool, node: &NodeInfo, slots: &[u16], how: &SetSlot) -> Result<Vec<Option<String>>> {
     if slots.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let mut pipe = redis::pipe();
     for &s in slots {
-        pipe.cmd("CLUSTER").arg("SETSLOT").arg(s).arg(how);
-        if let Some(id) = id {
+        pipe.cmd("CLUSTER").arg("SETSLOT").arg(s).arg(how.word());
+        if let Some(id) = how.peer() {
             pipe.arg(id);
         }
     }
-    let name = format!("CLUSTER SETSLOT {how}");
+    let name = format!("CLUSTER SETSLOT {}", how.word());
     let replies = pool.pipeline_spread(&node.addr, &name, &pipe, SETSLOT_LANES).await?;
-    for (slot, reply) in slots.iter().zip(replies) {
-        if let Err(reason) = reply
-            && !tolerated(&reason)
-        {
-            return Err(Error::Command {
-                node: node.addr.to_string(),
-                command: format!("CLUSTER SETSLOT {slot} {how}"),
-                reason,
-                state: None,
-            });
-        }
-    }
-    Ok(())
+    Ok(replies.into_iter().map(Result::err).collect())
 }
 
 pub async fn count_keys(pool: &Pool, node: &NodeInfo, slots: &[u16]) -> Result<Vec<u64>> {

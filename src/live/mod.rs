@@ -28,7 +28,7 @@ pub use pool::{Credentials, Pool, Timeouts, Tls};
 use crate::error::{Error, Result};
 use crate::journal::Journal;
 use crate::model::{Addr, NodeInfo, SlotSet, Topology};
-use crate::ops::{Cluster, MoveOpts, MoveStats, NodeStats, Retire, SetSlot};
+use crate::ops::{Action, Cluster, MoveOpts, MoveStats, NodeStats, Retire, SetSlot};
 use crate::plan::Batch;
 
 /// Builds the runtime every live operation blocks on.
@@ -132,9 +132,14 @@ impl LiveCluster {
 
     /// Journals `intent`, runs `step` (uncancellable: a started step finishes), journals the outcome.
     fn mutate<T>(&self, intent: serde_json::Value, step: impl Future<Output = Result<T>>) -> Result<T> {
+        self.mutate_with(intent, || self.rt.block_on(step))
+    }
+
+    /// As `mutate`, for a step made of several blocking calls.
+    fn mutate_with<T>(&self, intent: serde_json::Value, step: impl FnOnce() -> Result<T>) -> Result<T> {
         self.ensure_lease()?;
         let id = self.journal.as_ref().map(|j| j.intent(intent)).transpose()?;
-        let r = self.rt.block_on(step);
+        let r = step();
         if let (Some(j), Some(id)) = (&self.journal, id) {
             j.outcome(id, r.as_ref().err().map(ToString::to_string).as_deref())?;
         }
@@ -216,6 +221,7 @@ impl Cluster for LiveCluster {
             "from_addr": addr(&batch.from), "to_addr": addr(&batch.to),
             "from_replicas": replicas(&batch.from), "to_replicas": replicas(&batch.to),
         });
+        Action::Move { from: topo.name(&batch.from), to: topo.name(&batch.to), slots: slots.clone() }.emit();
         let journal = self.journal.clone();
         let phase = move |p: &str| {
             if let Some(j) = &journal {
@@ -225,23 +231,22 @@ impl Cluster for LiveCluster {
         let mut opts = opts.clone();
         opts.rate_limit = opts.rate_limit.or(self.rate_limit);
         // A batch runs to its end once started, so Ctrl-C never leaves a slot open.
-        self.mutate(intent, migrate::move_slots(&self.pool, topo, batch, &opts, &phase))
+        let steps = migrate::LiveSteps { rt: &self.rt, pool: &self.pool };
+        self.mutate_with(intent, || crate::ops::slot_move::move_slots(&steps, topo, batch, &opts, &phase))
     }
 
     fn setslot(&self, node: &NodeInfo, slots: &[u16], how: &SetSlot) -> Result<()> {
-        let (word, id) = match how {
-            SetSlot::Stable => ("STABLE", None),
-            SetSlot::Node(id) => ("NODE", Some(id.clone())),
-            SetSlot::Importing(id) => ("IMPORTING", Some(id.clone())),
-        };
         let s: SlotSet = slots.iter().copied().collect();
-        let intent =
-            json!({"op": "setslot", "node": node.addr.to_string(), "how": word, "owner": id, "slots": s.to_string()});
-        self.mutate(intent, migrate::setslot_plain(&self.pool, node, slots, word, id.as_deref()))
+        let intent = json!({
+            "op": "setslot", "node": node.addr.to_string(), "how": how.word(), "owner": how.peer(), "slots": s.to_string(),
+        });
+        Action::SetSlot { node: node.addr.to_string(), slots: s, how: how.clone() }.emit();
+        self.mutate(intent, migrate::setslot_plain(&self.pool, node, slots, how))
     }
 
     fn move_keys(&self, from: &NodeInfo, to: &NodeInfo, slot: u16, opts: &MoveOpts) -> Result<u64> {
         let intent = json!({"op": "move-keys", "from": from.addr.to_string(), "to": to.addr.to_string(), "slot": slot});
+        Action::MoveKeys { from: from.addr.to_string(), to: to.addr.to_string(), slot }.emit();
         self.mutate(intent, migrate::migrate_keys(&self.pool, from, to, slot, opts))
     }
 
@@ -257,6 +262,7 @@ impl Cluster for LiveCluster {
         if self.seed_id.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_deref() == Some(id) {
             self.seed_left.store(true, Ordering::Relaxed);
         }
+        Action::Forget { id: id.to_string() }.emit();
         let out = match self.mutate(json!({"op": "forget", "node": id, "on": on_addrs}), round) {
             Ok(out) => out,
             Err(e) => on.iter().map(|n| (n.id.clone(), Err(e.clone()))).collect(),
@@ -267,6 +273,7 @@ impl Cluster for LiveCluster {
 
     fn replicate(&self, replica: &NodeInfo, master_id: &str) -> Result<()> {
         let intent = json!({"op": "replicate", "node": replica.addr.to_string(), "master": master_id});
+        Action::Replicate { node: replica.addr.to_string(), master: master_id.to_string() }.emit();
         self.mutate(intent, async {
             let _: redis::Value = self
                 .pool
@@ -282,6 +289,7 @@ impl Cluster for LiveCluster {
         }
         self.retired.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(node.addr.clone());
         let intent = json!({"op": "retire", "node": node.addr.to_string(), "how": format!("{how:?}")});
+        Action::Retire { node: node.addr.to_string(), how }.emit();
         self.mutate(intent, async {
             match how {
                 Retire::Keep => Ok(()),
@@ -343,10 +351,12 @@ impl Cluster for LiveCluster {
         let name = first.to_uppercase();
         // Only the command's name is journaled (its arguments may hold a secret), and only when
         // it may change something.
-        if let Some(j) = &self.journal
-            && crate::ops::command::kind(args) != crate::ops::command::CommandKind::Read
-        {
-            j.intent(json!({"op": "command", "node": node.addr.to_string(), "command": crate::ops::command::command_name(args)}))?;
+        if crate::ops::command::kind(args) != crate::ops::command::CommandKind::Read {
+            let command = crate::ops::command::command_name(args);
+            Action::Command { node: node.addr.to_string(), name: command.clone() }.emit();
+            if let Some(j) = &self.journal {
+                j.intent(json!({"op": "command", "node": node.addr.to_string(), "command": command}))?;
+            }
         }
         let v: redis::Value = self.block(self.pool.query(&node.addr, &name, &cmd))?;
         Ok(to_json(v))
@@ -372,6 +382,7 @@ impl Cluster for LiveCluster {
     fn meet(&self, on: &[NodeInfo], addr: &Addr) -> Result<()> {
         let on_addrs: Vec<String> = on.iter().map(|n| n.addr.to_string()).collect();
         let intent = json!({"op": "meet", "on": on_addrs, "node": addr.to_string()});
+        Action::Meet { addr: addr.to_string() }.emit();
         let pool = &self.pool;
         self.mutate(intent, async {
             let meets = on.iter().map(|n| async move {

@@ -67,9 +67,32 @@ pub enum SetSlot {
     Stable,
     /// `NODE id`: this node should consider `id` the owner.
     Node(String),
-    /// `IMPORTING id`: opens the slot on a node that holds keys it does not own, so that MIGRATE
-    /// may move them (a node runs MIGRATE only for keys of slots it owns or has open).
+    /// `IMPORTING id`: the node receives the slot from `id`; also opens the slot on a node that
+    /// holds keys it does not own, so that MIGRATE may move them (a node runs MIGRATE only for
+    /// keys of slots it owns or has open).
     Importing(String),
+    /// `MIGRATING id`: the owner gives the slot to `id`.
+    Migrating(String),
+}
+
+impl SetSlot {
+    /// The subcommand's word, as the server reads it.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Self::Stable => "STABLE",
+            Self::Node(_) => "NODE",
+            Self::Importing(_) => "IMPORTING",
+            Self::Migrating(_) => "MIGRATING",
+        }
+    }
+
+    /// The node id the subcommand names, if any.
+    pub fn peer(&self) -> Option<&str> {
+        match self {
+            Self::Stable => None,
+            Self::Node(id) | Self::Importing(id) | Self::Migrating(id) => Some(id),
+        }
+    }
 }
 
 /// What happens to a node once the others have forgotten it.

@@ -1,6 +1,7 @@
 //! Cluster operations: the `Cluster` trait and the procedures built on it (apply a plan, forget,
 //! delete a node, wait for convergence). Procedures only use the trait, so a dry run runs them too.
 
+pub mod action;
 pub mod apply;
 pub mod check;
 pub mod cluster;
@@ -13,7 +14,9 @@ pub mod progress;
 pub mod reconcile;
 pub mod say;
 pub mod settle;
+pub mod slot_move;
 
+pub use action::Action;
 pub use apply::{ApplyReport, apply};
 pub use check::{CheckReport, KnownAgain, NodeStats};
 pub use cluster::{Cluster, MoveOpts, MoveStats, Retire, SetSlot};
@@ -23,3 +26,4 @@ pub use membership::{
     forget_node, wait_converged,
 };
 pub use say::say;
+pub use slot_move::SlotSteps;

@@ -1,0 +1,160 @@
+//! The slot-move protocol, written once for both backends: IMPORTING on the target, MIGRATING on
+//! the source, keys until the source holds none, then SETSLOT NODE on the target, the source and
+//! the other masters, with the replies each step tolerates. The live backend sends its steps, the
+//! simulated one applies them to its model of each node's view, so a dry run takes the very same
+//! decisions as the run it rehearses.
+//!
+//! Order matters and is the documented one: IMPORTING before MIGRATING (so the target is ready
+//! for ASK), the target's NODE first (it bumps its epoch, so its claim wins by gossip), the
+//! source next, other masters last.
+
+use super::cluster::{MoveOpts, MoveStats, SetSlot};
+use crate::error::{Error, Result, ServerKind};
+use crate::model::{NodeInfo, SlotSet, Topology};
+use crate::plan::Batch;
+
+/// The per-node steps a slot move is made of. They are not journaled one by one: the move they
+/// make up is one journal record, so a crash anywhere in it is resumed as one unit.
+pub trait SlotSteps {
+    /// `CLUSTER SETSLOT s <how>` for each of `slots` on `node`: per slot, the server's refusal.
+    fn setslot(&self, node: &NodeInfo, slots: &[u16], how: &SetSlot) -> Result<Vec<Option<String>>>;
+
+    /// The same on several nodes (at once where the backend can); the outcome per node, in order.
+    fn setslot_on(&self, nodes: &[&NodeInfo], slots: &[u16], how: &SetSlot) -> Vec<Result<Vec<Option<String>>>> {
+        nodes.iter().map(|n| self.setslot(n, slots, how)).collect()
+    }
+
+    /// Keys `node` holds in each of `slots` (`CLUSTER COUNTKEYSINSLOT`).
+    fn count_keys(&self, node: &NodeInfo, slots: &[u16]) -> Result<Vec<u64>>;
+
+    /// MIGRATEs every key `src` holds in `slots` to `dst`: the keys moved, and their estimated bytes.
+    fn migrate_keys(&self, src: &NodeInfo, dst: &NodeInfo, slots: &[u16], opts: &MoveOpts) -> Result<(u64, u64)>;
+}
+
+/// Replies a source may give to SETSLOT NODE once it lost its last slot and turned itself into a
+/// replica (Redis ≥ 7), or from Valkey's replicated SETSLOT; the target already owns the slot.
+pub fn tolerated_on_source(reason: &str) -> bool {
+    matches!(ServerKind::of(reason), ServerKind::Unblocked | ServerKind::NoReplicas)
+        || reason.contains("only with masters")
+        || reason.contains("only with primaries")
+}
+
+/// Moves `batch.slots` from `batch.from` to `batch.to`, keys and ownership; `phase` is told each
+/// step as it starts (for the journal).
+pub fn move_slots(
+    steps: &dyn SlotSteps,
+    topo: &Topology,
+    batch: &Batch,
+    opts: &MoveOpts,
+    phase: &dyn Fn(&str),
+) -> Result<MoveStats> {
+    let src =
+        topo.node(&batch.from).ok_or_else(|| Error::refused(format!("unknown source node {}", batch.from), None))?;
+    let dst = topo.node(&batch.to).ok_or_else(|| Error::refused(format!("unknown target node {}", batch.to), None))?;
+
+    // Slots the target already owns were handed over by an earlier run (which may have died
+    // before telling the source): only the source's and the others' views need closing. The
+    // rest go through the whole protocol.
+    let (done, todo): (Vec<u16>, Vec<u16>) = batch.slots.iter().partition(|&&s| dst.slots.contains(s));
+    if let Some(s) = todo.iter().find(|&&s| !src.slots.contains(s)) {
+        return Err(Error::refused(
+            format!(
+                "slot {s} is not owned by {} (nor yet by {}), so it cannot be moved between them",
+                src.addr, dst.addr
+            ),
+            Some("re-read the cluster (the plan may be stale) and plan again"),
+        ));
+    }
+
+    let mut stats = MoveStats::default();
+    if !todo.is_empty() {
+        let open = format!(
+            "slots {} may be left MIGRATING on {} and IMPORTING on {}; every key is on one of the two and still served",
+            todo.iter().copied().collect::<SlotSet>(),
+            src.addr,
+            dst.addr
+        );
+        let open_state = |e: Error| with_state(e, open.clone());
+        phase("importing");
+        let importing: Vec<u16> = todo.iter().copied().filter(|s| dst.importing.get(s) != Some(&src.id)).collect();
+        require(steps, dst, &importing, &SetSlot::Importing(src.id.clone()), |_| false).map_err(open_state)?;
+        phase("migrating");
+        let migrating: Vec<u16> = todo.iter().copied().filter(|s| src.migrating.get(s) != Some(&dst.id)).collect();
+        require(steps, src, &migrating, &SetSlot::Migrating(dst.id.clone()), |_| false).map_err(open_state)?;
+
+        phase("keys");
+        let (keys, bytes) = steps.migrate_keys(src, dst, &todo, opts).map_err(open_state)?;
+        stats.keys += keys;
+        stats.bytes += bytes;
+
+        // The invariant: never hand a slot over while the source still holds keys of it.
+        let counts = steps.count_keys(src, &todo).map_err(open_state)?;
+        if let Some((slot, n)) = todo.iter().zip(&counts).find(|(_, n)| **n > 0) {
+            return Err(Error::Command {
+                node: src.addr.to_string(),
+                command: "MIGRATE".into(),
+                reason: format!("slot {slot} still holds {n} keys after migrating; ownership was not changed"),
+                state: Some(open),
+            });
+        }
+        phase("node-target");
+        require(steps, dst, &todo, &SetSlot::Node(dst.id.clone()), |_| false).map_err(open_state)?;
+        stats.slots += todo.len();
+        crate::failpoint::hit("between-node");
+    }
+
+    // The target owns the slots now; the source and the other masters only need telling. Their
+    // failures are not fatal: the target's epoch bump propagates by gossip anyway.
+    let all = &batch.slots;
+    phase("node-source");
+    require(steps, src, all, &SetSlot::Node(dst.id.clone()), tolerated_on_source).map_err(|e| {
+        with_state(
+            e,
+            format!("the target {} owns the slots; the source {} will learn it by gossip", dst.addr, src.addr),
+        )
+    })?;
+    let others: Vec<&NodeInfo> = topo
+        .masters()
+        .filter(|m| m.id != src.id && m.id != dst.id && topo.is_reachable(&m.id) && !m.is_failed())
+        .collect();
+    phase("node-others");
+    let _ = steps.setslot_on(&others, all, &SetSlot::Node(dst.id.clone()));
+    stats.slots += done.len();
+    Ok(stats)
+}
+
+/// The SETSLOT, failing on the first refusal that is not `tolerated`.
+fn require(
+    steps: &dyn SlotSteps,
+    node: &NodeInfo,
+    slots: &[u16],
+    how: &SetSlot,
+    tolerated: impl Fn(&str) -> bool,
+) -> Result<()> {
+    if slots.is_empty() {
+        return Ok(());
+    }
+    let replies = steps.setslot(node, slots, how)?;
+    match slots.iter().zip(replies).find_map(|(s, r)| r.filter(|r| !tolerated(r)).map(|r| (s, r))) {
+        Some((slot, reason)) => Err(Error::Command {
+            node: node.addr.to_string(),
+            command: format!("CLUSTER SETSLOT {slot} {}", how.word()),
+            reason,
+            state: None,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Says in the error what the failed step leaves open, unless it already says.
+fn with_state(e: Error, state: String) -> Error {
+    match e {
+        Error::Command { node, command, reason, state: None } => {
+            Error::Command { node, command, reason, state: Some(state) }
+        }
+        Error::Timeout { what, detail } => {
+            Error::Command { node: String::new(), command: what, reason: detail, state: Some(state) }
+        }
+        other => other,
+    }
+}
