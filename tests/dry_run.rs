@@ -177,8 +177,22 @@ fn a_reviewed_plan_is_applied_exactly_and_a_stale_one_refused() {
         .stderr_has("make a new plan");
     assert_eq!(c.topology().fingerprint(), changed, "a stale plan changes nothing");
 
-    // Back as it was: the plan applies, without a prompt, to exactly the predicted outcome.
+    // Back as it was, but for a slot left open by hand: stale too, and named.
     move_slot(0);
+    let setslot = |how: &[&str]| {
+        let mut cmd = redis::cmd("CLUSTER");
+        cmd.arg("SETSLOT").arg(5).arg(how);
+        cmd.exec(&mut c.conn(0)).unwrap();
+    };
+    setslot(&["MIGRATING", &c.node_id(1)]);
+    runbook(&["run", "--plan", &file])
+        .run()
+        .expect_code(3)
+        .stderr_has(&format!("{} open slots: (none) → migrating 5 to {}", c.nodes[0].addr(), c.nodes[1].addr()))
+        .stderr_has("make a new plan");
+    setslot(&["STABLE"]);
+
+    // As it was: the plan applies, without a prompt, to exactly the predicted outcome.
     let applied = runbook(&["run", "--plan", &file, "--json"]).run();
     applied.expect_code(0);
     let outcome = applied

@@ -195,7 +195,6 @@ impl Topology {
         out
     }
 
-    /// A short hash of the slot map and membership: equal fingerprints mean the same layout.
     /// What a run leaves, as a dry run predicts it and the live run makes it: each master's slots
     /// (as ranges), every member, and each replica's master, nodes by address. Two equal
     /// summaries are the same outcome.
@@ -211,13 +210,29 @@ impl Topology {
             .collect();
         let mut members: Vec<String> = self.nodes.iter().map(|n| n.addr.to_string()).collect();
         members.sort();
-        serde_json::json!({ "masters": masters, "replicas": replicas, "members": members })
+        let mut out = serde_json::json!({ "masters": masters, "replicas": replicas, "members": members });
+        let open: BTreeMap<String, String> = self
+            .nodes
+            .iter()
+            .filter(|n| !n.migrating.is_empty() || !n.importing.is_empty())
+            .map(|n| (n.addr.to_string(), open_text(self, n)))
+            .collect();
+        if !open.is_empty() {
+            out["open"] = serde_json::json!(open);
+        }
+        out
     }
 
+    /// A short hash of the slot map, membership, roles and open slots: equal fingerprints mean
+    /// the same layout.
     pub fn fingerprint(&self) -> String {
         let mut text = String::new();
         for n in &self.nodes {
             let _ = write!(text, "{}:{}:{}|", n.id, if n.is_master() { "m" } else { "r" }, n.slots);
+            // An open slot is a change in progress: a plan made before it is stale.
+            if !n.migrating.is_empty() || !n.importing.is_empty() {
+                let _ = write!(text, "open:{}|", open_text(self, n));
+            }
         }
         // FNV-1a: stable across runs and platforms, unlike the std hasher.
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -227,6 +242,25 @@ impl Topology {
         }
         format!("{h:016x}")
     }
+}
+
+/// A node's open slots, grouped by state and peer: `migrating 10-13 to 127.0.0.1:6392`.
+fn open_text(topo: &Topology, n: &NodeInfo) -> String {
+    let mut groups: BTreeMap<(&str, &str), SlotSet> = BTreeMap::new();
+    for (s, peer) in &n.migrating {
+        groups.entry(("migrating", peer)).or_default().insert(*s);
+    }
+    for (s, peer) in &n.importing {
+        groups.entry(("importing", peer)).or_default().insert(*s);
+    }
+    groups
+        .into_iter()
+        .map(|((state, peer), slots)| {
+            let dir = if state == "migrating" { "to" } else { "from" };
+            format!("{state} {slots} {dir} {}", topo.name(peer))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn differing_ranges(seen: &[Option<&str>], truth: &[Option<&str>]) -> Vec<(String, String, String)> {
@@ -326,6 +360,15 @@ mod tests {
         assert_eq!(d[0].node, id_b);
         assert_eq!(d[0].missing, vec!["f5033253968f0241f3e823351efa3c4545c90841".to_string()]);
         assert_eq!(d[0].slots, vec![("0-9".into(), String::new(), "7a7e9f324a4f55d7cdda9f316dd0a662e38f2d8c".into())]);
+    }
+
+    #[test]
+    fn an_open_slot_changes_the_fingerprint_and_shows_in_the_outcome() {
+        let healthy = Topology::from_single_view(parse_nodes(HEALTHY).unwrap());
+        let open = Topology::from_single_view(parse_nodes(SRC).unwrap());
+        assert_ne!(healthy.fingerprint(), open.fingerprint(), "a plan made before the slot opened is stale");
+        assert_eq!(open.outcome()["open"]["127.0.0.1:27904"], "migrating 12288 to 127.0.0.1:27901");
+        assert!(healthy.outcome().get("open").is_none(), "no open slot, no entry");
     }
 
     #[test]

@@ -122,7 +122,7 @@ pub fn outcome_changes(before: &Value, after: &Value) -> Vec<String> {
     for new in m1.difference(&m0) {
         out.push(format!("{new} joins the cluster"));
     }
-    for (what, key) in [("slots", "masters"), ("master", "replicas")] {
+    for (what, key) in [("slots", "masters"), ("master", "replicas"), ("open slots", "open")] {
         let (a, b) = (map(before, key), map(after, key));
         for node in a.keys().chain(b.keys()).collect::<std::collections::BTreeSet<_>>() {
             let (x, y) = (a.get(node), b.get(node));
@@ -245,6 +245,14 @@ mod tests {
             ]
         );
         assert!(outcome_changes(&before, &before).is_empty());
+    }
+
+    #[test]
+    fn a_slot_opened_since_is_named() {
+        let before = json!({"masters": {"a:1": "0-16383"}, "replicas": {}, "members": ["a:1", "b:2"]});
+        let mut after = before.clone();
+        after["open"] = json!({"a:1": "migrating 10 to b:2"});
+        assert_eq!(outcome_changes(&before, &after), vec!["a:1 open slots: (none) → migrating 10 to b:2"]);
     }
 
     #[test]
