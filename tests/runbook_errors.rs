@@ -49,6 +49,21 @@ fn unknown_node_lists_the_candidates_and_changes_nothing() {
         .stderr_has("runbooks/decommission.rhai:")
         .stderr_has(&format!("{} (master,", c.nodes[0].addr()));
     assert_eq!(c.topology().fingerprint(), fp);
+    // An option out of its range is refused, not clamped, before the move starts.
+    for (opt, says) in [
+        ("batch: 0", "batch 0 is out of range: slots open at once, 1 to 16384"),
+        ("rate_limit: 0", "rate_limit 0 is out of range: keys per second, at least 1"),
+        ("pipeline: 200000", "pipeline 200000 is out of range: keys per MIGRATE, 1 to 100000"),
+    ] {
+        let (_d, path) =
+            script(&format!("let c = cluster();\nc.migrate_slot(0, c.node({}), #{{{opt}}});\n", c.port(1)));
+        runbook(&["run", &path, "-c", &c.seed()])
+            .run()
+            .expect_code(2)
+            .stderr_has(says)
+            .stderr_has("nothing was changed");
+    }
+    assert_eq!(c.topology().fingerprint(), fp);
 }
 
 #[test]

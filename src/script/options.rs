@@ -43,38 +43,33 @@ pub(super) const MOVE_KEYS: &[&str] = &["pipeline", "timeout", "replace", "batch
 /// `pipeline` (keys per MIGRATE), `timeout` (ms), `replace`, `batch` (slots open at once).
 pub(super) fn move_opts(opts: &Map) -> Result<MoveOpts, Error> {
     let mut m = MoveOpts::default();
-    if let Some(v) = opts.get("pipeline") {
-        let n = number(v, "pipeline")?;
-        if !(1.0..=100_000.0).contains(&n) {
-            return Err(Error::usage(format!("pipeline {n} is out of range: keys per MIGRATE, 1 to 100000"), None));
-        }
+    if let Some(n) = number_in(opts, "pipeline", 1.0..=100_000.0, "keys per MIGRATE, 1 to 100000")? {
         m.keys_per_migrate = n as usize;
     }
-    if let Some(v) = opts.get("timeout") {
-        let ms = number(v, "timeout")?;
-        if ms < 1.0 {
-            return Err(Error::usage(format!("timeout {ms} is out of range: milliseconds, at least 1"), None));
-        }
+    if let Some(ms) = number_in(opts, "timeout", 1.0..=f64::MAX, "milliseconds, at least 1")? {
         m.timeout = Duration::from_millis(ms as u64);
     }
     if let Some(v) = opts.get("replace") {
         m.replace = boolean(v, "replace")?;
     }
-    if let Some(v) = opts.get("batch") {
-        let n = number(v, "batch")?;
-        if !(1.0..=16384.0).contains(&n) {
-            return Err(Error::usage(format!("batch {n} is out of range: slots open at once, 1 to 16384"), None));
-        }
+    if let Some(n) = number_in(opts, "batch", 1.0..=16384.0, "slots open at once, 1 to 16384")? {
         m.slots_per_batch = n as usize;
     }
-    if let Some(v) = opts.get("rate_limit") {
-        let n = number(v, "rate_limit")?;
-        if n < 1.0 {
-            return Err(Error::usage(format!("rate_limit {n} is out of range: keys per second, at least 1"), None));
-        }
+    if let Some(n) = number_in(opts, "rate_limit", 1.0..=f64::MAX, "keys per second, at least 1")? {
         m.rate_limit = Some(n as u64);
     }
     Ok(m)
+}
+
+/// The number under `key`, if given, refused outside `range` (`what` says what it counts and
+/// its bounds, for the message).
+fn number_in(opts: &Map, key: &str, range: std::ops::RangeInclusive<f64>, what: &str) -> Result<Option<f64>, Error> {
+    let Some(v) = opts.get(key) else { return Ok(None) };
+    let n = number(v, key)?;
+    if !range.contains(&n) {
+        return Err(Error::usage(format!("{key} {n} is out of range: {what}"), None));
+    }
+    Ok(Some(n))
 }
 
 pub(super) fn rebalance_opts(
