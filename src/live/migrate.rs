@@ -11,17 +11,17 @@ use std::time::Duration;
 use futures::future::join_all;
 
 use super::pool::Pool;
-use crate::error::{Error, Result, ServerKind};
+use crate::error::{Error, Result, ServerKind, ServerReply};
 use crate::model::{NodeInfo, Topology};
 use crate::ops::{MoveOpts, MoveStats};
 use crate::plan::Batch;
 
 /// Replies a source may give to SETSLOT NODE after it lost its last slot and turned itself into a
 /// replica (Redis ≥ 7), or from Valkey's replicated SETSLOT; the target already owns the slot.
-fn tolerated_on_source(reason: &str) -> bool {
-    matches!(ServerKind::of(reason), ServerKind::Unblocked | ServerKind::NoReplicas)
-        || reason.contains("only with masters")
-        || reason.contains("only with primaries")
+fn tolerated_on_source(reply: &ServerReply) -> bool {
+    matches!(reply.kind, ServerKind::Unblocked | ServerKind::NoReplicas)
+        || reply.text.contains("only with masters")
+        || reply.text.contains("only with primaries")
 }
 
 /// `phase` is told each step as it starts, for the journal.
@@ -148,7 +148,7 @@ async fn setslot(
     slots: &[u16],
     how: &str,
     id: Option<&str>,
-    tolerated: impl Fn(&str) -> bool,
+    tolerated: impl Fn(&ServerReply) -> bool,
 ) -> Result<()> {
     if slots.is_empty() {
         return Ok(());
@@ -169,7 +169,7 @@ async fn setslot(
             return Err(Error::Command {
                 node: node.addr.to_string(),
                 command: format!("CLUSTER SETSLOT {slot} {how}"),
-                reason,
+                reason: reason.text,
                 state: None,
             });
         }
@@ -197,7 +197,7 @@ pub async fn count_keys(pool: &Pool, node: &NodeInfo, slots: &[u16]) -> Result<V
                     return Err(Error::Command {
                         node: node.addr.to_string(),
                         command: "CLUSTER COUNTKEYSINSLOT".into(),
-                        reason,
+                        reason: reason.text,
                         state: None,
                     });
                 }
@@ -296,7 +296,7 @@ async fn migrate_batch_keys(
                 for ((slot, keys), reply) in chunk.iter().zip(replies) {
                     match reply {
                         Ok(_) => {}
-                        Err(reason) if ServerKind::of(&reason) == ServerKind::BusyKey && opts.keep_target => {
+                        Err(reason) if reason.kind == ServerKind::BusyKey && opts.keep_target => {
                             // The keys that did not conflict moved; the source's copies of the
                             // others predate the move (see `MoveOpts::keep_target`): drop them.
                             let dropped = drop_duplicates(pool, src, dst, keys).await?;
@@ -306,7 +306,7 @@ async fn migrate_batch_keys(
                             ));
                             retry.push(*slot);
                         }
-                        Err(reason) if ServerKind::of(&reason) == ServerKind::BusyKey && !opts.replace => {
+                        Err(reason) if reason.kind == ServerKind::BusyKey && !opts.replace => {
                             let key =
                                 first_existing(pool, dst, keys).await.unwrap_or_else(|| "(one of the batch)".into());
                             return Err(Error::Command {
@@ -321,14 +321,14 @@ async fn migrate_batch_keys(
                                 ),
                             });
                         }
-                        Err(reason) if ServerKind::of(&reason) == ServerKind::IoErr => {
+                        Err(reason) if reason.kind == ServerKind::IoErr => {
                             migrate_retrying(pool, src, dst, keys, opts).await?;
                         }
                         Err(reason) => {
                             return Err(Error::Command {
                                 node: src.addr.to_string(),
                                 command: "MIGRATE".into(),
-                                reason,
+                                reason: reason.text,
                                 state: None,
                             });
                         }
@@ -355,6 +355,7 @@ async fn list_keys(pool: &Pool, src: &NodeInfo, slots: &[u16], count: usize) -> 
     }
     let mut work = Vec::new();
     for (&slot, reply) in slots.iter().zip(pool.pipeline(&src.addr, "CLUSTER GETKEYSINSLOT", &pipe).await?) {
+        let reply = reply.map_err(|r| r.text);
         let keys: Vec<Vec<u8>> =
             reply.and_then(|v| redis::from_redis_value(v).map_err(|e| e.to_string())).map_err(|reason| {
                 Error::Command {
@@ -546,11 +547,11 @@ pub async fn largest_keys(pool: &Pool, node: &NodeInfo, slots: &[u16]) -> Result
 }
 
 /// A pipelined reply's error as the error it is: a missing permission stays one.
-fn refused(addr: &crate::model::Addr, command: &str, reason: String) -> Error {
-    if ServerKind::of(&reason) == ServerKind::NoPerm {
-        Error::Permission { denied: vec![format!("{command} on {addr}")], reason }
+fn refused(addr: &crate::model::Addr, command: &str, reason: ServerReply) -> Error {
+    if reason.kind == ServerKind::NoPerm {
+        Error::Permission { denied: vec![format!("{command} on {addr}")], reason: reason.text }
     } else {
-        Error::Command { node: addr.to_string(), command: command.into(), reason, state: None }
+        Error::Command { node: addr.to_string(), command: command.into(), reason: reason.text, state: None }
     }
 }
 
