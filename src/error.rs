@@ -160,6 +160,27 @@ impl ServerKind {
     }
 }
 
+/// A server's error reply to one command of a pipeline: its kind, for callers to decide on, and
+/// its words, for the operator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerReply {
+    pub kind: ServerKind,
+    pub text: String,
+}
+
+impl ServerReply {
+    pub fn new(text: impl Into<String>) -> Self {
+        let text = text.into();
+        ServerReply { kind: ServerKind::of(&text), text }
+    }
+}
+
+impl fmt::Display for ServerReply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
 /// `+cluster|setslot`-style grants for "CLUSTER SETSLOT on host:port" entries, each once.
 fn acl_grants(denied: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -423,6 +444,14 @@ mod tests {
         let e =
             Error::Command { node: "n".into(), command: "MIGRATE".into(), reason: "IOERR timeout".into(), state: None };
         assert_eq!(e.server_kind(), Some(ServerKind::IoErr));
+    }
+
+    #[test]
+    fn a_refused_reply_carries_its_kind_and_keeps_the_servers_words() {
+        let busy = "ERR Target instance replied with error: BUSYKEY Target key name already exists.";
+        assert_eq!(ServerReply::new(busy), ServerReply { kind: ServerKind::BusyKey, text: busy.into() });
+        assert_eq!(ServerReply::new(busy).to_string(), busy);
+        assert_eq!(ServerReply::new("ERR unknown command 'FOO'").kind, ServerKind::Other);
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! - `run`     a run starts: id, runbook, params, cluster, host, pid, time; `resumes` when it resumes one
 //! - `cluster` the ids of the cluster's nodes, when the run first connects: a resume checks that
 //!   it is the same cluster, not another one at the same address
-//! - `call`    a runbook primitive is called (seq, fn, args);  `done` (seq, result) / `fail` (seq, error)
+//! - `call`    a runbook primitive is called (seq, fn, args, changes: whether it can change the
+//!   cluster);  `done` (seq, result) / `fail` (seq, error)
 //! - `intent`  a mutating step is about to be sent (op, nodes, slots, phase);  `outcome` after it
 //! - `end`     the run ended: finished, failed or cancelled
 //!
@@ -29,21 +30,6 @@ use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
 use crate::plan::Intent;
-
-/// Runbook primitives that change the cluster. A resumed run replays recorded results up to the
-/// last of these that completed; the reads after it run again, live.
-pub const MUTATING: &[&str] = &[
-    "apply",
-    "migrate_slot",
-    "migrate_slots",
-    "forget",
-    "del_node",
-    "rebalance",
-    "add_node",
-    "replicate",
-    "fix",
-    "command",
-];
 
 pub fn now() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
@@ -95,7 +81,10 @@ impl Journal {
     ///
     /// The lock (an exclusive advisory lock, held until the process ends) means two processes
     /// never act on or write one journal: the second is refused here, with the holder named.
-    pub fn open(path: &Path) -> Result<(Self, Option<Resume>)> {
+    ///
+    /// `changes_cluster` says whether the primitive of a name can change the cluster, for calls
+    /// recorded without saying so (by versions before `call` records carried `changes`).
+    pub fn open(path: &Path, changes_cluster: impl Fn(&str) -> bool) -> Result<(Self, Option<Resume>)> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), &e))?;
         }
@@ -128,7 +117,7 @@ impl Journal {
             }
         }
         let (records, damage) = read_records_noting(path)?;
-        let (replay, resume) = read_last_run(records);
+        let (replay, resume) = read_last_run(records, changes_cluster);
         let run_id = format!("{:x}-{}", now() as u64, std::process::id());
         let journal = Journal {
             path: path.to_path_buf(),
@@ -202,15 +191,18 @@ impl Journal {
     }
 
     /// Starts a primitive call: answered from the journal while replaying a resumed run (same
-    /// function at the same position), else recorded and run.
-    pub fn begin(&self, name: &str, args: &str) -> Result<Begin> {
+    /// function at the same position), else recorded and run. `changes` (the call can change the
+    /// cluster) is recorded: a resumed run replays its calls up to the last such one.
+    pub fn begin(&self, name: &str, args: &str, changes: bool) -> Result<Begin> {
         let seq = self.seq.fetch_add(1, Ordering::SeqCst);
         {
             let mut replay = self.replay.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             match replay.front() {
                 Some(r) if r.name == name => {
                     let r = replay.pop_front().expect("front exists");
-                    self.write(&json!({"t": "call", "seq": seq, "fn": name, "args": args, "replayed": true}))?;
+                    self.write(
+                        &json!({"t": "call", "seq": seq, "fn": name, "args": args, "changes": changes, "replayed": true}),
+                    )?;
                     self.write(&json!({"t": "done", "seq": seq, "result": r.result.clone(), "replayed": true}))?;
                     return Ok(Begin::Replayed(r.result));
                 }
@@ -224,7 +216,7 @@ impl Journal {
                 None => {}
             }
         }
-        self.write(&json!({"t": "call", "seq": seq, "fn": name, "args": args, "ts": now()}))?;
+        self.write(&json!({"t": "call", "seq": seq, "fn": name, "args": args, "changes": changes, "ts": now()}))?;
         Ok(Begin::Live(seq))
     }
 
@@ -350,7 +342,7 @@ pub fn read_records_noting(path: &Path) -> Result<(Vec<Value>, Vec<String>)> {
 
 /// The records of the last run in a file, with the runs it resumed folded in: a resumed run's
 /// replayed calls stand for the original ones.
-fn read_last_run(records: Vec<Value>) -> (VecDeque<Recorded>, Option<Resume>) {
+fn read_last_run(records: Vec<Value>, changes_cluster: impl Fn(&str) -> bool) -> (VecDeque<Recorded>, Option<Resume>) {
     let Some(start) = records.iter().rposition(|r| r["t"] == "run") else {
         return (VecDeque::new(), None);
     };
@@ -359,7 +351,8 @@ fn read_last_run(records: Vec<Value>) -> (VecDeque<Recorded>, Option<Resume>) {
     if run.iter().any(|r| r["t"] == "end" && r["status"] == "finished") {
         return (VecDeque::new(), None);
     }
-    let mut calls: BTreeMap<u64, (String, Option<Value>)> = BTreeMap::new();
+    // Per call: its name, whether it can change the cluster, its result once done.
+    let mut calls: BTreeMap<u64, (String, bool, Option<Value>)> = BTreeMap::new();
     let mut intents: BTreeMap<u64, Value> = BTreeMap::new();
     let mut cluster_ids = Vec::new();
     for r in &run[1..] {
@@ -369,11 +362,13 @@ fn read_last_run(records: Vec<Value>) -> (VecDeque<Recorded>, Option<Resume>) {
                     r["ids"].as_array().into_iter().flatten().filter_map(|v| v.as_str()).map(str::to_string).collect();
             }
             Some("call") => {
-                calls.insert(r["seq"].as_u64().unwrap_or(0), (r["fn"].as_str().unwrap_or_default().to_string(), None));
+                let name = r["fn"].as_str().unwrap_or_default().to_string();
+                let changes = r["changes"].as_bool().unwrap_or_else(|| changes_cluster(&name));
+                calls.insert(r["seq"].as_u64().unwrap_or(0), (name, changes, None));
             }
             Some("done") => {
                 if let Some(c) = calls.get_mut(&r["seq"].as_u64().unwrap_or(0)) {
-                    c.1 = Some(r["result"].clone());
+                    c.2 = Some(r["result"].clone());
                 }
             }
             Some("intent") if r["op"] == "move" => {
@@ -399,11 +394,11 @@ fn read_last_run(records: Vec<Value>) -> (VecDeque<Recorded>, Option<Resume>) {
     // the decisions taken before it: the same plan, the same replica list). Reads after the last
     // completed change run live (a final check that failed must be asked again, not repeated).
     // A run that changed nothing is simply run again.
-    let started_mutation = calls.values().any(|(name, _)| MUTATING.contains(&name.as_str()));
-    let last = calls.values().rposition(|(name, _)| MUTATING.contains(&name.as_str()));
-    let keep = last.map_or(0, |i| i + usize::from(calls.values().nth(i).is_some_and(|c| c.1.is_some())));
+    let started_mutation = calls.values().any(|(_, changes, _)| *changes);
+    let last = calls.values().rposition(|(_, changes, _)| *changes);
+    let keep = last.map_or(0, |i| i + usize::from(calls.values().nth(i).is_some_and(|c| c.2.is_some())));
     let mut replay: VecDeque<Recorded> =
-        calls.into_values().map_while(|(name, result)| result.map(|result| Recorded { name, result })).collect();
+        calls.into_values().map_while(|(name, _, result)| result.map(|result| Recorded { name, result })).collect();
     replay.truncate(keep);
     if !started_mutation && intents.is_empty() {
         return (VecDeque::new(), None);
@@ -460,9 +455,18 @@ pub fn default_path(runbook: &str, source: &str, params: &Value, cluster: &str) 
 mod tests {
     use super::*;
 
+    /// A call that can change the cluster, and one that cannot.
+    const CHANGES: bool = true;
+    const READS: bool = false;
+
+    /// What a journal of an earlier version needs to be told: which of its calls changed the cluster.
+    fn changes_cluster(name: &str) -> bool {
+        name != "check"
+    }
+
     /// Opens the journal at `path` and starts a run in it, as `runbook run` does.
     fn start(path: &Path) -> (Journal, Option<Resume>) {
-        let (j, mut resume) = Journal::open(path).unwrap();
+        let (j, mut resume) = Journal::open(path, changes_cluster).unwrap();
         j.start("rb", &json!({}), "c", resume.as_mut()).unwrap();
         (j, resume)
     }
@@ -472,10 +476,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j.jsonl");
         let (j, _) = start(&path);
-        let Begin::Live(s) = j.begin("del_node", "6397").unwrap() else { panic!() };
+        let Begin::Live(s) = j.begin("del_node", "6397", CHANGES).unwrap() else { panic!() };
         j.done(s, json!({})).unwrap();
         // A second open of the same journal is refused, naming the run that holds it.
-        let Err(e) = Journal::open(&path) else { panic!("a second open must be refused") };
+        let Err(e) = Journal::open(&path, changes_cluster) else { panic!("a second open must be refused") };
         assert_eq!(e.code(), crate::error::exit::REFUSED);
         let msg = e.to_string();
         assert!(msg.contains("another run of this command is under way: runbook `rb`"), "{msg}");
@@ -483,7 +487,7 @@ mod tests {
         drop(j);
         // Once the holder is gone the journal opens again; opened without `start`, nothing is
         // written, so the unfinished run is still the one a later run resumes.
-        let (j, resume) = Journal::open(&path).unwrap();
+        let (j, resume) = Journal::open(&path, changes_cluster).unwrap();
         assert!(resume.is_some() && !j.started());
         drop(j);
         let records = read_records(&path).unwrap();
@@ -510,12 +514,12 @@ mod tests {
         let path = dir.path().join("j.jsonl");
         let (j, resume) = start(&path);
         assert!(resume.is_none());
-        let Begin::Live(s0) = j.begin("del_node", "6397").unwrap() else { panic!() };
+        let Begin::Live(s0) = j.begin("del_node", "6397", CHANGES).unwrap() else { panic!() };
         j.done(s0, json!({"x": 1})).unwrap();
         // A read before the interrupted change is one of the decisions behind it: replayed.
-        let Begin::Live(r) = j.begin("check", "").unwrap() else { panic!() };
+        let Begin::Live(r) = j.begin("check", "", READS).unwrap() else { panic!() };
         j.done(r, json!("unhealthy")).unwrap();
-        let Begin::Live(s1) = j.begin("apply", "plan").unwrap() else { panic!() };
+        let Begin::Live(s1) = j.begin("apply", "plan", CHANGES).unwrap() else { panic!() };
         let id = j.intent(json!({"op": "move", "from": "a", "to": "b", "slots": "0-2"})).unwrap();
         let _ = (s1, id);
         drop(j);
@@ -530,20 +534,25 @@ mod tests {
             resume.in_flight[0].1,
             Intent { from: "a".into(), to: "b".into(), slots: vec![0, 1, 2], ..Intent::default() }
         );
-        assert!(matches!(j.begin("del_node", "6397").unwrap(), Begin::Replayed(v) if v == json!({"x": 1})));
-        assert!(matches!(j.begin("check", "").unwrap(), Begin::Replayed(v) if v == json!("unhealthy")));
-        let Begin::Live(a) = j.begin("apply", "plan").unwrap() else { panic!("the interrupted change runs live") };
+        assert!(matches!(j.begin("del_node", "6397", CHANGES).unwrap(), Begin::Replayed(v) if v == json!({"x": 1})));
+        assert!(matches!(j.begin("check", "", READS).unwrap(), Begin::Replayed(v) if v == json!("unhealthy")));
+        let Begin::Live(a) = j.begin("apply", "plan", CHANGES).unwrap() else {
+            panic!("the interrupted change runs live")
+        };
         j.done(a, json!({"slots": 3})).unwrap();
         // A read after the last completed change is not replayed: it runs again, live.
-        let Begin::Live(f) = j.begin("check", "").unwrap() else { panic!() };
+        let Begin::Live(f) = j.begin("check", "", READS).unwrap() else { panic!() };
         j.done(f, json!("still unhealthy")).unwrap();
         drop(j);
         let (j, resume) = start(&path);
         assert_eq!(resume.expect("resumes").calls_done, 3);
         for name in ["del_node", "check", "apply"] {
-            assert!(matches!(j.begin(name, "").unwrap(), Begin::Replayed(_)), "{name} is replayed");
+            assert!(
+                matches!(j.begin(name, "", changes_cluster(name)).unwrap(), Begin::Replayed(_)),
+                "{name} is replayed"
+            );
         }
-        assert!(matches!(j.begin("check", "").unwrap(), Begin::Live(_)));
+        assert!(matches!(j.begin("check", "", READS).unwrap(), Begin::Live(_)));
         drop(j);
         // Died again before finishing the carried-over move: it is still in flight.
         let (j, resume) = start(&path);
@@ -555,11 +564,35 @@ mod tests {
         let (j, resume) = start(&path);
         assert!(resume.is_none(), "a finished run is not resumed");
         // A run that failed before changing anything is run afresh, not resumed.
-        let Begin::Live(r) = j.begin("check", "").unwrap() else { panic!() };
+        let Begin::Live(r) = j.begin("check", "", READS).unwrap() else { panic!() };
         j.done(r, json!("unhealthy")).unwrap();
         j.end("failed", Some("unhealthy")).unwrap();
         drop(j);
         let (_, resume) = start(&path);
         assert!(resume.is_none(), "nothing was changed, so nothing to resume");
+    }
+
+    #[test]
+    fn a_journal_of_an_earlier_version_resumes_as_before() {
+        // Written before `call` records said whether the call changes the cluster.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        let lines = [
+            json!({"t": "run", "run": "old-1", "runbook": "rb", "params": {}, "cluster": "c", "ts": 1.0}),
+            json!({"t": "call", "seq": 0, "fn": "check", "args": "", "ts": 1.0}),
+            json!({"t": "done", "seq": 0, "result": "healthy", "ts": 1.0}),
+            json!({"t": "call", "seq": 1, "fn": "del_node", "args": "6397", "ts": 1.0}),
+            json!({"t": "done", "seq": 1, "result": {"removed": []}, "ts": 1.0}),
+            json!({"t": "call", "seq": 2, "fn": "check", "args": "", "ts": 1.0}),
+            json!({"t": "done", "seq": 2, "result": "healthy", "ts": 1.0}),
+        ];
+        let text: String = lines.iter().map(|l| l.to_string() + "\n").collect();
+        std::fs::write(&path, text).unwrap();
+        let (j, resume) = start(&path);
+        let resume = resume.expect("a run that changed the cluster and did not end is resumed");
+        assert_eq!((resume.run_id.as_str(), resume.calls_done), ("old-1", 2));
+        assert!(matches!(j.begin("check", "", READS).unwrap(), Begin::Replayed(v) if v == json!("healthy")));
+        assert!(matches!(j.begin("del_node", "6397", CHANGES).unwrap(), Begin::Replayed(_)));
+        assert!(matches!(j.begin("check", "", READS).unwrap(), Begin::Live(_)), "the read after the change runs again");
     }
 }

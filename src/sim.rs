@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ServerReply};
 use crate::model::{Addr, NodeInfo, SlotSet, Topology, describe};
 use crate::ops::{Action, Cluster, MoveOpts, MoveStats, NodeStats, Retire, SetSlot, SlotSteps};
 use crate::plan::Batch;
@@ -267,7 +267,7 @@ impl SimCluster {
     }
 
     /// `CLUSTER SETSLOT` of each slot on `node`, applied to the views; per slot, the refusal.
-    fn apply_setslot(&self, node: &NodeInfo, slots: &[u16], how: &SetSlot) -> Result<Vec<Option<String>>> {
+    fn apply_setslot(&self, node: &NodeInfo, slots: &[u16], how: &SetSlot) -> Result<Vec<Option<ServerReply>>> {
         Self::reachable(&self.state(), node)?;
         let holds = match how {
             SetSlot::Node(_) => self.keys(node, slots)?,
@@ -275,7 +275,8 @@ impl SimCluster {
         };
         let mut st = self.state();
         let before = st.own_slot_counts();
-        let replies = slots.iter().zip(holds).map(|(&s, h)| st.setslot(&node.id, s, how, h)).collect();
+        let replies =
+            slots.iter().zip(holds).map(|(&s, h)| st.setslot(&node.id, s, how, h).map(ServerReply::new)).collect();
         if let SetSlot::Node(to) = how {
             st.reconfigure(to, &before);
         }
@@ -328,7 +329,7 @@ impl SimCluster {
 struct SimSteps<'a>(&'a SimCluster);
 
 impl SlotSteps for SimSteps<'_> {
-    fn setslot(&self, node: &NodeInfo, slots: &[u16], how: &SetSlot) -> Result<Vec<Option<String>>> {
+    fn setslot(&self, node: &NodeInfo, slots: &[u16], how: &SetSlot) -> Result<Vec<Option<ServerReply>>> {
         self.0.apply_setslot(node, slots, how)
     }
 
@@ -411,7 +412,7 @@ impl Cluster for SimCluster {
             Some((slot, reason)) => Err(Error::Command {
                 node: node.addr.to_string(),
                 command: format!("CLUSTER SETSLOT {slot} {}", how.word()),
-                reason,
+                reason: reason.text,
                 state: None,
             }),
             None => Ok(()),
@@ -652,7 +653,10 @@ mod tests {
         st.reconfigure(to, &before);
         for s in slots {
             let r = st.setslot(from, s, &SetSlot::Node(to.into()), 0);
-            assert!(r.is_none() || r.as_deref().is_some_and(crate::ops::slot_move::tolerated_on_source), "{r:?}");
+            assert!(
+                r.clone().is_none_or(|r| crate::ops::slot_move::tolerated_on_source(&ServerReply::new(r))),
+                "{r:?}"
+            );
         }
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures::future::join_all;
 
 use super::pool::Pool;
-use crate::error::{Error, Result, ServerKind};
+use crate::error::{Error, Result, ServerKind, ServerReply};
 use crate::model::NodeInfo;
 use crate::ops::{MoveOpts, SetSlot, SlotSteps};
 
@@ -19,11 +19,11 @@ pub struct LiveSteps<'a> {
 }
 
 impl SlotSteps for LiveSteps<'_> {
-    fn setslot(&self, node: &NodeInfo, slots: &[u16], how: &SetSlot) -> Result<Vec<Option<String>>> {
+    fn setslot(&self, node: &NodeInfo, slots: &[u16], how: &SetSlot) -> Result<Vec<Option<ServerReply>>> {
         self.rt.block_on(setslot_replies(self.pool, node, slots, how))
     }
 
-    fn setslot_on(&self, nodes: &[&NodeInfo], slots: &[u16], how: &SetSlot) -> Vec<Result<Vec<Option<String>>>> {
+    fn setslot_on(&self, nodes: &[&NodeInfo], slots: &[u16], how: &SetSlot) -> Vec<Result<Vec<Option<ServerReply>>>> {
         self.rt.block_on(join_all(nodes.iter().map(|n| setslot_replies(self.pool, n, slots, how))))
     }
 
@@ -43,7 +43,7 @@ pub async fn setslot_plain(pool: &Pool, node: &NodeInfo, slots: &[u16], how: &Se
         Some((slot, reason)) => Err(Error::Command {
             node: node.addr.to_string(),
             command: format!("CLUSTER SETSLOT {slot} {}", how.word()),
-            reason,
+            reason: reason.text,
             state: None,
         }),
         None => Ok(()),
@@ -58,7 +58,12 @@ const SETSLOT_LANES: usize = 8;
 
 /// Pipelines `CLUSTER SETSLOT s <how> [<id>]` for every slot on one node: per slot, the
 /// server's refusal, if any.
-async fn setslot_replies(pool: &Pool, node: &NodeInfo, slots: &[u16], how: &SetSlot) -> Result<Vec<Option<String>>> {
+async fn setslot_replies(
+    pool: &Pool,
+    node: &NodeInfo,
+    slots: &[u16],
+    how: &SetSlot,
+) -> Result<Vec<Option<ServerReply>>> {
     if slots.is_empty() {
         return Ok(Vec::new());
     }
@@ -94,7 +99,7 @@ pub async fn count_keys(pool: &Pool, node: &NodeInfo, slots: &[u16]) -> Result<V
                     return Err(Error::Command {
                         node: node.addr.to_string(),
                         command: "CLUSTER COUNTKEYSINSLOT".into(),
-                        reason,
+                        reason: reason.text,
                         state: None,
                     });
                 }
@@ -193,7 +198,7 @@ async fn migrate_batch_keys(
                 for ((slot, keys), reply) in chunk.iter().zip(replies) {
                     match reply {
                         Ok(_) => {}
-                        Err(reason) if ServerKind::of(&reason) == ServerKind::BusyKey && opts.keep_target => {
+                        Err(reason) if reason.kind == ServerKind::BusyKey && opts.keep_target => {
                             // The keys that did not conflict moved; the source's copies of the
                             // others predate the move (see `MoveOpts::keep_target`): drop them.
                             let dropped = drop_duplicates(pool, src, dst, keys).await?;
@@ -203,7 +208,7 @@ async fn migrate_batch_keys(
                             ));
                             retry.push(*slot);
                         }
-                        Err(reason) if ServerKind::of(&reason) == ServerKind::BusyKey && !opts.replace => {
+                        Err(reason) if reason.kind == ServerKind::BusyKey && !opts.replace => {
                             let key =
                                 first_existing(pool, dst, keys).await.unwrap_or_else(|| "(one of the batch)".into());
                             return Err(Error::Command {
@@ -218,14 +223,14 @@ async fn migrate_batch_keys(
                                 ),
                             });
                         }
-                        Err(reason) if ServerKind::of(&reason) == ServerKind::IoErr => {
+                        Err(reason) if reason.kind == ServerKind::IoErr => {
                             migrate_retrying(pool, src, dst, keys, opts).await?;
                         }
                         Err(reason) => {
                             return Err(Error::Command {
                                 node: src.addr.to_string(),
                                 command: "MIGRATE".into(),
-                                reason,
+                                reason: reason.text,
                                 state: None,
                             });
                         }
@@ -252,6 +257,7 @@ async fn list_keys(pool: &Pool, src: &NodeInfo, slots: &[u16], count: usize) -> 
     }
     let mut work = Vec::new();
     for (&slot, reply) in slots.iter().zip(pool.pipeline(&src.addr, "CLUSTER GETKEYSINSLOT", &pipe).await?) {
+        let reply = reply.map_err(|r| r.text);
         let keys: Vec<Vec<u8>> =
             reply.and_then(|v| redis::from_redis_value(v).map_err(|e| e.to_string())).map_err(|reason| {
                 Error::Command {
@@ -443,11 +449,11 @@ pub async fn largest_keys(pool: &Pool, node: &NodeInfo, slots: &[u16]) -> Result
 }
 
 /// A pipelined reply's error as the error it is: a missing permission stays one.
-fn refused(addr: &crate::model::Addr, command: &str, reason: String) -> Error {
-    if ServerKind::of(&reason) == ServerKind::NoPerm {
-        Error::Permission { denied: vec![format!("{command} on {addr}")], reason }
+fn refused(addr: &crate::model::Addr, command: &str, reason: ServerReply) -> Error {
+    if reason.kind == ServerKind::NoPerm {
+        Error::Permission { denied: vec![format!("{command} on {addr}")], reason: reason.text }
     } else {
-        Error::Command { node: addr.to_string(), command: command.into(), reason, state: None }
+        Error::Command { node: addr.to_string(), command: command.into(), reason: reason.text, state: None }
     }
 }
 

@@ -405,8 +405,8 @@ impl Cluster for LiveCluster {
             .iter()
             .zip(replies)
             .filter_map(|((label, _), r)| match r {
-                Err(text) if crate::error::ServerKind::of(&text) == crate::error::ServerKind::NoPerm => {
-                    Some(((*label).to_string(), text))
+                Err(reply) if reply.kind == crate::error::ServerKind::NoPerm => {
+                    Some(((*label).to_string(), reply.text))
                 }
                 _ => None,
             })

@@ -11,8 +11,11 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, ConnectionAddr, ConnectionInfo, FromRedisValue, IntoConnectionInfo};
 use tokio::sync::Mutex;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ServerReply};
 use crate::model::Addr;
+
+/// One command's reply in a pipeline: a value, or the server's refusal with its kind.
+pub type Reply = std::result::Result<redis::Value, ServerReply>;
 
 /// Username and password for AUTH and for MIGRATE's AUTH/AUTH2, and TLS settings. `Debug`
 /// never shows the password or a key.
@@ -166,12 +169,7 @@ impl Pool {
     }
 
     /// `read` for a pipeline of reads.
-    pub async fn read_pipeline(
-        &self,
-        addr: &Addr,
-        name: &str,
-        pipe: &redis::Pipeline,
-    ) -> Result<Vec<std::result::Result<redis::Value, String>>> {
+    pub async fn read_pipeline(&self, addr: &Addr, name: &str, pipe: &redis::Pipeline) -> Result<Vec<Reply>> {
         self.bounded_read(addr, name, self.pipeline_timeout(addr, name, pipe, self.timeouts.read)).await
     }
 
@@ -272,12 +270,7 @@ impl Pool {
 
     /// Sends a pipeline and returns one result per command, so one refused SETSLOT does not hide
     /// the outcome of the others.
-    pub async fn pipeline(
-        &self,
-        addr: &Addr,
-        name: &str,
-        pipe: &redis::Pipeline,
-    ) -> Result<Vec<std::result::Result<redis::Value, String>>> {
+    pub async fn pipeline(&self, addr: &Addr, name: &str, pipe: &redis::Pipeline) -> Result<Vec<Reply>> {
         self.pipeline_timeout(addr, name, pipe, self.timeouts.command).await
     }
 
@@ -291,7 +284,7 @@ impl Pool {
         name: &str,
         pipe: &redis::Pipeline,
         lanes: usize,
-    ) -> Result<Vec<std::result::Result<redis::Value, String>>> {
+    ) -> Result<Vec<Reply>> {
         let cmds: Vec<&redis::Cmd> = pipe.cmd_iter().collect();
         let per_lane = cmds.len().div_ceil(lanes.max(1)).max(1);
         let runs = cmds.chunks(per_lane).enumerate().map(|(lane, run)| {
@@ -315,7 +308,7 @@ impl Pool {
         name: &str,
         pipe: &redis::Pipeline,
         timeout: Duration,
-    ) -> Result<Vec<std::result::Result<redis::Value, String>>> {
+    ) -> Result<Vec<Reply>> {
         self.pipeline_on(addr, 0, name, pipe, timeout).await
     }
 
@@ -326,7 +319,7 @@ impl Pool {
         name: &str,
         pipe: &redis::Pipeline,
         timeout: Duration,
-    ) -> Result<Vec<std::result::Result<redis::Value, String>>> {
+    ) -> Result<Vec<Reply>> {
         let mut pipe = pipe.clone();
         pipe.ignore_errors();
         let mut values = None;
@@ -359,7 +352,7 @@ impl Pool {
             .into_iter()
             .map(|v| match v {
                 redis::Value::ServerError(e) => {
-                    Err(format!("{} {}", e.code(), e.details().unwrap_or_default()).trim().to_string())
+                    Err(ServerReply::new(format!("{} {}", e.code(), e.details().unwrap_or_default()).trim()))
                 }
                 other => Ok(other),
             })

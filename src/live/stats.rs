@@ -21,7 +21,7 @@ async fn one(pool: &Pool, node: &NodeInfo) -> NodeStats {
         Ok(r) => r,
         Err(e) => return NodeStats { unreadable: Some(e.to_string()), ..NodeStats::default() },
     };
-    let unreadable = replies.iter().take(2).find_map(|r| r.as_ref().err().cloned());
+    let unreadable = replies.iter().take(2).find_map(|r| r.as_ref().err().map(|e| e.text.clone()));
     let text = |i: usize| -> String {
         match replies.get(i) {
             Some(Ok(v)) => redis::from_redis_value_ref::<String>(v).unwrap_or_default(),

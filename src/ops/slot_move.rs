@@ -9,7 +9,7 @@
 //! source next, other masters last.
 
 use super::cluster::{MoveOpts, MoveStats, SetSlot};
-use crate::error::{Error, Result, ServerKind};
+use crate::error::{Error, Result, ServerKind, ServerReply};
 use crate::model::{NodeInfo, SlotSet, Topology};
 use crate::plan::Batch;
 
@@ -17,10 +17,10 @@ use crate::plan::Batch;
 /// make up is one journal record, so a crash anywhere in it is resumed as one unit.
 pub trait SlotSteps {
     /// `CLUSTER SETSLOT s <how>` for each of `slots` on `node`: per slot, the server's refusal.
-    fn setslot(&self, node: &NodeInfo, slots: &[u16], how: &SetSlot) -> Result<Vec<Option<String>>>;
+    fn setslot(&self, node: &NodeInfo, slots: &[u16], how: &SetSlot) -> Result<Vec<Option<ServerReply>>>;
 
     /// The same on several nodes (at once where the backend can); the outcome per node, in order.
-    fn setslot_on(&self, nodes: &[&NodeInfo], slots: &[u16], how: &SetSlot) -> Vec<Result<Vec<Option<String>>>> {
+    fn setslot_on(&self, nodes: &[&NodeInfo], slots: &[u16], how: &SetSlot) -> Vec<Result<Vec<Option<ServerReply>>>> {
         nodes.iter().map(|n| self.setslot(n, slots, how)).collect()
     }
 
@@ -33,10 +33,10 @@ pub trait SlotSteps {
 
 /// Replies a source may give to SETSLOT NODE once it lost its last slot and turned itself into a
 /// replica (Redis ≥ 7), or from Valkey's replicated SETSLOT; the target already owns the slot.
-pub fn tolerated_on_source(reason: &str) -> bool {
-    matches!(ServerKind::of(reason), ServerKind::Unblocked | ServerKind::NoReplicas)
-        || reason.contains("only with masters")
-        || reason.contains("only with primaries")
+pub fn tolerated_on_source(reply: &ServerReply) -> bool {
+    matches!(reply.kind, ServerKind::Unblocked | ServerKind::NoReplicas)
+        || reply.text.contains("only with masters")
+        || reply.text.contains("only with primaries")
 }
 
 /// Moves `batch.slots` from `batch.from` to `batch.to`, keys and ownership; `phase` is told each
@@ -129,7 +129,7 @@ fn require(
     node: &NodeInfo,
     slots: &[u16],
     how: &SetSlot,
-    tolerated: impl Fn(&str) -> bool,
+    tolerated: impl Fn(&ServerReply) -> bool,
 ) -> Result<()> {
     if slots.is_empty() {
         return Ok(());
@@ -139,7 +139,7 @@ fn require(
         Some((slot, reason)) => Err(Error::Command {
             node: node.addr.to_string(),
             command: format!("CLUSTER SETSLOT {slot} {}", how.word()),
-            reason,
+            reason: reason.text,
             state: None,
         }),
         None => Ok(()),

@@ -1,13 +1,16 @@
-//! The functions runbooks call. Each is registered with a doc comment, the one source for
-//! `runbook functions`, the REPL's help and the guide.
+//! The functions runbooks call. Each is registered with its parameters' names and a doc line,
+//! the one source for `runbook functions`, the REPL's help and the guide; each primitive of a
+//! cluster is declared with what it does to the cluster (`Primitive`), the one source for the
+//! journal, the lease and lint.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use rhai::{Array, Dynamic, Engine, FuncRegistration, Map};
+use rhai::{Array, Dynamic, Engine, Map};
 
 use super::journaled::{decide, j, show};
 use super::options::{MAX_SLEEP_SECS, MOVE_KEYS, check_keys, del_opts, move_opts, number, rebalance_opts, wait_secs};
+use super::primitive::{Primitive, Registrar};
 use super::session::Session;
 use super::types::{CheckValue, ClusterHandle, GatesValue, Node, PlanValue, RhaiResult, SlotRanges, rhai_err};
 use crate::error::Error;
@@ -15,12 +18,35 @@ use crate::model::{NodeInfo, Topology, select};
 use crate::ops::{self, Cluster, MoveOpts};
 use crate::plan::{self, Move, Plan};
 
-/// Registers `f` under `name` with a one-line doc comment.
-macro_rules! api {
-    ($engine:expr, $name:literal, $doc:literal, $f:expr) => {
-        FuncRegistration::new($name).with_comments([concat!("/// ", $doc)]).register_into_engine($engine, $f);
-    };
-}
+// The primitives, each declared once with what it does to the cluster (see `Effect`), and
+// registered below with its parameters and doc.
+const NODES: Primitive = Primitive::reads("nodes");
+const MASTERS: Primitive = Primitive::reads("masters");
+const REPLICAS_OF: Primitive = Primitive::reads("replicas_of");
+const NODE: Primitive = Primitive::reads("node");
+const FIND_NODE: Primitive = Primitive::reads("find_node");
+const SLOTS_OF: Primitive = Primitive::reads("slots_of");
+const KEYS_PER_SLOT: Primitive = Primitive::reads("keys_per_slot");
+const FINGERPRINT: Primitive = Primitive::reads("fingerprint");
+const PLAN_DRAIN: Primitive = Primitive::reads("plan_drain");
+const PLAN_REBALANCE: Primitive = Primitive::reads("plan_rebalance");
+const CHECK: Primitive = Primitive::checks("check");
+const WAIT_CONVERGED: Primitive = Primitive::checks("wait_converged");
+const PREFLIGHT: Primitive = Primitive::checks("preflight");
+const MIGRATE_SLOT: Primitive = Primitive::changes("migrate_slot");
+const MIGRATE_SLOTS: Primitive = Primitive::changes("migrate_slots");
+const APPLY: Primitive = Primitive::changes("apply");
+const FORGET: Primitive = Primitive::changes("forget");
+const DEL_NODE: Primitive = Primitive::changes("del_node");
+const REBALANCE: Primitive = Primitive::changes("rebalance");
+const ADD_NODE: Primitive = Primitive::changes("add_node");
+const REPLICATE: Primitive = Primitive::changes("replicate");
+const FIX: Primitive = Primitive::changes("fix");
+/// A raw command can change anything, so a runbook calling `command` needs the lease; each call
+/// is journaled by what it sends (`COMMAND_READ` for a read).
+const COMMAND: Primitive = Primitive::changes("command");
+/// A read sent through `command`, journaled apart so a resumed run does not take it for a change.
+const COMMAND_READ: Primitive = Primitive::reads("command_read");
 
 fn err<T>(e: Error) -> RhaiResult<T> {
     Err(rhai_err(e))
@@ -139,7 +165,7 @@ fn decided_rebalance(s: &Session, c: &ClusterHandle, opts: &Map) -> RhaiResult<O
     if s.decisions.is_none() {
         return Ok(None);
     }
-    decide(s, c, "plan_rebalance", "", |cl| plan_rebalance(cl, opts)).map(Some)
+    decide(s, c, PLAN_REBALANCE, "", |cl| plan_rebalance(cl, opts)).map(Some)
 }
 
 fn slot_list(slots: &Array) -> RhaiResult<Vec<i64>> {
@@ -149,46 +175,47 @@ fn slot_list(slots: &Array) -> RhaiResult<Vec<i64>> {
         .collect()
 }
 
-/// Registers every primitive.
-pub fn register(engine: &mut Engine, session: &Arc<Session>) {
+/// Registers every function runbooks call, and returns the primitives among them.
+pub fn register(engine: &mut Engine, session: &Arc<Session>) -> Vec<Primitive> {
+    let mut r = Registrar::new(engine);
     let s = session.clone();
-    api!(
-        engine,
+    r.function(
         "cluster",
+        [],
         "The cluster named by --cluster or RUNBOOK_CLUSTER.",
-        move || -> RhaiResult<ClusterHandle> { s.cluster(None).map_err(rhai_err) }
+        move || -> RhaiResult<ClusterHandle> { s.cluster(None).map_err(rhai_err) },
     );
     let s = session.clone();
-    api!(
-        engine,
+    r.function(
         "cluster",
+        ["addr"],
         "The cluster that `addr` (host:port of any node) belongs to.",
-        move |addr: &str| -> RhaiResult<ClusterHandle> { s.cluster(Some(addr)).map_err(rhai_err) }
+        move |addr: &str| -> RhaiResult<ClusterHandle> { s.cluster(Some(addr)).map_err(rhai_err) },
     );
     let s = session.clone();
-    api!(
-        engine,
+    r.function(
         "confirm",
+        ["question"],
         "Asks a yes/no question; --yes answers yes; with no terminal and no --yes the run stops (exit 5).",
-        move |q: &str| -> RhaiResult<bool> { s.confirm(q).map_err(rhai_err) }
+        move |q: &str| -> RhaiResult<bool> { s.confirm(q).map_err(rhai_err) },
     );
-    api!(
-        engine,
+    r.function(
         "fail_input",
+        ["message"],
         "Stops the run because its input is wrong: exit 2 and the message, before anything changed (exit 1, saying so, after).",
-        |message: &str| -> RhaiResult<()> { err(fail_input(message)) }
+        |message: &str| -> RhaiResult<()> { err(fail_input(message)) },
     );
     let s = session.clone();
-    api!(
-        engine,
+    r.function(
         "sleep",
+        ["secs"],
         "Waits `secs` seconds, 0 to 86400 (Ctrl-C interrupts).",
-        move |secs: f64| -> RhaiResult<()> { sleep(&s, secs) }
+        move |secs: f64| -> RhaiResult<()> { sleep(&s, secs) },
     );
     let s = session.clone();
-    api!(
-        engine,
+    r.function(
         "sleep",
+        ["secs"],
         "Waits `secs` seconds, 0 to 86400 (Ctrl-C interrupts).",
         move |secs: i64| -> RhaiResult<()> {
             // Checked as an integer first: a huge one would print rounded as a float.
@@ -199,68 +226,69 @@ pub fn register(engine: &mut Engine, session: &Arc<Session>) {
                 ));
             }
             sleep(&s, secs as f64)
-        }
+        },
     );
 
-    api!(
-        engine,
-        "nodes",
+    r.primitive(
+        NODES,
+        ["c"],
         "Every node of the cluster, sorted by address.",
         |c: &mut ClusterHandle| -> RhaiResult<Array> {
-            j(c, "nodes", "", |cl| Ok(nodes_of(&cl.topology().map_err(rhai_err)?, |_| true)))
-        }
+            j(c, NODES, "", |cl| Ok(nodes_of(&cl.topology().map_err(rhai_err)?, |_| true)))
+        },
     );
-    api!(engine, "masters", "The masters, sorted by address.", |c: &mut ClusterHandle| -> RhaiResult<Array> {
-        j(c, "masters", "", |cl| Ok(nodes_of(&cl.topology().map_err(rhai_err)?, NodeInfo::is_master)))
+    r.primitive(MASTERS, ["c"], "The masters, sorted by address.", |c: &mut ClusterHandle| -> RhaiResult<Array> {
+        j(c, MASTERS, "", |cl| Ok(nodes_of(&cl.topology().map_err(rhai_err)?, NodeInfo::is_master)))
     });
-    api!(engine, "replicas_of", "The replicas of a master.", |c: &mut ClusterHandle,
-                                                              n: Dynamic|
-     -> RhaiResult<Array> {
-        j(c, "replicas_of", &show(&n), |cl| {
-            let topo = cl.topology().map_err(rhai_err)?;
-            let m = resolve(&topo, &n).map_err(rhai_err)?;
-            Ok(nodes_of(&topo, |r| !r.is_master() && r.master_id.as_deref() == Some(m.id.as_str())))
-        })
-    });
-    api!(
-        engine,
-        "node",
+    r.primitive(
+        REPLICAS_OF,
+        ["c", "node"],
+        "The replicas of a master.",
+        |c: &mut ClusterHandle, n: Dynamic| -> RhaiResult<Array> {
+            j(c, REPLICAS_OF, &show(&n), |cl| {
+                let topo = cl.topology().map_err(rhai_err)?;
+                let m = resolve(&topo, &n).map_err(rhai_err)?;
+                Ok(nodes_of(&topo, |r| !r.is_master() && r.master_id.as_deref() == Some(m.id.as_str())))
+            })
+        },
+    );
+    r.primitive(
+        NODE,
+        ["c", "selector"],
         "The node a selector names: a port (6397), host:port, or a node id (8+ hex characters, or id:PREFIX).",
         |c: &mut ClusterHandle, sel: Dynamic| -> RhaiResult<Node> {
-            j(c, "node", &show(&sel), |cl| {
-                Ok(Node(resolve(&cl.topology().map_err(rhai_err)?, &sel).map_err(rhai_err)?))
-            })
-        }
+            j(c, NODE, &show(&sel), |cl| Ok(Node(resolve(&cl.topology().map_err(rhai_err)?, &sel).map_err(rhai_err)?)))
+        },
     );
-    api!(
-        engine,
-        "find_node",
+    r.primitive(
+        FIND_NODE,
+        ["c", "selector"],
         "The node a selector names, or () when no node of the cluster matches (a malformed or ambiguous selector is still an error).",
         |c: &mut ClusterHandle, sel: Dynamic| -> RhaiResult<Dynamic> {
-            j(c, "find_node", &show(&sel), |cl| match resolve(&cl.topology().map_err(rhai_err)?, &sel) {
+            j(c, FIND_NODE, &show(&sel), |cl| match resolve(&cl.topology().map_err(rhai_err)?, &sel) {
                 Ok(n) => Ok(Dynamic::from(Node(n))),
                 Err(Error::Select(crate::model::SelectError::NotFound { .. })) => Ok(Dynamic::UNIT),
                 Err(e) => Err(rhai_err(e)),
             })
-        }
+        },
     );
-    api!(
-        engine,
-        "slots_of",
+    r.primitive(
+        SLOTS_OF,
+        ["c", "node"],
         "The slots a node owns: prints as 0-5460,10923; r[0] is the first range [start, end], r.count the slots.",
         |c: &mut ClusterHandle, n: Dynamic| -> RhaiResult<SlotRanges> {
-            j(c, "slots_of", &show(&n), |cl| {
+            j(c, SLOTS_OF, &show(&n), |cl| {
                 let n = resolve(&cl.topology().map_err(rhai_err)?, &n).map_err(rhai_err)?;
                 Ok(SlotRanges(n.slots))
             })
-        }
+        },
     );
-    api!(
-        engine,
-        "keys_per_slot",
+    r.primitive(
+        KEYS_PER_SLOT,
+        ["c", "node"],
         "Each slot a master owns with its key count, in slot order: [#{slot: 13654, keys: 120}, ...]. Sort it to find the busiest.",
         |c: &mut ClusterHandle, n: Dynamic| -> RhaiResult<Array> {
-            j(c, "keys_per_slot", &show(&n), |cl| {
+            j(c, KEYS_PER_SLOT, &show(&n), |cl| {
                 let n = resolve(&cl.topology().map_err(rhai_err)?, &n).map_err(rhai_err)?;
                 let slots: Vec<u16> = n.slots.iter().collect();
                 let counts = cl.count_keys(&n, &slots).map_err(rhai_err)?;
@@ -275,92 +303,96 @@ pub fn register(engine: &mut Engine, session: &Arc<Session>) {
                     })
                     .collect())
             })
-        }
+        },
     );
-    api!(
-        engine,
-        "fingerprint",
+    r.primitive(
+        FINGERPRINT,
+        ["c"],
         "A short hash of the slot map and membership.",
         |c: &mut ClusterHandle| -> RhaiResult<String> {
-            j(c, "fingerprint", "", |cl| Ok(cl.topology().map_err(rhai_err)?.fingerprint()))
-        }
+            j(c, FINGERPRINT, "", |cl| Ok(cl.topology().map_err(rhai_err)?.fingerprint()))
+        },
     );
-    api!(
-        engine,
-        "check",
+    r.primitive(
+        CHECK,
+        ["c"],
         "Health: coverage, agreement on slots and membership, open slots, failures, per-master load.",
         |c: &mut ClusterHandle| -> RhaiResult<CheckValue> {
-            j(c, "check", "", |cl| {
+            j(c, CHECK, "", |cl| {
                 let topo = cl.topology().map_err(rhai_err)?;
                 let stats = cl.stats(&topo).map_err(rhai_err)?;
                 let report = ops::CheckReport::build(&topo, &stats).with_removed(&topo, &crate::removed::load());
                 Ok(CheckValue(Arc::new(report)))
             })
-        }
+        },
     );
-    api!(
-        engine,
-        "wait_converged",
+    r.primitive(
+        WAIT_CONVERGED,
+        ["c"],
         "Waits (up to 60 s) until every node agrees on slots and membership and reports cluster_state:ok.",
         |c: &mut ClusterHandle| -> RhaiResult<()> {
-            j(c, "wait_converged", "60", |cl| {
+            j(c, WAIT_CONVERGED, "60", |cl| {
                 ops::wait_converged(cl, Duration::from_secs(60)).map(|_| ()).map_err(rhai_err)
             })
-        }
+        },
     );
-    api!(
-        engine,
-        "wait_converged",
+    r.primitive(
+        WAIT_CONVERGED,
+        ["c", "secs"],
         "Waits up to `secs` seconds until every node agrees on slots and membership and reports cluster_state:ok.",
         |c: &mut ClusterHandle, secs: i64| -> RhaiResult<()> {
-            j(c, "wait_converged", &secs.to_string(), |cl| {
+            j(c, WAIT_CONVERGED, &secs.to_string(), |cl| {
                 let wait = wait_secs(secs as f64, "wait_converged").map_err(rhai_err)?;
                 ops::wait_converged(cl, wait).map(|_| ()).map_err(rhai_err)
             })
-        }
+        },
     );
-    api!(engine, "migrate_slot", "Moves one slot, keys and ownership, to the master `to`.", |c: &mut ClusterHandle,
-                                                                                             slot: i64,
-                                                                                             to: Dynamic|
-     -> RhaiResult<Map> {
-        j(c, "migrate_slot", &format!("{slot} to {}", show(&to)), |cl| migrate(cl, &[slot], &to, &Map::new()))
-    });
-    api!(
-        engine,
-        "migrate_slot",
+    r.primitive(
+        MIGRATE_SLOT,
+        ["c", "slot", "to"],
+        "Moves one slot, keys and ownership, to the master `to`.",
+        |c: &mut ClusterHandle, slot: i64, to: Dynamic| -> RhaiResult<Map> {
+            j(c, MIGRATE_SLOT, &format!("{slot} to {}", show(&to)), |cl| migrate(cl, &[slot], &to, &Map::new()))
+        },
+    );
+    r.primitive(
+        MIGRATE_SLOT,
+        ["c", "slot", "to", "opts"],
         "Moves one slot to `to`; opts: pipeline, timeout (ms), replace, batch.",
         |c: &mut ClusterHandle, slot: i64, to: Dynamic, opts: Map| -> RhaiResult<Map> {
-            j(c, "migrate_slot", &format!("{slot} to {}", show(&to)), |cl| migrate(cl, &[slot], &to, &opts))
-        }
+            j(c, MIGRATE_SLOT, &format!("{slot} to {}", show(&to)), |cl| migrate(cl, &[slot], &to, &opts))
+        },
     );
-    api!(engine, "migrate_slots", "Moves several slots to `to`, batched per source.", |c: &mut ClusterHandle,
-                                                                                       slots: Array,
-                                                                                       to: Dynamic|
-     -> RhaiResult<Map> {
-        let slots = slot_list(&slots)?;
-        j(c, "migrate_slots", &format!("{} slots to {}", slots.len(), show(&to)), |cl| {
-            migrate(cl, &slots, &to, &Map::new())
-        })
-    });
-    api!(
-        engine,
-        "migrate_slots",
+    r.primitive(
+        MIGRATE_SLOTS,
+        ["c", "slots", "to"],
+        "Moves several slots to `to`, batched per source.",
+        |c: &mut ClusterHandle, slots: Array, to: Dynamic| -> RhaiResult<Map> {
+            let slots = slot_list(&slots)?;
+            j(c, MIGRATE_SLOTS, &format!("{} slots to {}", slots.len(), show(&to)), |cl| {
+                migrate(cl, &slots, &to, &Map::new())
+            })
+        },
+    );
+    r.primitive(
+        MIGRATE_SLOTS,
+        ["c", "slots", "to", "opts"],
         "Moves several slots to `to`; opts: pipeline, timeout (ms), replace, batch.",
         |c: &mut ClusterHandle, slots: Array, to: Dynamic, opts: Map| -> RhaiResult<Map> {
             let slots = slot_list(&slots)?;
-            j(c, "migrate_slots", &format!("{} slots to {}", slots.len(), show(&to)), |cl| {
+            j(c, MIGRATE_SLOTS, &format!("{} slots to {}", slots.len(), show(&to)), |cl| {
                 migrate(cl, &slots, &to, &opts)
             })
-        }
+        },
     );
     let (s1, s2, s3) = (session.clone(), session.clone(), session.clone());
     let (s4, s5) = (session.clone(), session.clone());
-    api!(
-        engine,
-        "plan_drain",
+    r.primitive(
+        PLAN_DRAIN,
+        ["c", "nodes"],
         "A plan spreading the slots of a master (or an array of masters) evenly over the others.",
         move |c: &mut ClusterHandle, who: Dynamic| -> RhaiResult<PlanValue> {
-            decide(&s1, c, "plan_drain", &show(&who), |cl| {
+            decide(&s1, c, PLAN_DRAIN, &show(&who), |cl| {
                 let topo = cl.topology().map_err(rhai_err)?;
                 let list: Array = who.clone().try_cast::<Array>().unwrap_or_else(|| vec![who.clone()]);
                 let ids: Vec<String> =
@@ -369,126 +401,126 @@ pub fn register(engine: &mut Engine, session: &Arc<Session>) {
                 let plan = plan::plan_drain(&topo, &ids).map_err(|e| rhai_err(e.into()))?;
                 Ok(PlanValue(Arc::new(with_keys(cl, &topo, plan).map_err(rhai_err)?)))
             })
-        }
+        },
     );
-    api!(
-        engine,
-        "plan_rebalance",
+    r.primitive(
+        PLAN_REBALANCE,
+        ["c"],
         "A rebalance plan with default options (threshold 2%).",
         move |c: &mut ClusterHandle| -> RhaiResult<PlanValue> {
-            decide(&s2, c, "plan_rebalance", "", |cl| plan_rebalance(cl, &Map::new()))
-        }
+            decide(&s2, c, PLAN_REBALANCE, "", |cl| plan_rebalance(cl, &Map::new()))
+        },
     );
-    api!(
-        engine,
-        "plan_rebalance",
+    r.primitive(
+        PLAN_REBALANCE,
+        ["c", "opts"],
         "A rebalance plan; opts: weights, auto_weights, use_empty_masters, threshold.",
         move |c: &mut ClusterHandle, opts: Map| -> RhaiResult<PlanValue> {
-            decide(&s3, c, "plan_rebalance", "", |cl| plan_rebalance(cl, &opts))
-        }
+            decide(&s3, c, PLAN_REBALANCE, "", |cl| plan_rebalance(cl, &opts))
+        },
     );
-    api!(
-        engine,
-        "apply",
+    r.primitive(
+        APPLY,
+        ["c", "plan"],
         "Carries out a plan, batch by batch; returns #{slots, keys, seconds}.",
         |c: &mut ClusterHandle, p: PlanValue| -> RhaiResult<Map> {
-            j(c, "apply", &show(&Dynamic::from(p.clone())), |cl| apply_plan(cl, &p.0, &MoveOpts::default()))
-        }
+            j(c, APPLY, &show(&Dynamic::from(p.clone())), |cl| apply_plan(cl, &p.0, &MoveOpts::default()))
+        },
     );
-    api!(
-        engine,
-        "apply",
+    r.primitive(
+        APPLY,
+        ["c", "plan", "opts"],
         "Carries out a plan; opts: pipeline, timeout (ms), replace, batch.",
         |c: &mut ClusterHandle, p: PlanValue, opts: Map| -> RhaiResult<Map> {
             check_keys(&opts, MOVE_KEYS, "apply").map_err(rhai_err)?;
             let mopts = move_opts(&opts).map_err(rhai_err)?;
-            j(c, "apply", &show(&Dynamic::from(p.clone())), |cl| apply_plan(cl, &p.0, &mopts))
-        }
+            j(c, APPLY, &show(&Dynamic::from(p.clone())), |cl| apply_plan(cl, &p.0, &mopts))
+        },
     );
-    api!(
-        engine,
-        "forget",
+    r.primitive(
+        FORGET,
+        ["c", "node"],
         "Makes every other node forget a node (CLUSTER FORGET everywhere, verified, repeated within the 60 s ban).",
         |c: &mut ClusterHandle, n: Dynamic| -> RhaiResult<()> {
-            j(c, "forget", &show(&n), |cl| {
+            j(c, FORGET, &show(&n), |cl| {
                 let n = resolve(&cl.topology().map_err(rhai_err)?, &n).map_err(rhai_err)?;
                 ops::forget_node(cl, &n).map(|_| ()).map_err(rhai_err)
             })
-        }
+        },
     );
-    api!(
-        engine,
-        "del_node",
+    r.primitive(
+        DEL_NODE,
+        ["c", "node"],
         "Removes a node that owns no slots: re-homes its replicas, forgets it everywhere, then CLUSTER RESET SOFT.",
         |c: &mut ClusterHandle, n: Dynamic| -> RhaiResult<Map> {
-            j(c, "del_node", &show(&n), |cl| del_node(cl, &n, &Map::new()))
-        }
+            j(c, DEL_NODE, &show(&n), |cl| del_node(cl, &n, &Map::new()))
+        },
     );
-    api!(
-        engine,
-        "del_node",
+    r.primitive(
+        DEL_NODE,
+        ["c", "node", "opts"],
         "Removes a node; opts: replicas (\"rehome\" or \"remove\"), shutdown, keep_running.",
         |c: &mut ClusterHandle, n: Dynamic, opts: Map| -> RhaiResult<Map> {
-            j(c, "del_node", &show(&n), |cl| del_node(cl, &n, &opts))
-        }
+            j(c, DEL_NODE, &show(&n), |cl| del_node(cl, &n, &opts))
+        },
     );
-    api!(
-        engine,
-        "rebalance",
+    r.primitive(
+        REBALANCE,
+        ["c"],
         "Evens out slots across masters (threshold 2%); returns #{slots, keys, seconds}.",
         move |c: &mut ClusterHandle| -> RhaiResult<Map> {
             let decided = decided_rebalance(&s4, c, &Map::new())?;
-            j(c, "rebalance", "", |cl| rebalance(cl, &Map::new(), decided.as_ref().map(|p| p.0.as_ref())))
-        }
+            j(c, REBALANCE, "", |cl| rebalance(cl, &Map::new(), decided.as_ref().map(|p| p.0.as_ref())))
+        },
     );
-    api!(
-        engine,
-        "rebalance",
+    r.primitive(
+        REBALANCE,
+        ["c", "opts"],
         "Rebalance; opts: weights, auto_weights, use_empty_masters, threshold, simulate, pipeline, timeout, replace.",
         move |c: &mut ClusterHandle, opts: Map| -> RhaiResult<Map> {
             let decided = decided_rebalance(&s5, c, &opts)?;
-            j(c, "rebalance", "", |cl| rebalance(cl, &opts, decided.as_ref().map(|p| p.0.as_ref())))
-        }
+            j(c, REBALANCE, "", |cl| rebalance(cl, &opts, decided.as_ref().map(|p| p.0.as_ref())))
+        },
     );
-    api!(
-        engine,
-        "add_node",
+    r.primitive(
+        ADD_NODE,
+        ["c", "addr"],
         "Adds an empty node (host:port) to the cluster as a master without slots.",
         |c: &mut ClusterHandle, addr: &str| -> RhaiResult<Node> {
-            j(c, "add_node", addr, |cl| add_node(cl, addr, &Map::new()))
-        }
+            j(c, ADD_NODE, addr, |cl| add_node(cl, addr, &Map::new()))
+        },
     );
-    api!(
-        engine,
-        "add_node",
+    r.primitive(
+        ADD_NODE,
+        ["c", "addr", "opts"],
         "Adds an empty node; opts: replica_of (a master), timeout (s).",
         |c: &mut ClusterHandle, addr: &str, opts: Map| -> RhaiResult<Node> {
-            j(c, "add_node", addr, |cl| add_node(cl, addr, &opts))
-        }
+            j(c, ADD_NODE, addr, |cl| add_node(cl, addr, &opts))
+        },
     );
     let settle = session.settle;
-    api!(
-        engine,
-        "preflight",
+    r.primitive(
+        PREFLIGHT,
+        ["c", "plan"],
         "The preflight gates for a plan: state, coverage, agreement, open slots, failures, replica sync, memory headroom, big keys, canary MIGRATE. A state that settles by itself is waited for (--settle, 30 s).",
         move |c: &mut ClusterHandle, p: PlanValue| -> RhaiResult<GatesValue> {
-            j(c, "preflight", &show(&Dynamic::from(p.clone())), |cl| gates(cl, Some(&p.0), &Map::new(), settle))
-        }
+            j(c, PREFLIGHT, &show(&Dynamic::from(p.clone())), |cl| gates(cl, Some(&p.0), &Map::new(), settle))
+        },
     );
-    api!(
-        engine,
-        "preflight",
+    r.primitive(
+        PREFLIGHT,
+        ["c", "plan", "opts"],
         "The preflight gates for a plan; opts: skip (gate names, an array or \"a,b\"), headroom (0.2), settle (seconds to wait for a transient state; --settle, 30).",
         move |c: &mut ClusterHandle, p: PlanValue, opts: Map| -> RhaiResult<GatesValue> {
-            j(c, "preflight", &show(&Dynamic::from(p.clone())), |cl| gates(cl, Some(&p.0), &opts, settle))
-        }
+            j(c, PREFLIGHT, &show(&Dynamic::from(p.clone())), |cl| gates(cl, Some(&p.0), &opts, settle))
+        },
     );
-    api!(
-        engine,
-        "replicate",
+    r.primitive(
+        REPLICATE,
+        ["c", "replica", "master"],
         "Makes `replica` a replica of `master` (CLUSTER REPLICATE); a no-op when it already is.",
         |c: &mut ClusterHandle, replica: Dynamic, master: Dynamic| -> RhaiResult<()> {
-            j(c, "replicate", &format!("{} {}", show(&replica), show(&master)), |cl| {
+            j(c, REPLICATE, &format!("{} {}", show(&replica), show(&master)), |cl| {
                 let topo = cl.topology().map_err(rhai_err)?;
                 let r = resolve(&topo, &replica).map_err(rhai_err)?;
                 let m = resolve(&topo, &master).map_err(rhai_err)?;
@@ -510,40 +542,41 @@ pub fn register(engine: &mut Engine, session: &Arc<Session>) {
                 ops::say(&format!("{} becomes a replica of {}", r.addr, m.addr));
                 cl.replicate(&r, &m.id).map_err(rhai_err)
             })
-        }
+        },
     );
-    api!(
-        engine,
-        "fix",
+    r.primitive(
+        FIX,
+        ["c"],
         "Closes every open slot (MIGRATING/IMPORTING) as redis-cli's fix does, printing each decision.",
         |c: &mut ClusterHandle| -> RhaiResult<Array> {
-            j(c, "fix", "", |cl| {
+            j(c, FIX, "", |cl| {
                 Ok(ops::fix_open_slots(cl, &MoveOpts::default())
                     .map_err(rhai_err)?
                     .into_iter()
                     .map(Dynamic::from)
                     .collect())
             })
-        }
+        },
     );
     let s = session.clone();
-    api!(
-        engine,
-        "command",
+    r.primitive(
+        COMMAND,
+        ["c", "node", "command"],
         "Runs a raw command on one node, e.g. c.command(n, \"CLUSTER INFO\"); the reply as data. Destructive ones (FLUSHALL, CONFIG SET, CLUSTER RESET, ...) need a confirm() before them, or --yes.",
         move |c: &mut ClusterHandle, n: Dynamic, cmd: &str| -> RhaiResult<Dynamic> {
             raw_command(&s, c, &n, cmd.split_whitespace().map(str::to_string).collect())
-        }
+        },
     );
     let s = session.clone();
-    api!(
-        engine,
-        "command",
+    r.primitive(
+        COMMAND,
+        ["c", "node", "args"],
         "Runs a raw command given as an array of arguments, e.g. c.command(n, [\"CONFIG\", \"GET\", \"maxmemory\"]).",
         move |c: &mut ClusterHandle, n: Dynamic, args: Array| -> RhaiResult<Dynamic> {
             raw_command(&s, c, &n, args.iter().map(ToString::to_string).collect())
-        }
+        },
     );
+    r.declared()
 }
 
 /// `c.command(...)`: a read runs as it is; a write is journaled and takes the lease; a
@@ -561,9 +594,8 @@ fn raw_command(s: &Session, c: &ClusterHandle, n: &Dynamic, args: Vec<String>) -
             Some("call confirm(\"…\") before c.command sends it (--yes answers it), or pass --yes"),
         ));
     }
-    // Reads are journaled apart, so a resumed run does not take them for changes.
-    let journal_name = if kind == CommandKind::Read { "command_read" } else { "command" };
-    j(c, journal_name, &format!("{} {name}", show(n)), |cl| command(cl, n, &args))
+    let primitive = if kind == CommandKind::Read { COMMAND_READ } else { COMMAND };
+    j(c, primitive, &format!("{} {name}", show(n)), |cl| command(cl, n, &args))
 }
 
 fn sleep(s: &Session, secs: f64) -> RhaiResult<()> {

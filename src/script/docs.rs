@@ -56,31 +56,6 @@ fn plain(ty: &str) -> String {
     .to_string()
 }
 
-/// Parameter names, by position, for each function whose first parameters are not obvious.
-fn names(name: &str, n: usize) -> Vec<&'static str> {
-    let list: &[&str] = match name {
-        "migrate_slot" => &["slot", "to", "opts"],
-        "migrate_slots" => &["slots", "to", "opts"],
-        "apply" => &["plan", "opts"],
-        "command" => &["node", "command"],
-        "plan_drain" => &["nodes"],
-        "wait_converged" => &["secs"],
-        "add_node" => &["addr", "opts"],
-        "replicate" => &["replica", "master"],
-        "cluster" => &["addr"],
-        "confirm" => &["question"],
-        "sleep" => &["secs"],
-        "node" | "find_node" => &["selector"],
-        "fail_input" => &["message"],
-        "new_since" => &["before"],
-        "replicas_of" | "slots_of" | "forget" => &["node"],
-        "del_node" => &["node", "opts"],
-        "plan_rebalance" | "rebalance" => &["opts"],
-        _ => &["node", "opts"],
-    };
-    (0..n).map(|i| list.get(i).copied().unwrap_or("arg")).collect()
-}
-
 /// Every documented function of `engine`, sorted by name (overloads in arity order).
 pub fn api(engine: &Engine) -> Vec<FnDoc> {
     let json: Value =
@@ -95,7 +70,13 @@ pub fn api(engine: &Engine) -> Vec<FnDoc> {
                 return None;
             }
             let name = f["name"].as_str()?.to_string();
-            let types: Vec<&str> = f["params"].as_array()?.iter().map(|p| p["type"].as_str().unwrap_or("?")).collect();
+            // Each parameter as registered (`Registrar`): its name and its type.
+            let params: Vec<(&str, &str)> = f["params"]
+                .as_array()?
+                .iter()
+                .map(|p| (p["name"].as_str().unwrap_or("arg"), p["type"].as_str().unwrap_or("?")))
+                .collect();
+            let types: Vec<&str> = params.iter().map(|(_, t)| *t).collect();
             let doc = doc.iter().map(|d| d.trim_start_matches("///").trim()).collect::<Vec<_>>().join(" ");
             if let Some(prop) = name.strip_prefix("get$") {
                 // A property: `node.addr -> string`, listed after the functions (`~` sorts last).
@@ -105,15 +86,14 @@ pub fn api(engine: &Engine) -> Vec<FnDoc> {
                 let signature = format!("{of}.{prop}{}", ret.map(|r| format!(" -> {r}")).unwrap_or_default());
                 return Some((format!("~{of}.{prop}"), 0, FnDoc { name: prop.to_string(), signature, doc }));
             }
-            let (receiver, args) = match types.split_first() {
-                Some((first, rest)) if plain(first) == "cluster" => ("c.".to_string(), rest.to_vec()),
-                Some((first, rest)) if VALUES.contains(&plain(first).as_str()) => {
-                    (format!("{}.", plain(first)), rest.to_vec())
+            let (receiver, args) = match params.split_first() {
+                Some(((_, first), rest)) if plain(first) == "cluster" => ("c.".to_string(), rest),
+                Some(((_, first), rest)) if VALUES.contains(&plain(first).as_str()) => {
+                    (format!("{}.", plain(first)), rest)
                 }
-                _ => (String::new(), types.clone()),
+                _ => (String::new(), params.as_slice()),
             };
-            let names = names(&name, args.len());
-            let args: Vec<String> = args.iter().zip(names).map(|(t, n)| format!("{n}: {}", plain(t))).collect();
+            let args: Vec<String> = args.iter().map(|(n, t)| format!("{n}: {}", plain(t))).collect();
             let ret = f["returnType"]
                 .as_str()
                 .map(plain)
@@ -151,4 +131,25 @@ pub fn render(docs: &[FnDoc], only: Option<&str>) -> String {
         out.push_str(&format!("{}\n    {}\n", d.signature, d.doc));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_parameter_is_named_as_registered() {
+        let docs = api(&super::super::reference_engine());
+        let signatures: Vec<&str> = docs.iter().map(|d| d.signature.as_str()).collect();
+        for s in [
+            "c.preflight(plan: plan, opts: map) -> gates",
+            "c.migrate_slots(slots: array, to: node, opts: map) -> map",
+            "c.replicate(replica: node, master: node)",
+            "check.new_since(before: check) -> array",
+            "sleep(secs: float)",
+        ] {
+            assert!(signatures.contains(&s), "{s} in {signatures:#?}");
+        }
+        assert!(signatures.iter().all(|s| !s.contains("arg:")), "{signatures:#?}");
+    }
 }

@@ -1,37 +1,39 @@
-//! Every primitive runs through here: the journal records its call and result (or answers it
-//! from the run being resumed), a step event marks what changes the cluster, the lease is taken
-//! before the first change, and decisions are recorded for or replayed from a plan file.
+//! Every primitive runs through here, treated as its declaration says (`Primitive`): the journal
+//! records its call and result (or answers it from the run being resumed), a step event marks
+//! what changes or checks the cluster, the lease is taken before the first change, and decisions
+//! are recorded for or replayed from a plan file.
 
 use rhai::Dynamic;
 
+use super::primitive::{Effect, Primitive};
 use super::session::Session;
 use super::types::{ClusterHandle, Node, PlanValue, RhaiResult, rhai_err};
 use crate::error::Error;
-use crate::journal::MUTATING;
 use crate::ops::{self, Cluster};
 
 /// Runs one primitive through the journal: recorded with its result, or, while a resumed run
 /// replays, answered with the result recorded the first time.
 pub fn j<T: Clone + Send + Sync + 'static>(
     c: &ClusterHandle,
-    name: &str,
+    primitive: Primitive,
     args: &str,
     f: impl FnOnce(&dyn Cluster) -> RhaiResult<T>,
 ) -> RhaiResult<T> {
-    if MUTATING.contains(&name) {
+    let name = primitive.name;
+    if primitive.changes_cluster() {
         // Refuse a second run before anything else (even its own prechecks) looks at the cluster.
         c.0.acquire_lease().map_err(rhai_err)?;
     }
-    let step = MUTATING.contains(&name) || matches!(name, "preflight" | "check" | "wait_converged");
+    let step = primitive.effect != Effect::Reads;
     if step {
         ops::events::emit("step", serde_json::json!({"step": name, "args": args, "phase": "started"}));
     }
     let sent_before = c.1.as_ref().map(|j| j.intents_written());
-    let r = j_inner(c, name, args, f);
+    let r = j_inner(c, primitive, args, f);
     // Changed: it succeeded (or was replayed from the run this one resumes), or it failed after
     // sending some change. One refused before sending anything changed nothing.
     let sent = c.1.as_ref().map(|j| j.intents_written()) != sent_before;
-    if MUTATING.contains(&name) && (r.is_ok() || sent) {
+    if primitive.changes_cluster() && (r.is_ok() || sent) {
         c.2.store(true, std::sync::atomic::Ordering::Relaxed);
     }
     if step {
@@ -46,17 +48,17 @@ pub fn j<T: Clone + Send + Sync + 'static>(
 
 fn j_inner<T: Clone + Send + Sync + 'static>(
     c: &ClusterHandle,
-    name: &str,
+    primitive: Primitive,
     args: &str,
     f: impl FnOnce(&dyn Cluster) -> RhaiResult<T>,
 ) -> RhaiResult<T> {
     let Some(journal) = &c.1 else {
-        if MUTATING.contains(&name) {
-            c.0.begin_step(format!("{name} {args}").trim_end());
+        if primitive.changes_cluster() {
+            c.0.begin_step(format!("{} {args}", primitive.name).trim_end());
         }
         return f(c.0.as_ref());
     };
-    match journal.begin(name, args).map_err(rhai_err)? {
+    match journal.begin(primitive.name, args, primitive.changes_cluster()).map_err(rhai_err)? {
         crate::journal::Begin::Replayed(v) => {
             // A value that cannot be rebuilt is fetched again instead.
             match super::codec::decode(&v).and_then(Dynamic::try_cast::<T>) {
@@ -80,19 +82,20 @@ fn j_inner<T: Clone + Send + Sync + 'static>(
 pub(super) fn decide(
     s: &Session,
     c: &ClusterHandle,
-    name: &str,
+    primitive: Primitive,
     args: &str,
     f: impl FnOnce(&dyn Cluster) -> RhaiResult<PlanValue>,
 ) -> RhaiResult<PlanValue> {
-    let Some(d) = &s.decisions else { return j(c, name, args, f) };
+    let name = primitive.name;
+    let Some(d) = &s.decisions else { return j(c, primitive, args, f) };
     if let Some(replayed) = d.replayed(name, args) {
         let value = replayed.map_err(rhai_err)?;
         let plan = super::codec::decode(&value).and_then(Dynamic::try_cast::<PlanValue>).ok_or_else(|| {
             rhai_err(Error::usage(format!("the plan's decision for {name} {args} cannot be read"), None))
         })?;
-        return j(c, name, args, |_| Ok(plan));
+        return j(c, primitive, args, |_| Ok(plan));
     }
-    let plan = j(c, name, args, f)?;
+    let plan = j(c, primitive, args, f)?;
     d.record(name, args, super::codec::encode(&Dynamic::from(plan.clone())));
     Ok(plan)
 }

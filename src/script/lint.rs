@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use rhai::{Dynamic, Map, Scope};
 
 use super::params::Header;
-use super::{engine, reference_engine, shipped};
+use super::{engine, primitives, reference_engine, shipped};
 use crate::error::{Error, Result, exit};
 
 /// Words that look like calls but are the language's own.
@@ -126,9 +126,10 @@ fn calls(lines: &[(usize, String)]) -> Vec<(usize, String)> {
 }
 
 /// Whether a runbook can change the cluster: its code calls a primitive that does
-/// (`journal::MUTATING`). One that cannot takes no lease, so it runs beside a changing run.
+/// (as its registration declares). One that cannot takes no lease, so it runs beside a changing run.
 pub fn mutates(source: &str) -> bool {
-    calls(&code_lines(source)).iter().any(|(_, name)| crate::journal::MUTATING.contains(&name.as_str()))
+    let changing: BTreeSet<&str> = primitives().into_iter().filter(|p| p.changes_cluster()).map(|p| p.name).collect();
+    calls(&code_lines(source)).iter().any(|(_, name)| changing.contains(name.as_str()))
 }
 
 /// The problems of a runbook, each a sentence; empty when it is fine.

@@ -10,6 +10,7 @@ pub mod lint;
 mod options;
 pub mod params;
 pub mod plan_file;
+pub mod primitive;
 pub mod session;
 pub mod shipped;
 pub mod types;
@@ -130,7 +131,9 @@ pub fn run_command(args: &[String]) -> Result<u8> {
             std::path::PathBuf::from,
         );
         // Locked for this process: a second identical command stops here, the holder named.
-        let (journal, r) = crate::journal::Journal::open(&jpath)?;
+        let declared = primitives();
+        let changes_cluster = |name: &str| declared.iter().any(|p| p.name == name && p.changes_cluster());
+        let (journal, r) = crate::journal::Journal::open(&jpath, changes_cluster)?;
         if !journal.damage().is_empty() {
             // Said before anything is resumed from it: the operator decides whether to trust it.
             eprintln!(
@@ -361,6 +364,11 @@ pub fn describe_command(name: &str) -> Result<u8> {
 /// An engine with the whole API registered, for reference and linting (it connects nowhere).
 pub fn reference_engine() -> rhai::Engine {
     engine::build(&Arc::new(Session::new(ClusterArgs::default(), false)))
+}
+
+/// The primitives of the API, as registration declares them.
+pub fn primitives() -> Vec<primitive::Primitive> {
+    api::register(&mut rhai::Engine::new_raw(), &Arc::new(Session::new(ClusterArgs::default(), false)))
 }
 
 /// `runbook functions [NAME]`.

@@ -206,7 +206,7 @@ impl Session {
             return Ok(true);
         }
         let Some(journal) = &self.journal else { return self.ask(question) };
-        match journal.begin("confirm", question)? {
+        match journal.begin("confirm", question, false)? {
             Begin::Replayed(_) => {
                 eprintln!("{question} [y/N] yes (answered in the run this one resumes)");
                 Ok(true)

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, FuncRegistration, Map, Position};
 
+use super::primitive::documented;
 use crate::error::Error;
 use crate::model::{NodeInfo, describe};
 use crate::ops::{CheckReport, Cluster};
@@ -180,20 +181,28 @@ pub fn register_types(engine: &mut Engine) {
         }
     );
     // Methods with doc comments, listed by `runbook functions` and `:help` beside the primitives.
-    FuncRegistration::new("new_since")
-        .with_comments(["/// The problems an earlier check does not account for: not reported then, nor about a node that was already failing."])
-        .register_into_engine(engine, |c: &mut CheckValue, before: CheckValue| -> Array {
+    documented(
+        engine,
+        "new_since",
+        ["check", "before"],
+        "The problems an earlier check does not account for: not reported then, nor about a node that was already failing.",
+        |c: &mut CheckValue, before: CheckValue| -> Array {
             c.0.new_since(&before.0).into_iter().map(Dynamic::from).collect()
-        });
-    FuncRegistration::new("assert_healthy")
-        .with_comments(["/// Stops the runbook unless the check found nothing wrong: exit 3 while the run has changed nothing, exit 1 after."])
-        .register_into_engine(engine, |c: &mut CheckValue| -> RhaiResult<()> {
+        },
+    );
+    documented(
+        engine,
+        "assert_healthy",
+        ["check"],
+        "Stops the runbook unless the check found nothing wrong: exit 3 while the run has changed nothing, exit 1 after.",
+        |c: &mut CheckValue| -> RhaiResult<()> {
             if c.0.healthy {
                 return Ok(());
             }
             // Exit 3 here; the run's end makes it exit 1 when the run had changed the cluster.
             Err(rhai_err(Error::Unhealthy { problems: c.0.problems.clone(), after_changes: false }))
-        });
+        },
+    );
 
     engine
         .register_type_with_name::<GatesValue>("Gates")
@@ -207,14 +216,18 @@ pub fn register_types(engine: &mut Engine) {
             .map(|x| Dynamic::from(x.name.clone()))
             .collect()
     });
-    FuncRegistration::new("assert_passed")
-        .with_comments(["/// Stops the runbook, nothing changed, when a preflight gate failed; names each failure and the --skip-gates that would pass it."])
-        .register_into_engine(engine, |g: &mut GatesValue| -> RhaiResult<()> {
+    documented(
+        engine,
+        "assert_passed",
+        ["gates"],
+        "Stops the runbook, nothing changed, when a preflight gate failed; names each failure and the --skip-gates that would pass it.",
+        |g: &mut GatesValue| -> RhaiResult<()> {
             match g.0.to_error() {
                 Some(e) => Err(rhai_err(e)),
                 None => Ok(()),
             }
-        });
+        },
+    );
 
     // What `catch (e)` gets from a primitive: used as the message string it prints as, with its
     // exit code beside (`e.code`).
