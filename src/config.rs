@@ -1,9 +1,37 @@
 //! Validated settings, built from the raw arguments before anything touches a cluster.
 
+use std::fmt;
+
 use crate::cli::ClusterArgs;
 use crate::error::{Error, Result};
-use crate::live::{Credentials, Tls};
 use crate::model::Addr;
+
+/// Username and password for AUTH and for MIGRATE's AUTH/AUTH2, and TLS settings. `Debug`
+/// never shows the password or a key.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Credentials {
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub tls: Option<Tls>,
+}
+
+/// TLS to the nodes: the CA to trust (else the system's), and a client certificate for mutual TLS.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Tls {
+    pub ca_pem: Option<Vec<u8>>,
+    pub client: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Credentials {{ user: {:?}, password: {} }}",
+            self.user,
+            if self.password.is_some() { "<redacted>" } else { "none" }
+        )
+    }
+}
 
 /// Where the cluster is and how to log in.
 #[derive(Clone, Debug)]

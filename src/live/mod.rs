@@ -23,8 +23,9 @@ use serde_json::json;
 use tokio::runtime::Runtime;
 
 pub use lease::Holder;
-pub use pool::{Credentials, Pool, Timeouts, Tls};
+pub use pool::{Pool, Timeouts};
 
+use crate::config::Credentials;
 use crate::error::{Error, Result};
 use crate::journal::Journal;
 use crate::model::{Addr, NodeInfo, SlotSet, Topology};

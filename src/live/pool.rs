@@ -4,42 +4,15 @@
 //! this node, FORGET on that one) and must never be redirected silently, so we keep our own map.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, ConnectionAddr, ConnectionInfo, FromRedisValue, IntoConnectionInfo};
 use tokio::sync::Mutex;
 
+use crate::config::Credentials;
 use crate::error::{Error, Result};
 use crate::model::Addr;
-
-/// Username and password for AUTH and for MIGRATE's AUTH/AUTH2, and TLS settings. `Debug`
-/// never shows the password or a key.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Credentials {
-    pub user: Option<String>,
-    pub password: Option<String>,
-    pub tls: Option<Tls>,
-}
-
-/// TLS to the nodes: the CA to trust (else the system's), and a client certificate for mutual TLS.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Tls {
-    pub ca_pem: Option<Vec<u8>>,
-    pub client: Option<(Vec<u8>, Vec<u8>)>,
-}
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "Credentials {{ user: {:?}, password: {} }}",
-            self.user,
-            if self.password.is_some() { "<redacted>" } else { "none" }
-        )
-    }
-}
 
 /// Connect and per-command timeouts. The crate's async default (500 ms) would kill a long
 /// MIGRATE or GETKEYSINSLOT, so every command carries its own deadline instead.
