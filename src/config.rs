@@ -1,8 +1,9 @@
 //! Validated settings, built from the raw arguments before anything touches a cluster.
 
 use std::fmt;
+use std::path::PathBuf;
 
-use crate::cli::ClusterArgs;
+use crate::cli::{ClusterArgs, RunArgs};
 use crate::error::{Error, Result};
 use crate::model::Addr;
 
@@ -33,19 +34,60 @@ impl fmt::Debug for Credentials {
     }
 }
 
-/// Where the cluster is and how to log in.
-#[derive(Clone, Debug)]
+/// Where the cluster is and how to log in. The seed is `None` when no `--cluster` (nor
+/// `RUNBOOK_CLUSTER`) was given: a runbook may still name one with `cluster("host:port")`.
+#[derive(Clone, Debug, Default)]
 pub struct ClusterConfig {
-    pub seed: Addr,
+    pub seed: Option<Addr>,
     pub creds: Credentials,
 }
 
 impl ClusterConfig {
     pub fn from_args(args: &ClusterArgs) -> Result<Self> {
-        let seed = args.cluster.as_deref().ok_or(Error::NoCluster)?;
         Ok(Self {
-            seed: parse_seed(seed)?,
+            seed: args.cluster.as_deref().map(parse_seed).transpose()?,
             creds: Credentials { user: args.user.clone(), password: args.password.clone(), tls: tls(args)? },
+        })
+    }
+
+    /// The seed, for a command that cannot do without one.
+    pub fn seed(&self) -> Result<&Addr> {
+        self.seed.as_ref().ok_or(Error::NoCluster)
+    }
+}
+
+/// Everything `runbook run` was told, checked once before anything connects, then handed down.
+/// (How it reports, `--quiet` and `--json`, is the run's `Output`.)
+#[derive(Clone, Debug, Default)]
+pub struct RunConfig {
+    pub cluster: ClusterConfig,
+    pub dry_run: bool,
+    /// `--yes`, or a reviewed plan: the review was the confirmation.
+    pub yes: bool,
+    pub journal: Option<PathBuf>,
+    pub rate_limit: Option<u64>,
+    /// How long the preflight gates wait for a transient state to settle.
+    pub settle: Option<u64>,
+    /// `--save-plan FILE`: write a dry run's decisions for review.
+    pub save_plan: Option<String>,
+}
+
+impl RunConfig {
+    pub fn from_args(args: &RunArgs) -> Result<Self> {
+        if args.save_plan.is_some() && !args.dry_run {
+            return Err(Error::usage(
+                "--save-plan records a dry run's decisions: add --dry-run",
+                Some("then review the plan with `runbook plan show FILE` and apply it with `runbook run --plan FILE`"),
+            ));
+        }
+        Ok(Self {
+            cluster: ClusterConfig::from_args(&args.cluster)?,
+            dry_run: args.dry_run,
+            yes: args.yes,
+            journal: args.journal.clone(),
+            rate_limit: args.rate_limit,
+            settle: args.settle,
+            save_plan: args.save_plan.clone(),
         })
     }
 }

@@ -20,6 +20,13 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
             "warning: a password given with --password shows in `ps` and in shell history; set REDISCLI_AUTH instead"
         );
     }
+    let args = match crate::cli::run_options_first(args) {
+        Ok(args) => args,
+        Err(e) => {
+            eprint!("{}", e.render());
+            return e.code();
+        }
+    };
     let args = match Arguments::try_parse_from(args) {
         Ok(a) => a,
         Err(e) => {
@@ -61,7 +68,7 @@ fn dispatch(args: Arguments) -> Result<u8> {
         Command::Plan { action: crate::cli::PlanAction::Show { file } } => {
             crate::script::plan_file::show_command(&file)
         }
-        Command::Run { args } => crate::script::run_command(&args),
+        Command::Run(args) => crate::script::run_command(args),
         Command::Journal { run } => crate::journal_command::execute(run.as_deref()),
         Command::Fix { cluster } => {
             let cfg = ClusterConfig::from_args(&cluster)?;
@@ -76,7 +83,7 @@ fn dispatch(args: Arguments) -> Result<u8> {
         Command::Describe { runbook } => crate::script::describe_command(&runbook),
         Command::Functions { name } => crate::script::functions_command(name.as_deref()),
         Command::Lint { runbook } => crate::script::lint::lint_command(&runbook),
-        Command::Repl { cluster } => crate::repl::run(cluster),
+        Command::Repl { cluster } => crate::repl::run(ClusterConfig::from_args(&cluster)?),
         Command::List => {
             for (name, summary) in crate::script::shipped_summaries() {
                 println!("{name:<16} {summary}");
@@ -91,6 +98,6 @@ pub fn connect(cfg: &ClusterConfig) -> Result<(Arc<tokio::runtime::Runtime>, Liv
     let rt = live::runtime()?;
     let cancel = Arc::new(AtomicBool::new(false));
     crate::interrupt::cancel_on_ctrl_c(&rt, cancel.clone(), true);
-    let cluster = LiveCluster::connect(rt.clone(), cfg.seed.clone(), cfg.creds.clone(), cancel)?;
+    let cluster = LiveCluster::connect(rt.clone(), cfg.seed()?.clone(), cfg.creds.clone(), cancel)?;
     Ok((rt, cluster))
 }

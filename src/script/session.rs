@@ -8,16 +8,17 @@ use std::sync::{Arc, Mutex, OnceLock};
 use tokio::runtime::Runtime;
 
 use super::types::ClusterHandle;
-use crate::cli::ClusterArgs;
 use crate::config::ClusterConfig;
 use crate::error::{Error, Result};
 use crate::journal::{Begin, Journal};
 use crate::live::{self, Holder, LiveCluster};
+use crate::model::Addr;
 use crate::ops::Cluster;
 use crate::sim::SimCluster;
 
 pub struct Session {
-    pub cluster_args: ClusterArgs,
+    /// The cluster named by `--cluster`, and how to log in to it and to any other one named.
+    pub cluster: ClusterConfig,
     pub yes: bool,
     pub dry_run: AtomicBool,
     /// In the REPL every Ctrl-C cancels the running primitive; elsewhere a second one exits.
@@ -47,9 +48,9 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(cluster_args: ClusterArgs, yes: bool) -> Self {
+    pub fn new(cluster: ClusterConfig, yes: bool) -> Self {
         Self {
-            cluster_args,
+            cluster,
             yes,
             dry_run: AtomicBool::new(false),
             interactive: false,
@@ -111,17 +112,20 @@ impl Session {
 
     /// The cluster named by `--cluster`/`RUNBOOK_CLUSTER` (once, then shared), or another one.
     pub fn cluster(&self, addr: Option<&str>) -> Result<ClusterHandle> {
-        let mut args = self.cluster_args.clone();
-        if let Some(a) = addr {
-            args.cluster = Some(a.to_string());
-        } else if let Some(c) = self.default.lock().expect("not poisoned").clone() {
+        if addr.is_none()
+            && let Some(c) = self.default.lock().expect("not poisoned").clone()
+        {
             return Ok(c);
         }
+        let seed = match addr {
+            Some(a) => crate::config::parse_seed(a)?,
+            None => self.cluster.seed()?.clone(),
+        };
         let leased = if addr.is_none() { self.leased.lock().expect("not poisoned").take() } else { None };
         let live = if let Some(live) = leased {
             live
         } else {
-            let live = self.connect(&args)?;
+            let live = self.connect(&seed)?;
             if addr.is_none() && self.lease_first && !self.is_dry_run() {
                 live.acquire_lease()?;
             }
@@ -151,9 +155,8 @@ impl Session {
         Ok(handle)
     }
 
-    fn connect(&self, args: &ClusterArgs) -> Result<LiveCluster> {
-        let cfg = ClusterConfig::from_args(args)?;
-        Ok(LiveCluster::connect(self.runtime()?, cfg.seed, cfg.creds, self.cancel.clone())?
+    fn connect(&self, seed: &Addr) -> Result<LiveCluster> {
+        Ok(LiveCluster::connect(self.runtime()?, seed.clone(), self.cluster.creds.clone(), self.cancel.clone())?
             .with_journal(self.journal.clone(), self.holder.clone())
             .with_rate_limit(self.rate_limit))
     }
@@ -162,7 +165,7 @@ impl Session {
     /// anything of it; the first `cluster()` then uses this connection. Refuses (exit 3, the
     /// holder named) while another run holds the lease.
     pub fn take_lease(&self) -> Result<()> {
-        let live = self.connect(&self.cluster_args)?;
+        let live = self.connect(self.cluster.seed()?)?;
         live.acquire_lease()?;
         *self.leased.lock().expect("not poisoned") = Some(live);
         Ok(())
