@@ -28,6 +28,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
+use crate::output::Output;
 use crate::plan::Intent;
 
 /// Runbook primitives that change the cluster. A resumed run replays recorded results up to the
@@ -202,8 +203,9 @@ impl Journal {
     }
 
     /// Starts a primitive call: answered from the journal while replaying a resumed run (same
-    /// function at the same position), else recorded and run.
-    pub fn begin(&self, name: &str, args: &str) -> Result<Begin> {
+    /// function at the same position), else recorded and run. A path that leaves the resumed
+    /// run's is said to `out`.
+    pub fn begin(&self, name: &str, args: &str, out: &Output) -> Result<Begin> {
         let seq = self.seq.fetch_add(1, Ordering::SeqCst);
         {
             let mut replay = self.replay.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -215,7 +217,7 @@ impl Journal {
                     return Ok(Begin::Replayed(r.result));
                 }
                 Some(r) => {
-                    crate::ops::say(&format!(
+                    out.say(&format!(
                         "the runbook took another path than the run it resumes (`{name}` where `{}` was); continuing live",
                         r.name
                     ));
@@ -472,7 +474,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j.jsonl");
         let (j, _) = start(&path);
-        let Begin::Live(s) = j.begin("del_node", "6397").unwrap() else { panic!() };
+        let Begin::Live(s) = j.begin("del_node", "6397", &Output::default()).unwrap() else { panic!() };
         j.done(s, json!({})).unwrap();
         // A second open of the same journal is refused, naming the run that holds it.
         let Err(e) = Journal::open(&path) else { panic!("a second open must be refused") };
@@ -510,12 +512,12 @@ mod tests {
         let path = dir.path().join("j.jsonl");
         let (j, resume) = start(&path);
         assert!(resume.is_none());
-        let Begin::Live(s0) = j.begin("del_node", "6397").unwrap() else { panic!() };
+        let Begin::Live(s0) = j.begin("del_node", "6397", &Output::default()).unwrap() else { panic!() };
         j.done(s0, json!({"x": 1})).unwrap();
         // A read before the interrupted change is one of the decisions behind it: replayed.
-        let Begin::Live(r) = j.begin("check", "").unwrap() else { panic!() };
+        let Begin::Live(r) = j.begin("check", "", &Output::default()).unwrap() else { panic!() };
         j.done(r, json!("unhealthy")).unwrap();
-        let Begin::Live(s1) = j.begin("apply", "plan").unwrap() else { panic!() };
+        let Begin::Live(s1) = j.begin("apply", "plan", &Output::default()).unwrap() else { panic!() };
         let id = j.intent(json!({"op": "move", "from": "a", "to": "b", "slots": "0-2"})).unwrap();
         let _ = (s1, id);
         drop(j);
@@ -530,20 +532,26 @@ mod tests {
             resume.in_flight[0].1,
             Intent { from: "a".into(), to: "b".into(), slots: vec![0, 1, 2], ..Intent::default() }
         );
-        assert!(matches!(j.begin("del_node", "6397").unwrap(), Begin::Replayed(v) if v == json!({"x": 1})));
-        assert!(matches!(j.begin("check", "").unwrap(), Begin::Replayed(v) if v == json!("unhealthy")));
-        let Begin::Live(a) = j.begin("apply", "plan").unwrap() else { panic!("the interrupted change runs live") };
+        assert!(
+            matches!(j.begin("del_node", "6397", &Output::default()).unwrap(), Begin::Replayed(v) if v == json!({"x": 1}))
+        );
+        assert!(
+            matches!(j.begin("check", "", &Output::default()).unwrap(), Begin::Replayed(v) if v == json!("unhealthy"))
+        );
+        let Begin::Live(a) = j.begin("apply", "plan", &Output::default()).unwrap() else {
+            panic!("the interrupted change runs live")
+        };
         j.done(a, json!({"slots": 3})).unwrap();
         // A read after the last completed change is not replayed: it runs again, live.
-        let Begin::Live(f) = j.begin("check", "").unwrap() else { panic!() };
+        let Begin::Live(f) = j.begin("check", "", &Output::default()).unwrap() else { panic!() };
         j.done(f, json!("still unhealthy")).unwrap();
         drop(j);
         let (j, resume) = start(&path);
         assert_eq!(resume.expect("resumes").calls_done, 3);
         for name in ["del_node", "check", "apply"] {
-            assert!(matches!(j.begin(name, "").unwrap(), Begin::Replayed(_)), "{name} is replayed");
+            assert!(matches!(j.begin(name, "", &Output::default()).unwrap(), Begin::Replayed(_)), "{name} is replayed");
         }
-        assert!(matches!(j.begin("check", "").unwrap(), Begin::Live(_)));
+        assert!(matches!(j.begin("check", "", &Output::default()).unwrap(), Begin::Live(_)));
         drop(j);
         // Died again before finishing the carried-over move: it is still in flight.
         let (j, resume) = start(&path);
@@ -555,7 +563,7 @@ mod tests {
         let (j, resume) = start(&path);
         assert!(resume.is_none(), "a finished run is not resumed");
         // A run that failed before changing anything is run afresh, not resumed.
-        let Begin::Live(r) = j.begin("check", "").unwrap() else { panic!() };
+        let Begin::Live(r) = j.begin("check", "", &Output::default()).unwrap() else { panic!() };
         j.done(r, json!("unhealthy")).unwrap();
         j.end("failed", Some("unhealthy")).unwrap();
         drop(j);

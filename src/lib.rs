@@ -15,6 +15,7 @@ mod journal_command;
 pub mod live;
 pub mod model;
 pub mod ops;
+pub mod output;
 pub mod plan;
 pub mod removed;
 pub mod repl;

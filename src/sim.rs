@@ -98,6 +98,10 @@ impl Cluster for SimCluster {
         true
     }
 
+    fn out(&self) -> &crate::output::Output {
+        self.live.out()
+    }
+
     fn begin_step(&self, label: &str) {
         self.state().steps.push((label.to_string(), Vec::new()));
     }

@@ -94,7 +94,7 @@ pub async fn move_slots(
             .await
             .map_err(|e| with_state(e, open_state(&todo)))?;
         stats.slots += todo.len();
-        crate::failpoint::hit("between-node");
+        pool.failpoint("between-node");
     }
 
     // The target owns the slots now; the source and the other masters only need telling. Their
@@ -300,7 +300,7 @@ async fn migrate_batch_keys(
                             // The keys that did not conflict moved; the source's copies of the
                             // others predate the move (see `MoveOpts::keep_target`): drop them.
                             let dropped = drop_duplicates(pool, src, dst, keys).await?;
-                            crate::ops::say(&format!(
+                            pool.out().say(&format!(
                                 "slot {slot}: {dropped} key(s) were on both {} and {}: kept the copy on {}, which took them by MIGRATE (the other predates the move)",
                                 src.addr, dst.addr, dst.addr
                             ));
@@ -335,7 +335,7 @@ async fn migrate_batch_keys(
                     }
                     moved += keys.len() as u64;
                 }
-                crate::failpoint::hit("after-migrate");
+                pool.failpoint("after-migrate");
                 throttle(opts.rate_limit, moved, started).await;
             }
             // A slot that filled its page may hold more keys; the others are empty now (no key

@@ -30,6 +30,7 @@ use crate::error::{Error, Result};
 use crate::journal::Journal;
 use crate::model::{Addr, NodeInfo, SlotSet, Topology};
 use crate::ops::{Cluster, MoveOpts, MoveStats, NodeStats, Retire, SetSlot};
+use crate::output::Output;
 use crate::plan::Batch;
 
 /// Builds the runtime every live operation blocks on.
@@ -65,11 +66,18 @@ pub struct LiveCluster {
 }
 
 impl LiveCluster {
-    /// Connects to `seed` and checks it is a cluster node; nothing is changed.
-    pub fn connect(rt: Arc<Runtime>, seed: Addr, creds: Credentials, cancel: Arc<AtomicBool>) -> Result<Self> {
+    /// Connects to `seed` and checks it is a cluster node; nothing is changed. What it has to
+    /// say goes to `out`.
+    pub fn connect(
+        rt: Arc<Runtime>,
+        seed: Addr,
+        creds: Credentials,
+        cancel: Arc<AtomicBool>,
+        out: Arc<Output>,
+    ) -> Result<Self> {
         let me = Self {
             rt,
-            pool: Arc::new(Pool::new(creds, Timeouts::default())),
+            pool: Arc::new(Pool::new(creds, Timeouts::default()).with_output(out)),
             seed,
             cancel,
             journal: None,
@@ -148,6 +156,10 @@ impl Cluster for LiveCluster {
         self.seed.to_string()
     }
 
+    fn out(&self) -> &Output {
+        self.pool.out()
+    }
+
     fn acquire_lease(&self) -> Result<()> {
         self.ensure_lease()
     }
@@ -168,7 +180,7 @@ impl Cluster for LiveCluster {
                 {
                     if let Ok(t) = self.block(discover::load(&self.pool, p)) {
                         if !self.seed_down_said.swap(true, Ordering::Relaxed) {
-                            crate::ops::say(&format!(
+                            self.pool.out().say(&format!(
                                 "{}: reading the cluster from the nodes that still answer, {p} first",
                                 match &e {
                                     Error::Refused { message, .. } => message.clone(),
@@ -262,7 +274,7 @@ impl Cluster for LiveCluster {
             Ok(out) => out,
             Err(e) => on.iter().map(|n| (n.id.clone(), Err(e.clone()))).collect(),
         };
-        crate::failpoint::hit("after-forget");
+        self.pool.failpoint("after-forget");
         out
     }
 
@@ -329,7 +341,9 @@ impl Cluster for LiveCluster {
             j.note(&json!({"t": "membership", "event": r.event, "node": r.id, "addr": r.addr, "missed": r.missed, "ts": r.ts}));
         }
         if let Err(e) = crate::removed::record(&r) {
-            crate::ops::say(&format!("could not keep the removal of {} in the registry of removed nodes: {e}", r.addr));
+            self.pool
+                .out()
+                .say(&format!("could not keep the removal of {} in the registry of removed nodes: {e}", r.addr));
         }
     }
 

@@ -4,6 +4,7 @@
 //! this node, FORGET on that one) and must never be redirected silently, so we keep our own map.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
@@ -12,7 +13,9 @@ use tokio::sync::Mutex;
 
 use crate::config::Credentials;
 use crate::error::{Error, Result};
+use crate::failpoint::Failpoints;
 use crate::model::Addr;
+use crate::output::Output;
 
 /// Connect and per-command timeouts. The crate's async default (500 ms) would kill a long
 /// MIGRATE or GETKEYSINSLOT, so every command carries its own deadline instead.
@@ -43,6 +46,8 @@ impl Default for Timeouts {
     }
 }
 
+/// What the live backend's operations share: the connections, and the command's own output and
+/// failpoints, which the operations (`migrate`, `lease`) reach through it.
 pub struct Pool {
     creds: Credentials,
     timeouts: Timeouts,
@@ -50,11 +55,36 @@ pub struct Pool {
     conns: Mutex<HashMap<(String, usize), MultiplexedConnection>>,
     /// Nodes whose last read failed: since when, and why. See `Timeouts::retry_unreachable`.
     unreachable: std::sync::Mutex<HashMap<String, (Instant, String)>>,
+    out: Arc<Output>,
+    failpoints: Failpoints,
 }
 
 impl Pool {
     pub fn new(creds: Credentials, timeouts: Timeouts) -> Self {
-        Self { creds, timeouts, conns: Mutex::new(HashMap::new()), unreachable: std::sync::Mutex::default() }
+        Self {
+            creds,
+            timeouts,
+            conns: Mutex::new(HashMap::new()),
+            unreachable: std::sync::Mutex::default(),
+            out: Arc::default(),
+            failpoints: Failpoints::from_env(),
+        }
+    }
+
+    /// Progress lines and events go to `out` (by default, to the terminal, without `--json`).
+    #[must_use]
+    pub fn with_output(mut self, out: Arc<Output>) -> Self {
+        self.out = out;
+        self
+    }
+
+    pub fn out(&self) -> &Output {
+        &self.out
+    }
+
+    /// Aborts the process here if the test run armed this point (see `failpoint`).
+    pub fn failpoint(&self, name: &str) {
+        self.failpoints.hit(name);
     }
 
     pub fn credentials(&self) -> &Credentials {

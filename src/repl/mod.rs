@@ -15,6 +15,7 @@ use rustyline::{CompletionType, Config, Editor};
 
 use crate::config::ClusterConfig;
 use crate::error::{Error, Result, exit};
+use crate::output::Output;
 use crate::script::params::{self, Header};
 use crate::script::session::Session;
 use crate::script::types::ClusterHandle;
@@ -55,9 +56,9 @@ struct Repl {
     docs: Vec<docs::FnDoc>,
 }
 
-pub fn run(cluster: ClusterConfig) -> Result<u8> {
+pub fn run(cluster: ClusterConfig, out: &Arc<Output>) -> Result<u8> {
     let seed_given = cluster.seed.is_some();
-    let mut session = Session::new(cluster, false);
+    let mut session = Session::new(cluster, false, out.clone());
     session.interactive = true;
     session.holder = crate::live::Holder::me("repl", &std::process::id().to_string());
     let session = Arc::new(session);

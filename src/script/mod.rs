@@ -21,11 +21,12 @@ use rhai::Scope;
 use crate::cli::RunArgs;
 use crate::config::{ClusterConfig, RunConfig};
 use crate::error::{Error, Result, exit};
+use crate::output::Output;
 use params::Header;
 use session::Session;
 
 /// `runbook run [options] <runbook> [--param value ...]`.
-pub fn run_command(mut args: RunArgs) -> Result<u8> {
+pub fn run_command(mut args: RunArgs, out: &Arc<Output>) -> Result<u8> {
     let plan = args.plan.as_deref().map(plan_file::PlanFile::load).transpose()?;
     let mut given = params::given(&args.params)?;
     given.extend(args.param.iter().map(|(k, v)| (k.clone(), Some(v.clone()))));
@@ -83,11 +84,9 @@ pub fn run_command(mut args: RunArgs) -> Result<u8> {
         println!("{}", describe(&name, &header));
         return Ok(exit::OK);
     }
-    crate::ops::events::set_json(args.json);
     let params = header.bind(&name, &given)?;
-    crate::ops::say::set_quiet(args.quiet);
     let params_json = codec::encode(&rhai::Dynamic::from(params.clone()));
-    let mut session = Session::new(cfg.cluster.clone(), cfg.yes);
+    let mut session = Session::new(cfg.cluster.clone(), cfg.yes, out.clone());
     session.dry_run = std::sync::atomic::AtomicBool::new(cfg.dry_run);
     session.rate_limit = cfg.rate_limit;
     session.settle = cfg.settle;
@@ -101,7 +100,7 @@ pub fn run_command(mut args: RunArgs) -> Result<u8> {
     // Compile before connecting: a syntax error must not cost a connection, let alone a change.
     let mut scope = Scope::new();
     scope.push_constant("params", params);
-    let mut ast = engine::build(&Arc::new(Session::new(ClusterConfig::default(), false)))
+    let mut ast = engine::build(&Arc::new(Session::new(ClusterConfig::default(), false, Arc::default())))
         .compile_with_scope(&scope, &source)
         .map_err(|e| engine::to_error(e.into(), &path, &source))?;
     ast.set_source(path.as_str());
@@ -173,14 +172,11 @@ pub fn run_command(mut args: RunArgs) -> Result<u8> {
     // The JSON stream ends with the outcome, predicted or made, so automation can hold a dry
     // run against the live run that follows it.
     if result.is_ok()
-        && crate::ops::events::json()
+        && session.out.json()
         && let Some(topo) = session.outcome()
     {
         let topo = topo?;
-        crate::ops::events::emit(
-            "outcome",
-            serde_json::json!({"dry_run": session.is_dry_run(), "topology": topo.outcome()}),
-        );
+        session.out.emit("outcome", serde_json::json!({"dry_run": session.is_dry_run(), "topology": topo.outcome()}));
     }
     if let (Ok(()), Some(file)) = (&result, &cfg.save_plan) {
         save_plan(&session, file, &name, &source, &given, &cluster)?;
@@ -189,7 +185,7 @@ pub fn run_command(mut args: RunArgs) -> Result<u8> {
         eprintln!("warning: {} decision(s) of the plan were not asked for: the runbook took a shorter path", d.left());
     }
     for report in session.dry_run_reports() {
-        if crate::ops::events::json() {
+        if session.out.json() {
             eprint!("{report}");
         } else {
             print!("{report}");
@@ -246,7 +242,7 @@ fn resumable(session: &Session, resume: Option<crate::journal::Resume>) -> Resul
         return Ok(Some(r));
     }
     let journal = session.journal.as_ref().expect("a resumed run has a journal");
-    crate::ops::say(&format!(
+    session.out.say(&format!(
         "the unfinished run in {} was on another cluster at this address (none of its nodes is here); starting a new run",
         journal.path().display()
     ));
@@ -260,7 +256,7 @@ fn resumable(session: &Session, resume: Option<crate::journal::Resume>) -> Resul
 /// The runbook then starts from a cluster with no open slot.
 fn finish_in_flight(session: &Session, resume: Option<&crate::journal::Resume>) -> Result<()> {
     let Some(r) = resume else { return Ok(()) };
-    crate::ops::say(&format!(
+    session.out.say(&format!(
         "resuming the run started {} ({} step(s) done, {} slot batch(es) in flight)",
         crate::holder::unix_time(r.started as u64),
         r.calls_done,
@@ -330,7 +326,7 @@ pub fn describe_command(name: &str) -> Result<u8> {
 
 /// An engine with the whole API registered, for reference and linting (it connects nowhere).
 pub fn reference_engine() -> rhai::Engine {
-    engine::build(&Arc::new(Session::new(ClusterConfig::default(), false)))
+    engine::build(&Arc::new(Session::new(ClusterConfig::default(), false, Arc::default())))
 }
 
 /// `runbook functions [NAME]`.

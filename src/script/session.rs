@@ -14,6 +14,7 @@ use crate::journal::{Begin, Journal};
 use crate::live::{self, Holder, LiveCluster};
 use crate::model::Addr;
 use crate::ops::Cluster;
+use crate::output::Output;
 use crate::sim::SimCluster;
 
 pub struct Session {
@@ -21,6 +22,8 @@ pub struct Session {
     pub cluster: ClusterConfig,
     pub yes: bool,
     pub dry_run: AtomicBool,
+    /// Where progress lines and `--json` events go; every cluster this session connects shares it.
+    pub out: Arc<Output>,
     /// In the REPL every Ctrl-C cancels the running primitive; elsewhere a second one exits.
     pub interactive: bool,
     pub cancel: Arc<AtomicBool>,
@@ -48,9 +51,10 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(cluster: ClusterConfig, yes: bool) -> Self {
+    pub fn new(cluster: ClusterConfig, yes: bool, out: Arc<Output>) -> Self {
         Self {
             cluster,
+            out,
             yes,
             dry_run: AtomicBool::new(false),
             interactive: false,
@@ -156,9 +160,15 @@ impl Session {
     }
 
     fn connect(&self, seed: &Addr) -> Result<LiveCluster> {
-        Ok(LiveCluster::connect(self.runtime()?, seed.clone(), self.cluster.creds.clone(), self.cancel.clone())?
-            .with_journal(self.journal.clone(), self.holder.clone())
-            .with_rate_limit(self.rate_limit))
+        Ok(LiveCluster::connect(
+            self.runtime()?,
+            seed.clone(),
+            self.cluster.creds.clone(),
+            self.cancel.clone(),
+            self.out.clone(),
+        )?
+        .with_journal(self.journal.clone(), self.holder.clone())
+        .with_rate_limit(self.rate_limit))
     }
 
     /// Connects to the cluster named by `--cluster` and takes its lease, before the run reads
@@ -180,6 +190,8 @@ impl Session {
     /// A new command begins (a REPL line, a `:run`): what an earlier one changed is not its doing.
     pub fn begin_command(&self) {
         self.changed.store(false, std::sync::atomic::Ordering::Relaxed);
+        // A bar an interrupted command left behind is not this one's to print around.
+        self.out.show_bar(None);
     }
 
     /// The cluster's fingerprint and outcome summary when a dry run first read it.
@@ -209,7 +221,7 @@ impl Session {
             return Ok(true);
         }
         let Some(journal) = &self.journal else { return self.ask(question) };
-        match journal.begin("confirm", question)? {
+        match journal.begin("confirm", question, &self.out)? {
             Begin::Replayed(_) => {
                 eprintln!("{question} [y/N] yes (answered in the run this one resumes)");
                 Ok(true)
