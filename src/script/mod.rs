@@ -304,7 +304,8 @@ fn describe(name: &str, h: &Header) -> String {
     for line in h.param_lines() {
         s.push_str(&format!("  {line}\n"));
     }
-    s.push_str("\nOptions: --cluster HOST:PORT, --user, --password, --yes, --quiet (see `runbook run --help`)\n");
+    // run's options are listed once, by clap, in `runbook run --help`.
+    s.push_str("\nOptions: --cluster HOST:PORT, --yes, --dry-run, … (`runbook run --help` lists them all)\n");
     s
 }
 
