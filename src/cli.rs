@@ -1,6 +1,6 @@
 //! Command-line arguments as clap sees them. `config` turns them into validated settings.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
 #[command(name = "runbook", version, about = "Safe, scriptable scale-in for Redis Cluster and Valkey", long_about = None)]
@@ -22,7 +22,7 @@ pub struct ClusterArgs {
     #[arg(long, env = "REDISCLI_AUTH", hide_env_values = true, value_name = "PASSWORD")]
     pub password: Option<String>,
     /// Connect with TLS.
-    #[arg(long, env = "RUNBOOK_TLS")]
+    #[arg(long, env = "RUNBOOK_TLS", value_parser = clap::builder::FalseyValueParser::new())]
     pub tls: bool,
     /// CA certificate (PEM) to trust; implies --tls.
     #[arg(long, env = "RUNBOOK_CACERT", value_name = "FILE")]
@@ -33,6 +33,169 @@ pub struct ClusterArgs {
     /// Client private key (PEM) for mutual TLS; needs --cert.
     #[arg(long, env = "RUNBOOK_KEY", value_name = "FILE")]
     pub key: Option<std::path::PathBuf>,
+}
+
+/// `runbook run`'s own options (clap reads them wherever they are: see `run_options_first`),
+/// the runbook, and the runbook's parameters as typed, which its header's declarations read.
+#[derive(Args, Debug, Clone, Default)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Run against a simulation of the cluster, read once; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// This help; after a runbook, the runbook's parameters.
+    #[arg(long, short = 'h')]
+    pub help: bool,
+    /// JSON-lines events on stdout; human output goes to stderr.
+    #[arg(long)]
+    pub json: bool,
+    /// Where to journal the run (default: the state directory).
+    #[arg(long, value_name = "PATH")]
+    pub journal: Option<std::path::PathBuf>,
+    /// A runbook parameter, for a value that starts with -.
+    #[arg(long = "param", short = 'p', value_name = "NAME=VALUE", value_parser = name_value)]
+    pub param: Vec<(String, String)>,
+    /// Apply a reviewed plan exactly (no prompt); refused if the cluster changed since.
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<String>,
+    /// No progress lines.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// Move at most KEYS keys per second.
+    #[arg(long, value_name = "KEYS", value_parser = keys_per_second)]
+    pub rate_limit: Option<u64>,
+    /// With --dry-run: write the run's decisions to FILE for review.
+    #[arg(long, value_name = "FILE")]
+    pub save_plan: Option<String>,
+    /// Wait up to SECS (default 30) for a state that settles by itself (a replica syncing, a
+    /// failover under way) before a gate refuses.
+    #[arg(long, value_name = "SECS", value_parser = settle_secs)]
+    pub settle: Option<u64>,
+    /// Answer yes to confirm().
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// A shipped runbook's name or a path to a .rhai file.
+    pub runbook: Option<String>,
+    /// The runbook's parameters, as typed: --name value, --name=value, a bare --flag (true).
+    #[arg(last = true, hide = true)]
+    pub params: Vec<String>,
+}
+
+fn name_value(text: &str) -> Result<(String, String), String> {
+    let (k, v) = text.split_once('=').ok_or_else(|| format!("-p takes NAME=VALUE, not `{text}`"))?;
+    Ok((k.replace('-', "_"), v.to_string()))
+}
+
+fn keys_per_second(text: &str) -> Result<u64, String> {
+    text.parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("--rate-limit takes a number of keys per second, not `{text}`"))
+}
+
+fn settle_secs(text: &str) -> Result<u64, String> {
+    text.parse().map_err(|_| format!("--settle takes a number of seconds (0 to refuse at once), not `{text}`"))
+}
+
+/// Whether `next`, after a runbook's `--name`, is its value: a word, or a negative number
+/// (`--offset -3`); anything else starting with `-` is the next option.
+pub fn is_param_value(next: &str) -> bool {
+    !next.starts_with('-') || next.parse::<f64>().is_ok()
+}
+
+/// `run`'s options as clap knows them: (long, short, whether it takes a value).
+fn run_options() -> Vec<(Option<String>, Option<char>, bool)> {
+    RunArgs::augment_args(clap::Command::new("run"))
+        .get_arguments()
+        .filter(|a| !a.is_positional())
+        .map(|a| (a.get_long().map(str::to_string), a.get_short(), a.get_action().takes_values()))
+        .collect()
+}
+
+/// `runbook run --help`: clap's own help for `run`, options and all.
+pub fn run_help() -> String {
+    let mut cmd = Arguments::command();
+    let run = cmd.find_subcommand_mut("run").expect("`run` is a subcommand").clone();
+    run.bin_name("runbook run").render_help().to_string()
+}
+
+/// The names a runbook cannot give its parameters: `run`'s own options, as `params.name`.
+pub fn reserved_param_names() -> Vec<String> {
+    run_options().into_iter().filter_map(|(long, _, _)| long).map(|l| l.replace('-', "_")).collect()
+}
+
+/// Operators type `run`'s options anywhere (`runbook run decommission --node 6397 --yes`), but
+/// clap stops reading options at the runbook's unknown `--node`. This moves `run`'s options in
+/// front of the runbook and puts the runbook's parameters after `--`, so clap reads the whole
+/// command line, by its own definition of the options. Other commands pass unchanged.
+pub fn run_options_first(args: Vec<std::ffi::OsString>) -> crate::error::Result<Vec<std::ffi::OsString>> {
+    if args.get(1).is_none_or(|a| a != "run") {
+        return Ok(args);
+    }
+    let known = run_options();
+    let by_long = |l: &str| known.iter().find(|(long, _, _)| long.as_deref() == Some(l)).map(|o| o.2);
+    let by_short = |c: char| known.iter().find(|(_, short, _)| *short == Some(c)).map(|o| o.2);
+    let mut rest = args[2..].iter().peekable();
+    let (mut options, mut runbook, mut params) = (Vec::new(), None, Vec::new());
+    while let Some(arg) = rest.next() {
+        let Some(text) = arg.to_str() else {
+            if runbook.is_none() {
+                runbook = Some(arg.clone());
+            } else {
+                params.push(arg.clone());
+            }
+            continue;
+        };
+        // Whether `text` is one of run's options, and whether its value is the next argument.
+        let option = if let Some(long) = text.strip_prefix("--").filter(|l| !l.is_empty()) {
+            let (name, inline) = long.split_once('=').map_or((long, false), |(n, _)| (n, true));
+            by_long(name).map(|takes| takes && !inline)
+        } else if let Some(shorts) = text.strip_prefix('-').filter(|s| !s.is_empty()) {
+            let mut chars = shorts.chars();
+            match chars.next().and_then(by_short) {
+                Some(true) => Some(chars.as_str().is_empty()),
+                Some(false) => chars.all(|c| by_short(c) == Some(false)).then_some(false),
+                None => None,
+            }
+        } else {
+            None
+        };
+        match option {
+            Some(needs_next) => {
+                options.push(arg.clone());
+                if needs_next {
+                    let value = rest.next().ok_or_else(|| {
+                        crate::error::Error::usage(
+                            format!("{} needs a value", text.split('=').next().unwrap_or(text)),
+                            None,
+                        )
+                    })?;
+                    options.push(value.clone());
+                }
+            }
+            None if text == "--" => {}
+            None if runbook.is_none() && !text.starts_with('-') => runbook = Some(arg.clone()),
+            None => {
+                params.push(arg.clone());
+                // A parameter's value stays with it, even before the runbook.
+                if text.starts_with("--")
+                    && !text.contains('=')
+                    && let Some(v) = rest.next_if(|v| v.to_str().is_none_or(is_param_value))
+                {
+                    params.push(v.clone());
+                }
+            }
+        }
+    }
+    let mut out: Vec<std::ffi::OsString> = args[..2].to_vec();
+    out.extend(options);
+    out.extend(runbook);
+    if !params.is_empty() {
+        out.push("--".into());
+        out.extend(params);
+    }
+    Ok(out)
 }
 
 #[derive(Subcommand, Debug)]
@@ -47,14 +210,10 @@ pub enum Command {
     },
     /// Run a runbook: `runbook run decommission --node 6397 [--yes] [--cluster HOST:PORT]`.
     ///
-    /// Runbook options (--cluster, --user, --password, --yes) may come before or after the
-    /// runbook; every other --name value becomes `params.name`. `runbook run NAME --help` lists
-    /// the runbook's parameters.
-    #[command(disable_help_flag = true)]
-    Run {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0.., value_name = "ARGS")]
-        args: Vec<String>,
-    },
+    /// Options may come before or after the runbook; every other --name value after it becomes
+    /// `params.name`. `runbook run NAME --help` lists the runbook's parameters.
+    #[command(disable_help_flag = true, override_usage = "runbook run [OPTIONS] <RUNBOOK> [--PARAM VALUE ...]")]
+    Run(RunArgs),
     /// List the shipped runbooks.
     List,
     /// A runbook's purpose and parameters, from its header.
@@ -141,4 +300,39 @@ pub struct SandboxUp {
     /// Bytes per sample value.
     #[arg(long, default_value_t = 32)]
     pub value_size: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reordered(args: &[&str]) -> crate::error::Result<Vec<String>> {
+        let args = ["runbook", "run"].iter().chain(args).map(std::ffi::OsString::from).collect();
+        Ok(run_options_first(args)?.into_iter().map(|a| a.into_string().unwrap()).collect())
+    }
+
+    #[test]
+    fn run_options_may_come_anywhere() {
+        let a = reordered(&["decommission", "--node", "6397", "--yes", "--cluster", "h:1"]).unwrap();
+        assert_eq!(a, ["runbook", "run", "--yes", "--cluster", "h:1", "decommission", "--", "--node", "6397"]);
+        let b = reordered(&["-yq", "-c", "h:1", "x", "--offset", "-3", "--rate-limit=5", "-pa=-1"]).unwrap();
+        assert_eq!(b, ["runbook", "run", "-yq", "-c", "h:1", "--rate-limit=5", "-pa=-1", "x", "--", "--offset", "-3"]);
+        // A parameter before the runbook keeps its value; the runbook is the next word.
+        let c = reordered(&["--node", "6397", "decommission", "-x"]).unwrap();
+        assert_eq!(c, ["runbook", "run", "decommission", "--", "--node", "6397", "-x"]);
+        assert!(reordered(&["x", "--cluster"]).unwrap_err().to_string().contains("--cluster needs a value"));
+        let run = |a: &[&str]| match Arguments::try_parse_from(reordered(a).unwrap()).unwrap().command {
+            Command::Run(r) => r,
+            _ => unreachable!(),
+        };
+        let r = run(&["decommission", "--node=1", "--dry-run", "--settle", "0", "-p", "label=-x"]);
+        assert!(r.dry_run);
+        assert_eq!(
+            (r.runbook.as_deref(), r.params, r.settle),
+            (Some("decommission"), vec!["--node=1".into()], Some(0))
+        );
+        assert_eq!(r.param, [("label".to_string(), "-x".to_string())]);
+        assert!(reserved_param_names().contains(&"dry_run".to_string()));
+        assert!(!reserved_param_names().contains(&"runbook".to_string()));
+    }
 }

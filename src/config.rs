@@ -1,23 +1,93 @@
 //! Validated settings, built from the raw arguments before anything touches a cluster.
 
-use crate::cli::ClusterArgs;
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::cli::{ClusterArgs, RunArgs};
 use crate::error::{Error, Result};
-use crate::live::{Credentials, Tls};
 use crate::model::Addr;
 
-/// Where the cluster is and how to log in.
-#[derive(Clone, Debug)]
+/// Username and password for AUTH and for MIGRATE's AUTH/AUTH2, and TLS settings. `Debug`
+/// never shows the password or a key.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Credentials {
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub tls: Option<Tls>,
+}
+
+/// TLS to the nodes: the CA to trust (else the system's), and a client certificate for mutual TLS.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Tls {
+    pub ca_pem: Option<Vec<u8>>,
+    pub client: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Credentials {{ user: {:?}, password: {} }}",
+            self.user,
+            if self.password.is_some() { "<redacted>" } else { "none" }
+        )
+    }
+}
+
+/// Where the cluster is and how to log in. The seed is `None` when no `--cluster` (nor
+/// `RUNBOOK_CLUSTER`) was given: a runbook may still name one with `cluster("host:port")`.
+#[derive(Clone, Debug, Default)]
 pub struct ClusterConfig {
-    pub seed: Addr,
+    pub seed: Option<Addr>,
     pub creds: Credentials,
 }
 
 impl ClusterConfig {
     pub fn from_args(args: &ClusterArgs) -> Result<Self> {
-        let seed = args.cluster.as_deref().ok_or(Error::NoCluster)?;
         Ok(Self {
-            seed: parse_seed(seed)?,
+            seed: args.cluster.as_deref().map(parse_seed).transpose()?,
             creds: Credentials { user: args.user.clone(), password: args.password.clone(), tls: tls(args)? },
+        })
+    }
+
+    /// The seed, for a command that cannot do without one.
+    pub fn seed(&self) -> Result<&Addr> {
+        self.seed.as_ref().ok_or(Error::NoCluster)
+    }
+}
+
+/// Everything `runbook run` was told, checked once before anything connects, then handed down.
+/// (How it reports, `--quiet` and `--json`, is the run's `Output`.)
+#[derive(Clone, Debug, Default)]
+pub struct RunConfig {
+    pub cluster: ClusterConfig,
+    pub dry_run: bool,
+    /// `--yes`, or a reviewed plan: the review was the confirmation.
+    pub yes: bool,
+    pub journal: Option<PathBuf>,
+    pub rate_limit: Option<u64>,
+    /// How long the preflight gates wait for a transient state to settle.
+    pub settle: Option<u64>,
+    /// `--save-plan FILE`: write a dry run's decisions for review.
+    pub save_plan: Option<String>,
+}
+
+impl RunConfig {
+    pub fn from_args(args: &RunArgs) -> Result<Self> {
+        if args.save_plan.is_some() && !args.dry_run {
+            return Err(Error::usage(
+                "--save-plan records a dry run's decisions: add --dry-run",
+                Some("then review the plan with `runbook plan show FILE` and apply it with `runbook run --plan FILE`"),
+            ));
+        }
+        Ok(Self {
+            cluster: ClusterConfig::from_args(&args.cluster)?,
+            dry_run: args.dry_run,
+            yes: args.yes,
+            journal: args.journal.clone(),
+            rate_limit: args.rate_limit,
+            settle: args.settle,
+            save_plan: args.save_plan.clone(),
         })
     }
 }

@@ -29,6 +29,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
+use crate::output::Output;
 use crate::plan::Intent;
 
 pub fn now() -> f64 {
@@ -192,8 +193,9 @@ impl Journal {
 
     /// Starts a primitive call: answered from the journal while replaying a resumed run (same
     /// function at the same position), else recorded and run. `changes` (the call can change the
-    /// cluster) is recorded: a resumed run replays its calls up to the last such one.
-    pub fn begin(&self, name: &str, args: &str, changes: bool) -> Result<Begin> {
+    /// cluster) is recorded: a resumed run replays its calls up to the last such one. A path
+    /// that leaves the resumed run's is said to `out`.
+    pub fn begin(&self, name: &str, args: &str, changes: bool, out: &Output) -> Result<Begin> {
         let seq = self.seq.fetch_add(1, Ordering::SeqCst);
         {
             let mut replay = self.replay.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -207,7 +209,7 @@ impl Journal {
                     return Ok(Begin::Replayed(r.result));
                 }
                 Some(r) => {
-                    crate::ops::say(&format!(
+                    out.say(&format!(
                         "the runbook took another path than the run it resumes (`{name}` where `{}` was); continuing live",
                         r.name
                     ));
@@ -476,7 +478,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j.jsonl");
         let (j, _) = start(&path);
-        let Begin::Live(s) = j.begin("del_node", "6397", CHANGES).unwrap() else { panic!() };
+        let Begin::Live(s) = j.begin("del_node", "6397", CHANGES, &Output::default()).unwrap() else { panic!() };
         j.done(s, json!({})).unwrap();
         // A second open of the same journal is refused, naming the run that holds it.
         let Err(e) = Journal::open(&path, changes_cluster) else { panic!("a second open must be refused") };
@@ -514,12 +516,12 @@ mod tests {
         let path = dir.path().join("j.jsonl");
         let (j, resume) = start(&path);
         assert!(resume.is_none());
-        let Begin::Live(s0) = j.begin("del_node", "6397", CHANGES).unwrap() else { panic!() };
+        let Begin::Live(s0) = j.begin("del_node", "6397", CHANGES, &Output::default()).unwrap() else { panic!() };
         j.done(s0, json!({"x": 1})).unwrap();
         // A read before the interrupted change is one of the decisions behind it: replayed.
-        let Begin::Live(r) = j.begin("check", "", READS).unwrap() else { panic!() };
+        let Begin::Live(r) = j.begin("check", "", READS, &Output::default()).unwrap() else { panic!() };
         j.done(r, json!("unhealthy")).unwrap();
-        let Begin::Live(s1) = j.begin("apply", "plan", CHANGES).unwrap() else { panic!() };
+        let Begin::Live(s1) = j.begin("apply", "plan", CHANGES, &Output::default()).unwrap() else { panic!() };
         let id = j.intent(json!({"op": "move", "from": "a", "to": "b", "slots": "0-2"})).unwrap();
         let _ = (s1, id);
         drop(j);
@@ -534,25 +536,29 @@ mod tests {
             resume.in_flight[0].1,
             Intent { from: "a".into(), to: "b".into(), slots: vec![0, 1, 2], ..Intent::default() }
         );
-        assert!(matches!(j.begin("del_node", "6397", CHANGES).unwrap(), Begin::Replayed(v) if v == json!({"x": 1})));
-        assert!(matches!(j.begin("check", "", READS).unwrap(), Begin::Replayed(v) if v == json!("unhealthy")));
-        let Begin::Live(a) = j.begin("apply", "plan", CHANGES).unwrap() else {
+        assert!(
+            matches!(j.begin("del_node", "6397", CHANGES, &Output::default()).unwrap(), Begin::Replayed(v) if v == json!({"x": 1}))
+        );
+        assert!(
+            matches!(j.begin("check", "", READS, &Output::default()).unwrap(), Begin::Replayed(v) if v == json!("unhealthy"))
+        );
+        let Begin::Live(a) = j.begin("apply", "plan", CHANGES, &Output::default()).unwrap() else {
             panic!("the interrupted change runs live")
         };
         j.done(a, json!({"slots": 3})).unwrap();
         // A read after the last completed change is not replayed: it runs again, live.
-        let Begin::Live(f) = j.begin("check", "", READS).unwrap() else { panic!() };
+        let Begin::Live(f) = j.begin("check", "", READS, &Output::default()).unwrap() else { panic!() };
         j.done(f, json!("still unhealthy")).unwrap();
         drop(j);
         let (j, resume) = start(&path);
         assert_eq!(resume.expect("resumes").calls_done, 3);
         for name in ["del_node", "check", "apply"] {
             assert!(
-                matches!(j.begin(name, "", changes_cluster(name)).unwrap(), Begin::Replayed(_)),
+                matches!(j.begin(name, "", changes_cluster(name), &Output::default()).unwrap(), Begin::Replayed(_)),
                 "{name} is replayed"
             );
         }
-        assert!(matches!(j.begin("check", "", READS).unwrap(), Begin::Live(_)));
+        assert!(matches!(j.begin("check", "", READS, &Output::default()).unwrap(), Begin::Live(_)));
         drop(j);
         // Died again before finishing the carried-over move: it is still in flight.
         let (j, resume) = start(&path);
@@ -564,7 +570,7 @@ mod tests {
         let (j, resume) = start(&path);
         assert!(resume.is_none(), "a finished run is not resumed");
         // A run that failed before changing anything is run afresh, not resumed.
-        let Begin::Live(r) = j.begin("check", "", READS).unwrap() else { panic!() };
+        let Begin::Live(r) = j.begin("check", "", READS, &Output::default()).unwrap() else { panic!() };
         j.done(r, json!("unhealthy")).unwrap();
         j.end("failed", Some("unhealthy")).unwrap();
         drop(j);
@@ -591,8 +597,13 @@ mod tests {
         let (j, resume) = start(&path);
         let resume = resume.expect("a run that changed the cluster and did not end is resumed");
         assert_eq!((resume.run_id.as_str(), resume.calls_done), ("old-1", 2));
-        assert!(matches!(j.begin("check", "", READS).unwrap(), Begin::Replayed(v) if v == json!("healthy")));
-        assert!(matches!(j.begin("del_node", "6397", CHANGES).unwrap(), Begin::Replayed(_)));
-        assert!(matches!(j.begin("check", "", READS).unwrap(), Begin::Live(_)), "the read after the change runs again");
+        assert!(
+            matches!(j.begin("check", "", READS, &Output::default()).unwrap(), Begin::Replayed(v) if v == json!("healthy"))
+        );
+        assert!(matches!(j.begin("del_node", "6397", CHANGES, &Output::default()).unwrap(), Begin::Replayed(_)));
+        assert!(
+            matches!(j.begin("check", "", READS, &Output::default()).unwrap(), Begin::Live(_)),
+            "the read after the change runs again"
+        );
     }
 }

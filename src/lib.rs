@@ -2,7 +2,9 @@
 //!
 //! Layers, dependencies pointing down: `cli`/`run`/`sandbox` → `script` (rhai glue) → `ops` (the
 //! `Cluster` trait and the procedures on it) → `live` (real nodes) → `plan` → `model`.
-//! `model` and `plan` are pure: no I/O, no rhai.
+//! `model` and `plan` are pure: no I/O, no rhai. Beside the layers: `config` (the arguments,
+//! validated once) and `output` (how a command reports), both made by `run` and handed down;
+//! nothing process-wide is mutable.
 
 pub mod cli;
 pub mod config;
@@ -15,6 +17,7 @@ mod journal_command;
 pub mod live;
 pub mod model;
 pub mod ops;
+pub mod output;
 pub mod plan;
 pub mod removed;
 pub mod repl;

@@ -11,6 +11,7 @@ use crate::config::ClusterConfig;
 use crate::error::{Result, exit};
 use crate::live::{self, LiveCluster};
 use crate::ops::Cluster;
+use crate::output::Output;
 
 pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
     let args: Vec<OsString> = args.into_iter().collect();
@@ -20,6 +21,13 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
             "warning: a password given with --password shows in `ps` and in shell history; set REDISCLI_AUTH instead"
         );
     }
+    let args = match crate::cli::run_options_first(args) {
+        Ok(args) => args,
+        Err(e) => {
+            eprint!("{}", e.render());
+            return e.code();
+        }
+    };
     let args = match Arguments::try_parse_from(args) {
         Ok(a) => a,
         Err(e) => {
@@ -27,26 +35,28 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
             return if e.use_stderr() { exit::USAGE } else { exit::OK };
         }
     };
-    let code = match dispatch(args) {
+    // How this command reports, made once and handed down: only `run` takes --quiet and --json.
+    let out = Arc::new(match &args.command {
+        Command::Run(r) => Output::new(r.quiet, r.json),
+        _ => Output::default(),
+    });
+    let code = match dispatch(args, &out) {
         Ok(code) => code,
         Err(e) => {
             eprint!("{}", e.render());
-            crate::ops::events::emit(
-                "error",
-                serde_json::json!({"code": e.code(), "message": e.to_string(), "hint": e.hint()}),
-            );
+            out.emit("error", serde_json::json!({"code": e.code(), "message": e.to_string(), "hint": e.hint()}));
             e.code()
         }
     };
-    crate::ops::events::emit("done", serde_json::json!({"code": code}));
+    out.emit("done", serde_json::json!({"code": code}));
     code
 }
 
-fn dispatch(args: Arguments) -> Result<u8> {
+fn dispatch(args: Arguments, out: &Arc<Output>) -> Result<u8> {
     match args.command {
         Command::Check { cluster, json } => {
             let cfg = ClusterConfig::from_args(&cluster)?;
-            let (_rt, c) = connect(&cfg)?;
+            let (_rt, c) = connect(&cfg, out)?;
             let report = c.topology().and_then(|t| {
                 Ok(crate::ops::CheckReport::build(&t, &c.stats(&t)?).with_removed(&t, &crate::removed::load()))
             })?;
@@ -61,11 +71,11 @@ fn dispatch(args: Arguments) -> Result<u8> {
         Command::Plan { action: crate::cli::PlanAction::Show { file } } => {
             crate::script::plan_file::show_command(&file)
         }
-        Command::Run { args } => crate::script::run_command(&args),
+        Command::Run(args) => crate::script::run_command(args, out),
         Command::Journal { run } => crate::journal_command::execute(run.as_deref()),
         Command::Fix { cluster } => {
             let cfg = ClusterConfig::from_args(&cluster)?;
-            let (_rt, c) = connect(&cfg)?;
+            let (_rt, c) = connect(&cfg, out)?;
             let c = c.with_journal(None, crate::live::Holder::me("fix", &std::process::id().to_string()));
             // The lease first: never judge (or close) slots that another run has open right now.
             c.acquire_lease()?;
@@ -76,7 +86,7 @@ fn dispatch(args: Arguments) -> Result<u8> {
         Command::Describe { runbook } => crate::script::describe_command(&runbook),
         Command::Functions { name } => crate::script::functions_command(name.as_deref()),
         Command::Lint { runbook } => crate::script::lint::lint_command(&runbook),
-        Command::Repl { cluster } => crate::repl::run(cluster),
+        Command::Repl { cluster } => crate::repl::run(ClusterConfig::from_args(&cluster)?, out),
         Command::List => {
             for (name, summary) in crate::script::shipped_summaries() {
                 println!("{name:<16} {summary}");
@@ -87,10 +97,10 @@ fn dispatch(args: Arguments) -> Result<u8> {
 }
 
 /// A live cluster behind a cancel flag that the first Ctrl-C sets; a second Ctrl-C exits at once.
-pub fn connect(cfg: &ClusterConfig) -> Result<(Arc<tokio::runtime::Runtime>, LiveCluster)> {
+pub fn connect(cfg: &ClusterConfig, out: &Arc<Output>) -> Result<(Arc<tokio::runtime::Runtime>, LiveCluster)> {
     let rt = live::runtime()?;
     let cancel = Arc::new(AtomicBool::new(false));
     crate::interrupt::cancel_on_ctrl_c(&rt, cancel.clone(), true);
-    let cluster = LiveCluster::connect(rt.clone(), cfg.seed.clone(), cfg.creds.clone(), cancel)?;
+    let cluster = LiveCluster::connect(rt.clone(), cfg.seed()?.clone(), cfg.creds.clone(), cancel, out.clone())?;
     Ok((rt, cluster))
 }

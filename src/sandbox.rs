@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::{SandboxAction, SandboxUp};
+use crate::config::Credentials;
 use crate::error::{Error, Result, exit};
-use crate::live::{self, Credentials, Pool, Timeouts};
+use crate::live::{self, Pool, Timeouts};
 use crate::model::{Addr, Topology, key_slot};
 
 #[derive(Serialize, Deserialize, Debug)]

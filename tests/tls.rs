@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use runbook::live::{Credentials, Tls};
+use runbook::config::{Credentials, Tls};
 use runbook::model::Addr;
 
 use crate::support::cluster::{Permit, free_port};

@@ -150,7 +150,7 @@ pub async fn acquire(pool: &Pool, topo: &Topology, me: &Holder) -> Result<Lease>
         for (c, addr) in conns.iter_mut().zip(&masters) {
             for other in others(c, addr, me).await? {
                 if other.idle > STALE_AFTER_SECS {
-                    crate::ops::say(&format!(
+                    pool.out().say(&format!(
                         "taking over a stale lease of {} (idle {} s on {})",
                         other.holder.describe(),
                         other.idle,

@@ -34,6 +34,10 @@ impl SlotSteps for LiveSteps<'_> {
     fn migrate_keys(&self, src: &NodeInfo, dst: &NodeInfo, slots: &[u16], opts: &MoveOpts) -> Result<(u64, u64)> {
         self.rt.block_on(migrate_batch_keys(self.pool, src, dst, slots, opts))
     }
+
+    fn failpoint(&self, name: &str) {
+        self.pool.failpoint(name);
+    }
 }
 
 /// `CLUSTER SETSLOT s STABLE|NODE id|…` for every slot on one node, every refusal fatal.
@@ -202,7 +206,7 @@ async fn migrate_batch_keys(
                             // The keys that did not conflict moved; the source's copies of the
                             // others predate the move (see `MoveOpts::keep_target`): drop them.
                             let dropped = drop_duplicates(pool, src, dst, keys).await?;
-                            crate::ops::say(&format!(
+                            pool.out().say(&format!(
                                 "slot {slot}: {dropped} key(s) were on both {} and {}: kept the copy on {}, which took them by MIGRATE (the other predates the move)",
                                 src.addr, dst.addr, dst.addr
                             ));
@@ -237,7 +241,7 @@ async fn migrate_batch_keys(
                     }
                     moved += keys.len() as u64;
                 }
-                crate::failpoint::hit("after-migrate");
+                pool.failpoint("after-migrate");
                 throttle(opts.rate_limit, moved, started).await;
             }
             // A slot that filled its page may hold more keys; the others are empty now (no key

@@ -23,12 +23,14 @@ use serde_json::json;
 use tokio::runtime::Runtime;
 
 pub use lease::Holder;
-pub use pool::{Credentials, Pool, Timeouts, Tls};
+pub use pool::{Pool, Timeouts};
 
+use crate::config::Credentials;
 use crate::error::{Error, Result};
 use crate::journal::Journal;
 use crate::model::{Addr, NodeInfo, SlotSet, Topology};
 use crate::ops::{Action, Cluster, MoveOpts, MoveStats, NodeStats, Retire, SetSlot};
+use crate::output::Output;
 use crate::plan::Batch;
 
 /// Builds the runtime every live operation blocks on.
@@ -64,11 +66,18 @@ pub struct LiveCluster {
 }
 
 impl LiveCluster {
-    /// Connects to `seed` and checks it is a cluster node; nothing is changed.
-    pub fn connect(rt: Arc<Runtime>, seed: Addr, creds: Credentials, cancel: Arc<AtomicBool>) -> Result<Self> {
+    /// Connects to `seed` and checks it is a cluster node; nothing is changed. What it has to
+    /// say goes to `out`.
+    pub fn connect(
+        rt: Arc<Runtime>,
+        seed: Addr,
+        creds: Credentials,
+        cancel: Arc<AtomicBool>,
+        out: Arc<Output>,
+    ) -> Result<Self> {
         let me = Self {
             rt,
-            pool: Arc::new(Pool::new(creds, Timeouts::default())),
+            pool: Arc::new(Pool::new(creds, Timeouts::default()).with_output(out)),
             seed,
             cancel,
             journal: None,
@@ -152,6 +161,10 @@ impl Cluster for LiveCluster {
         self.seed.to_string()
     }
 
+    fn out(&self) -> &Output {
+        self.pool.out()
+    }
+
     fn acquire_lease(&self) -> Result<()> {
         self.ensure_lease()
     }
@@ -172,7 +185,7 @@ impl Cluster for LiveCluster {
                 {
                     if let Ok(t) = self.block(discover::load(&self.pool, p)) {
                         if !self.seed_down_said.swap(true, Ordering::Relaxed) {
-                            crate::ops::say(&format!(
+                            self.pool.out().say(&format!(
                                 "{}: reading the cluster from the nodes that still answer, {p} first",
                                 match &e {
                                     Error::Refused { message, .. } => message.clone(),
@@ -221,7 +234,7 @@ impl Cluster for LiveCluster {
             "from_addr": addr(&batch.from), "to_addr": addr(&batch.to),
             "from_replicas": replicas(&batch.from), "to_replicas": replicas(&batch.to),
         });
-        Action::Move { from: topo.name(&batch.from), to: topo.name(&batch.to), slots: slots.clone() }.emit();
+        Action::Move { from: topo.name(&batch.from), to: topo.name(&batch.to), slots: slots.clone() }.emit(self.out());
         let journal = self.journal.clone();
         let phase = move |p: &str| {
             if let Some(j) = &journal {
@@ -240,13 +253,13 @@ impl Cluster for LiveCluster {
         let intent = json!({
             "op": "setslot", "node": node.addr.to_string(), "how": how.word(), "owner": how.peer(), "slots": s.to_string(),
         });
-        Action::SetSlot { node: node.addr.to_string(), slots: s, how: how.clone() }.emit();
+        Action::SetSlot { node: node.addr.to_string(), slots: s, how: how.clone() }.emit(self.out());
         self.mutate(intent, migrate::setslot_plain(&self.pool, node, slots, how))
     }
 
     fn move_keys(&self, from: &NodeInfo, to: &NodeInfo, slot: u16, opts: &MoveOpts) -> Result<u64> {
         let intent = json!({"op": "move-keys", "from": from.addr.to_string(), "to": to.addr.to_string(), "slot": slot});
-        Action::MoveKeys { from: from.addr.to_string(), to: to.addr.to_string(), slot }.emit();
+        Action::MoveKeys { from: from.addr.to_string(), to: to.addr.to_string(), slot }.emit(self.out());
         self.mutate(intent, migrate::migrate_keys(&self.pool, from, to, slot, opts))
     }
 
@@ -262,18 +275,18 @@ impl Cluster for LiveCluster {
         if self.seed_id.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_deref() == Some(id) {
             self.seed_left.store(true, Ordering::Relaxed);
         }
-        Action::Forget { id: id.to_string() }.emit();
+        Action::Forget { id: id.to_string() }.emit(self.out());
         let out = match self.mutate(json!({"op": "forget", "node": id, "on": on_addrs}), round) {
             Ok(out) => out,
             Err(e) => on.iter().map(|n| (n.id.clone(), Err(e.clone()))).collect(),
         };
-        crate::failpoint::hit("after-forget");
+        self.pool.failpoint("after-forget");
         out
     }
 
     fn replicate(&self, replica: &NodeInfo, master_id: &str) -> Result<()> {
         let intent = json!({"op": "replicate", "node": replica.addr.to_string(), "master": master_id});
-        Action::Replicate { node: replica.addr.to_string(), master: master_id.to_string() }.emit();
+        Action::Replicate { node: replica.addr.to_string(), master: master_id.to_string() }.emit(self.out());
         self.mutate(intent, async {
             let _: redis::Value = self
                 .pool
@@ -289,7 +302,7 @@ impl Cluster for LiveCluster {
         }
         self.retired.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(node.addr.clone());
         let intent = json!({"op": "retire", "node": node.addr.to_string(), "how": format!("{how:?}")});
-        Action::Retire { node: node.addr.to_string(), how }.emit();
+        Action::Retire { node: node.addr.to_string(), how }.emit(self.out());
         self.mutate(intent, async {
             match how {
                 Retire::Keep => Ok(()),
@@ -336,7 +349,9 @@ impl Cluster for LiveCluster {
             j.note(&json!({"t": "membership", "event": r.event, "node": r.id, "addr": r.addr, "missed": r.missed, "ts": r.ts}));
         }
         if let Err(e) = crate::removed::record(&r) {
-            crate::ops::say(&format!("could not keep the removal of {} in the registry of removed nodes: {e}", r.addr));
+            self.pool
+                .out()
+                .say(&format!("could not keep the removal of {} in the registry of removed nodes: {e}", r.addr));
         }
     }
 
@@ -353,7 +368,7 @@ impl Cluster for LiveCluster {
         // it may change something.
         if crate::ops::command::kind(args) != crate::ops::command::CommandKind::Read {
             let command = crate::ops::command::command_name(args);
-            Action::Command { node: node.addr.to_string(), name: command.clone() }.emit();
+            Action::Command { node: node.addr.to_string(), name: command.clone() }.emit(self.out());
             if let Some(j) = &self.journal {
                 j.intent(json!({"op": "command", "node": node.addr.to_string(), "command": command}))?;
             }
@@ -382,7 +397,7 @@ impl Cluster for LiveCluster {
     fn meet(&self, on: &[NodeInfo], addr: &Addr) -> Result<()> {
         let on_addrs: Vec<String> = on.iter().map(|n| n.addr.to_string()).collect();
         let intent = json!({"op": "meet", "on": on_addrs, "node": addr.to_string()});
-        Action::Meet { addr: addr.to_string() }.emit();
+        Action::Meet { addr: addr.to_string() }.emit(self.out());
         let pool = &self.pool;
         self.mutate(intent, async {
             let meets = on.iter().map(|n| async move {

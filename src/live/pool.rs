@@ -4,45 +4,21 @@
 //! this node, FORGET on that one) and must never be redirected silently, so we keep our own map.
 
 use std::collections::HashMap;
-use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, ConnectionAddr, ConnectionInfo, FromRedisValue, IntoConnectionInfo};
 use tokio::sync::Mutex;
 
+use crate::config::Credentials;
 use crate::error::{Error, Result, ServerReply};
+use crate::failpoint::Failpoints;
 use crate::model::Addr;
+use crate::output::Output;
 
 /// One command's reply in a pipeline: a value, or the server's refusal with its kind.
 pub type Reply = std::result::Result<redis::Value, ServerReply>;
-
-/// Username and password for AUTH and for MIGRATE's AUTH/AUTH2, and TLS settings. `Debug`
-/// never shows the password or a key.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Credentials {
-    pub user: Option<String>,
-    pub password: Option<String>,
-    pub tls: Option<Tls>,
-}
-
-/// TLS to the nodes: the CA to trust (else the system's), and a client certificate for mutual TLS.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Tls {
-    pub ca_pem: Option<Vec<u8>>,
-    pub client: Option<(Vec<u8>, Vec<u8>)>,
-}
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "Credentials {{ user: {:?}, password: {} }}",
-            self.user,
-            if self.password.is_some() { "<redacted>" } else { "none" }
-        )
-    }
-}
 
 /// Connect and per-command timeouts. The crate's async default (500 ms) would kill a long
 /// MIGRATE or GETKEYSINSLOT, so every command carries its own deadline instead.
@@ -73,6 +49,8 @@ impl Default for Timeouts {
     }
 }
 
+/// What the live backend's operations share: the connections, and the command's own output and
+/// failpoints, which the operations (`migrate`, `lease`) reach through it.
 pub struct Pool {
     creds: Credentials,
     timeouts: Timeouts,
@@ -80,11 +58,36 @@ pub struct Pool {
     conns: Mutex<HashMap<(String, usize), MultiplexedConnection>>,
     /// Nodes whose last read failed: since when, and why. See `Timeouts::retry_unreachable`.
     unreachable: std::sync::Mutex<HashMap<String, (Instant, String)>>,
+    out: Arc<Output>,
+    failpoints: Failpoints,
 }
 
 impl Pool {
     pub fn new(creds: Credentials, timeouts: Timeouts) -> Self {
-        Self { creds, timeouts, conns: Mutex::new(HashMap::new()), unreachable: std::sync::Mutex::default() }
+        Self {
+            creds,
+            timeouts,
+            conns: Mutex::new(HashMap::new()),
+            unreachable: std::sync::Mutex::default(),
+            out: Arc::default(),
+            failpoints: Failpoints::from_env(),
+        }
+    }
+
+    /// Progress lines and events go to `out` (by default, to the terminal, without `--json`).
+    #[must_use]
+    pub fn with_output(mut self, out: Arc<Output>) -> Self {
+        self.out = out;
+        self
+    }
+
+    pub fn out(&self) -> &Output {
+        &self.out
+    }
+
+    /// Aborts the process here if the test run armed this point (see `failpoint`).
+    pub fn failpoint(&self, name: &str) {
+        self.failpoints.hit(name);
     }
 
     pub fn credentials(&self) -> &Credentials {

@@ -6,6 +6,7 @@ use std::fmt;
 
 use super::cluster::{Retire, SetSlot};
 use crate::model::SlotSet;
+use crate::output::Output;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -51,7 +52,7 @@ impl fmt::Display for Action {
 
 impl Action {
     /// The `action` event, when `--json` is on.
-    pub fn emit(&self) {
-        super::events::emit("action", serde_json::json!({ "action": self.to_string() }));
+    pub fn emit(&self, out: &Output) {
+        out.emit("action", serde_json::json!({ "action": self.to_string() }));
     }
 }

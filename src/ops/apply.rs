@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 
 use super::cluster::{Cluster, MoveOpts, MoveStats};
 use super::progress::Progress;
-use super::say::say;
 use crate::error::{Error, Result};
 use crate::model::SlotSet;
 use crate::plan::{Batch, Plan, Reconciliation};
@@ -30,7 +29,7 @@ pub fn apply(c: &dyn Cluster, plan: &Plan, opts: &MoveOpts) -> Result<ApplyRepor
     let (followed, replaced) = crate::plan::reconcile::follow_failovers(&topo, plan);
     let plan = &followed;
     for (failed, successor) in &replaced {
-        say(&format!(
+        c.out().say(&format!(
             "{} failed over to {} since the plan was made: {} takes its place in the plan",
             plan.name(failed),
             plan.name(successor),
@@ -79,7 +78,7 @@ pub fn apply(c: &dyn Cluster, plan: &Plan, opts: &MoveOpts) -> Result<ApplyRepor
     let mut queue: VecDeque<Batch> = plan.batches(opts.slots_per_batch).into();
     let mut report = ApplyReport::default();
     let total = plan.moves.len();
-    let mut progress = Progress::new(total, plan.keys.as_ref().map(|k| k.iter().sum()));
+    let mut progress = Progress::new(c.out(), total, plan.keys.as_ref().map(|k| k.iter().sum()));
     let mut first = Some(topo);
     let mut retried: Vec<Vec<u16>> = Vec::new();
     while !queue.is_empty() {
@@ -130,7 +129,7 @@ pub fn apply(c: &dyn Cluster, plan: &Plan, opts: &MoveOpts) -> Result<ApplyRepor
             };
             report.stats += stats;
             progress.moved(stats);
-            super::events::emit(
+            c.out().emit(
                 "moved",
                 serde_json::json!({"from": plan.name(&b.from), "to": plan.name(&b.to), "slots": stats.slots, "keys": stats.keys}),
             );
@@ -139,7 +138,7 @@ pub fn apply(c: &dyn Cluster, plan: &Plan, opts: &MoveOpts) -> Result<ApplyRepor
     progress.finish();
     report.seconds = started.elapsed().as_secs_f64();
     if total > 0 {
-        say(&format!(
+        c.out().say(&format!(
             "moved {} slots and {} keys in {:.1}s (at most {} slots open at once)",
             report.stats.slots, report.stats.keys, report.seconds, report.most_open
         ));
@@ -171,7 +170,7 @@ fn settle_failed_batch(
     if matches!(e, Error::Cancelled) || reason.contains("already exists on the target") {
         return Err(e);
     }
-    say(&format!("{what} failed: {reason}; settling those slots"));
+    c.out().say(&format!("{what} failed: {reason}; settling those slots"));
     let settled = c
         .topology()
         .map(|t| super::reconcile::failover_wait(c, &t))
@@ -187,7 +186,7 @@ fn settle_failed_batch(
             )),
         }),
         Ok(r) => {
-            say(&format!("{what}: settled; going on with the plan"));
+            c.out().say(&format!("{what}: settled; going on with the plan"));
             Ok(r)
         }
         Err(repair_error) => Err(Error::Command {
@@ -226,7 +225,7 @@ fn wait_ready(c: &dyn Cluster, plan: &Plan) -> Result<()> {
             });
         }
         if !said {
-            say(&format!("waiting for {} to report cluster_state:ok", not_ok.join(", ")));
+            c.out().say(&format!("waiting for {} to report cluster_state:ok", not_ok.join(", ")));
             said = true;
         }
         c.pause(Duration::from_millis(100))?;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::check::NodeStats;
 use crate::error::Result;
 use crate::model::{Addr, NodeInfo, Topology};
+use crate::output::Output;
 use crate::plan::Batch;
 
 /// How slots are moved.
@@ -116,6 +117,9 @@ pub trait Cluster: Send + Sync {
     fn is_dry_run(&self) -> bool {
         false
     }
+
+    /// Where the command's progress lines and `--json` events go.
+    fn out(&self) -> &Output;
 
     /// Takes the cluster's lease (at most one changing run per cluster); a no-op where there is
     /// nothing to protect, as in a dry run.

@@ -6,7 +6,6 @@
 
 use super::cluster::{Cluster, MoveOpts};
 use super::reconcile::{failover_wait, repair};
-use super::say::say;
 use crate::error::Result;
 
 /// Repairs every open slot and stranded key; returns one sentence per decision. Fails, after
@@ -15,7 +14,7 @@ pub fn fix_open_slots(c: &dyn Cluster, opts: &MoveOpts) -> Result<Vec<String>> {
     let topo = c.topology()?;
     let r = repair(c, &[], opts, failover_wait(c, &topo))?;
     if r.is_empty() {
-        say("no open slots and no stranded keys: nothing to fix");
+        c.out().say("no open slots and no stranded keys: nothing to fix");
     } else {
         // Done when every node has heard: replicas and other masters learn by gossip.
         super::membership::wait_converged(c, std::time::Duration::from_secs(30))?;

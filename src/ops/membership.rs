@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::cluster::{Cluster, Retire};
-use super::say::{Every, say};
 use crate::error::{Error, Result};
 use crate::model::{Addr, NodeInfo, Topology, describe, select};
+use crate::output::Every;
 use crate::removed::Removal;
 
 /// How `del_node` treats the node's replicas.
@@ -74,7 +74,7 @@ pub fn forget_everywhere(c: &dyn Cluster, id: &str) -> Result<Vec<(String, Strin
             .cloned()
             .collect();
         if holders.is_empty() && round > 0 {
-            super::events::emit(
+            c.out().emit(
                 "forgotten",
                 serde_json::json!({"node": id, "addr": addr, "missed": missed.values().collect::<Vec<_>>()}),
             );
@@ -82,7 +82,7 @@ pub fn forget_everywhere(c: &dyn Cluster, id: &str) -> Result<Vec<(String, Strin
         }
         if round > 0 {
             let names: Vec<String> = holders.iter().map(|n| n.addr.to_string()).collect();
-            tell.say(|| {
+            tell.say(c.out(), || {
                 format!(
                     "forget round {}: {} is still known by {} ({}s of {}s)",
                     round + 1,
@@ -134,7 +134,7 @@ pub fn forget_node(c: &dyn Cluster, node: &NodeInfo) -> Result<Vec<String>> {
     let missed: Vec<String> = forget_everywhere(c, &node.id)?.into_iter().map(|(_, addr)| addr).collect();
     c.record_membership(&node.id, &node.addr.to_string(), &missed, false);
     if !missed.is_empty() {
-        say(&format!(
+        c.out().say(&format!(
             "{} missed the forget (unreachable): it still knows {}; run `runbook fix` once it answers, to finish the forget",
             missed.join(" and "),
             node.addr
@@ -151,7 +151,7 @@ pub fn finish_forgets(c: &dyn Cluster, removed: &[Removal]) -> Result<Vec<String
     let topo = c.topology()?;
     let again = super::check::known_again(&topo, removed);
     if again.is_empty() {
-        say("no removed node is known again: no forget to finish");
+        c.out().say("no removed node is known again: no forget to finish");
         return Ok(Vec::new());
     }
     let mut out = Vec::new();
@@ -161,11 +161,11 @@ pub fn finish_forgets(c: &dyn Cluster, removed: &[Removal]) -> Result<Vec<String
         if member {
             let s =
                 format!("{}: {}; it knows the cluster too, so it was added back: left as it is", k.addr, k.sentence());
-            say(&s);
+            c.out().say(&s);
             out.push(s);
             continue;
         }
-        say(&format!("{}: forgetting it everywhere", k.sentence()));
+        c.out().say(&format!("{}: forgetting it everywhere", k.sentence()));
         // The other removed nodes it knows are not nodes that missed this forget.
         let missed: Vec<String> = forget_everywhere(c, &k.id)?
             .into_iter()
@@ -173,19 +173,19 @@ pub fn finish_forgets(c: &dyn Cluster, removed: &[Removal]) -> Result<Vec<String
             .map(|(_, addr)| addr)
             .collect();
         let s = format!("{} forgot {} (removed by run {})", k.known_by.join(", "), k.addr, k.run);
-        say(&s);
+        c.out().say(&s);
         out.push(s);
         if let Some(node) = topo.node(&k.id).filter(|_| topo.is_reachable(&k.id)) {
             // Still running with the id the others just forgot (reset SOFT by an older run):
             // a new id keeps a node that missed this round from bringing it back.
-            say(&format!("{}: CLUSTER RESET HARD, so that it answers with a new id", k.addr));
+            c.out().say(&format!("{}: CLUSTER RESET HARD, so that it answers with a new id", k.addr));
             c.retire(node, Retire::ResetHard)?;
         }
         if !missed.is_empty() {
             let m = missed.join(", ");
             c.record_membership(&k.id, &k.addr, &missed, false);
             out.push(format!("{m} could not be told to forget {}: run `runbook fix` again once it answers", k.addr));
-            say(out.last().expect("just pushed"));
+            c.out().say(out.last().expect("just pushed"));
         }
     }
     Ok(out)
@@ -197,10 +197,10 @@ pub fn finish_removed(c: &dyn Cluster, node: &NodeInfo, retire: Retire) -> Resul
     let mut report = DelNodeReport { removed: vec![node.addr.to_string()], ..DelNodeReport::default() };
     match c.probe(&node.addr) {
         Ok((id, known, _)) if id == node.id && known > 1 && retire != Retire::Keep => {
-            say(&format!("{} was already forgotten by the cluster; finishing its removal", node.addr));
+            c.out().say(&format!("{} was already forgotten by the cluster; finishing its removal", node.addr));
             c.retire(node, retire)?;
         }
-        Ok(_) => say(&format!("{} was already removed", node.addr)),
+        Ok(_) => c.out().say(&format!("{} was already removed", node.addr)),
         Err(_) => report.notes.push(format!("{} was already forgotten and is unreachable", node.addr)),
     }
     Ok(report)
@@ -244,13 +244,13 @@ pub fn del_node(c: &dyn Cluster, id: &str, opts: &DelNodeOpts) -> Result<DelNode
                         Some("remove it instead: #{ replicas: \"remove\" }"),
                     )
                 })?;
-                say(&format!("{} becomes a replica of {}", r.addr, master.addr));
+                c.out().say(&format!("{} becomes a replica of {}", r.addr, master.addr));
                 c.replicate(r, &master.id)?;
                 report.rehomed.push((r.addr.to_string(), master.addr.to_string()));
             }
         }
     }
-    say(&format!("making every node forget {}", describe(&node)));
+    c.out().say(&format!("making every node forget {}", describe(&node)));
     let missed = forget_node(c, &node)?;
     let mut retire = opts.retire;
     if !missed.is_empty() {
@@ -284,10 +284,10 @@ pub fn del_node(c: &dyn Cluster, id: &str, opts: &DelNodeOpts) -> Result<DelNode
         };
         if retire == Retire::Shutdown && !missed.is_empty() {
             // Reset first: restarted some day from its nodes.conf, it would rejoin.
-            say(&format!("{}: CLUSTER RESET HARD, then SHUTDOWN", node.addr));
+            c.out().say(&format!("{}: CLUSTER RESET HARD, then SHUTDOWN", node.addr));
             c.retire(&node, Retire::ResetHard)?;
         } else {
-            say(&format!("{}: {how}", node.addr));
+            c.out().say(&format!("{}: {how}", node.addr));
         }
         if retire == Retire::Keep && !missed.is_empty() {
             report.notes.push(format!(
@@ -304,7 +304,7 @@ pub fn del_node(c: &dyn Cluster, id: &str, opts: &DelNodeOpts) -> Result<DelNode
         ));
     }
     report.removed.push(node.addr.to_string());
-    super::events::emit(
+    c.out().emit(
         "removed",
         serde_json::json!({"node": node.id, "addr": node.addr.to_string(), "retired": format!("{:?}", opts.retire)}),
     );
@@ -342,7 +342,7 @@ pub fn wait_converged(c: &dyn Cluster, timeout: Duration) -> Result<Topology> {
                 detail: problems.join("; "),
             });
         }
-        tell.say(|| {
+        tell.say(c.out(), || {
             let more = if problems.len() > 1 { format!(" (and {} more)", problems.len() - 1) } else { String::new() };
             format!(
                 "waiting for the nodes to agree ({}s of {}s): {}{more}",
@@ -368,7 +368,7 @@ pub fn add_node(c: &dyn Cluster, addr: &Addr, replica_of: Option<&str>, timeout:
     })?;
     if let Some(existing) = topo.node(&id) {
         // Already added, e.g. by the run this one resumes: make sure of the role, and stop.
-        say(&format!("{addr} is already part of the cluster"));
+        c.out().say(&format!("{addr} is already part of the cluster"));
         c.record_membership(&existing.id, &existing.addr.to_string(), &[], true);
         if let Some(master) = replica_of
             && existing.master_id.as_deref() != Some(master)
@@ -392,7 +392,7 @@ pub fn add_node(c: &dyn Cluster, addr: &Addr, replica_of: Option<&str>, timeout:
     if on.is_empty() {
         return Err(Error::refused("no reachable node to introduce the new node", None));
     }
-    say(&format!("adding {addr} to the cluster"));
+    c.out().say(&format!("adding {addr} to the cluster"));
     c.meet(&on, addr)?;
     let mut topo = wait_converged(c, timeout)?;
     while topo.node(&id).is_none() {
@@ -402,7 +402,7 @@ pub fn add_node(c: &dyn Cluster, addr: &Addr, replica_of: Option<&str>, timeout:
     if let Some(master) = replica_of {
         let m = topo.node(master).ok_or_else(|| Error::refused(format!("unknown master {master}"), None))?;
         let new = topo.node(&id).expect("waited for it").clone();
-        say(&format!("{addr} becomes a replica of {}", m.addr));
+        c.out().say(&format!("{addr} becomes a replica of {}", m.addr));
         c.replicate(&new, &m.id)?;
         topo = wait_converged(c, timeout)?;
     }

@@ -6,13 +6,11 @@ pub mod apply;
 pub mod check;
 pub mod cluster;
 pub mod command;
-pub mod events;
 pub mod fix;
 pub mod gates;
 pub mod membership;
 pub mod progress;
 pub mod reconcile;
-pub mod say;
 pub mod settle;
 pub mod slot_move;
 
@@ -25,5 +23,4 @@ pub use membership::{
     DelNodeOpts, DelNodeReport, ReplicaPolicy, add_node, del_node, finish_forgets, finish_removed, forget_everywhere,
     forget_node, wait_converged,
 };
-pub use say::say;
 pub use slot_move::SlotSteps;

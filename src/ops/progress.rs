@@ -7,18 +7,19 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::cluster::MoveStats;
-use super::say::{quiet, say};
+use crate::output::Output;
 
-pub struct Progress {
+pub struct Progress<'a> {
+    out: &'a Output,
     bar: Option<ProgressBar>,
     total_keys: Option<u64>,
     done: MoveStats,
     started: Instant,
 }
 
-impl Progress {
-    pub fn new(total_slots: usize, total_keys: Option<u64>) -> Self {
-        let bar = (std::io::stderr().is_terminal() && !quiet() && total_slots > 0).then(|| {
+impl<'a> Progress<'a> {
+    pub fn new(out: &'a Output, total_slots: usize, total_keys: Option<u64>) -> Self {
+        let bar = (std::io::stderr().is_terminal() && !out.quiet() && total_slots > 0).then(|| {
             let b = ProgressBar::with_draw_target(Some(total_slots as u64), ProgressDrawTarget::stderr());
             b.set_style(
                 ProgressStyle::with_template("{spinner} moving [{bar:28}] {pos}/{len} slots  {msg}  ETA {eta}")
@@ -28,14 +29,14 @@ impl Progress {
             b.enable_steady_tick(Duration::from_millis(200));
             b
         });
-        super::say::show_bar(bar.clone());
-        Self { bar, total_keys, done: MoveStats::default(), started: Instant::now() }
+        out.show_bar(bar.clone());
+        Self { out, bar, total_keys, done: MoveStats::default(), started: Instant::now() }
     }
 
     /// A batch is about to move.
     pub fn starting(&self, what: &str) {
         if self.bar.is_none() {
-            say(what);
+            self.out.say(what);
         }
     }
 
@@ -62,11 +63,11 @@ impl Progress {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
         }
-        super::say::show_bar(None);
+        self.out.show_bar(None);
     }
 }
 
-impl Drop for Progress {
+impl Drop for Progress<'_> {
     fn drop(&mut self) {
         self.finish();
     }

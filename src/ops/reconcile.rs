@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::cluster::{Cluster, MoveOpts, SetSlot};
-use super::say::say;
 use crate::error::{Error, Result};
 use crate::model::{SLOTS, Topology};
 use crate::plan::reconcile::{Action, Intent, Keep, KeyCounts, Reconciliation, unsettled};
@@ -34,7 +33,7 @@ pub fn settled(c: &dyn Cluster, intents: &[Intent], wait: Duration) -> Result<To
             });
         }
         if said.is_none_or(|t| t.elapsed() >= Duration::from_secs(5)) {
-            say(&format!(
+            c.out().say(&format!(
                 "waiting for the cluster to settle ({}s of at most {}s): {why}",
                 started.elapsed().as_secs(),
                 wait.as_secs()
@@ -94,7 +93,7 @@ pub fn repair(c: &dyn Cluster, intents: &[Intent], opts: &MoveOpts, wait: Durati
     let r = reconcile(&topo, &keys, intents);
     let name = |id: &str| topo.name(id);
     for (failed, successor) in &r.replaced {
-        say(&format!(
+        c.out().say(&format!(
             "{} failed over to {} during the run: the move goes on with {}",
             name(failed),
             name(successor),
@@ -103,7 +102,7 @@ pub fn repair(c: &dyn Cluster, intents: &[Intent], opts: &MoveOpts, wait: Durati
     }
     execute(c, &topo, &r, opts)?;
     for line in r.sentences() {
-        say(&line);
+        c.out().say(&line);
     }
     if !r.unresolved.is_empty() {
         let slots: crate::model::SlotSet = r.unresolved.iter().map(|u| u.0).collect();

@@ -18,6 +18,7 @@ use super::check::{Findings, NodeStats, agreement};
 use super::cluster::Cluster;
 use crate::error::Result;
 use crate::model::{NodeInfo, Topology};
+use crate::output::Output;
 
 /// One problem a gate sees.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -147,7 +148,7 @@ pub struct Settled {
 /// a line every few seconds otherwise.
 pub fn wait(c: &dyn Cluster, skip: &BTreeSet<String>, settle: Duration) -> Result<Settled> {
     let started = Instant::now();
-    let mut countdown = Countdown::new();
+    let mut countdown = Countdown::new(c.out());
     loop {
         let topo = c.topology()?;
         let stats = c.stats(&topo)?;
@@ -166,15 +167,16 @@ pub fn wait(c: &dyn Cluster, skip: &BTreeSet<String>, settle: Duration) -> Resul
 
 /// The wait's running commentary: a countdown redrawn in place on a terminal (cut to its
 /// width), a line every few seconds otherwise.
-struct Countdown {
+struct Countdown<'a> {
+    out: &'a Output,
     bar: Option<indicatif::ProgressBar>,
     shown: bool,
     last_line: Option<Instant>,
 }
 
-impl Countdown {
-    fn new() -> Self {
-        Self { bar: None, shown: false, last_line: None }
+impl<'a> Countdown<'a> {
+    fn new(out: &'a Output) -> Self {
+        Self { out, bar: None, shown: false, last_line: None }
     }
 
     fn show(&mut self, left: Duration, waiting: &[&Problem]) {
@@ -185,14 +187,14 @@ impl Countdown {
         let what = format!("{}{more}: {why}", first.text);
         let due = self.last_line.is_none_or(|t| t.elapsed() >= Duration::from_secs(LINE_EVERY_SECS));
         if due {
-            super::events::emit(
+            self.out.emit(
                 "settle",
                 serde_json::json!({"seconds_left": secs, "waiting_for": waiting.iter().map(|p| &p.text).collect::<Vec<_>>()}),
             );
             self.last_line = Some(Instant::now());
         }
         self.shown = true;
-        if super::say::quiet() {
+        if self.out.quiet() {
             return;
         }
         if std::io::stderr().is_terminal() {
@@ -210,7 +212,7 @@ impl Countdown {
             bar.set_prefix(secs.to_string());
             bar.set_message(what);
         } else if due {
-            super::say(&format!("waiting up to {secs} s for the cluster to settle: {what}"));
+            self.out.say(&format!("waiting up to {secs} s for the cluster to settle: {what}"));
         }
     }
 
@@ -223,11 +225,11 @@ impl Countdown {
         }
         let secs = (waited.as_secs_f64() * 10.0).round() / 10.0;
         if problems.is_empty() {
-            super::say(&format!("the cluster settled after {secs} s"));
+            self.out.say(&format!("the cluster settled after {secs} s"));
         } else if problems.iter().all(Problem::is_transient) {
-            super::say(&format!("the cluster did not settle in {secs} s"));
+            self.out.say(&format!("the cluster did not settle in {secs} s"));
         } else {
-            super::say(&format!("stopped waiting after {secs} s: a problem that does not settle by itself appeared"));
+            self.out.say(&format!("stopped waiting after {secs} s: a problem that does not settle by itself appeared"));
         }
     }
 }

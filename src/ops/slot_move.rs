@@ -29,6 +29,9 @@ pub trait SlotSteps {
 
     /// MIGRATEs every key `src` holds in `slots` to `dst`: the keys moved, and their estimated bytes.
     fn migrate_keys(&self, src: &NodeInfo, dst: &NodeInfo, slots: &[u16], opts: &MoveOpts) -> Result<(u64, u64)>;
+
+    /// A crash point for tests (`crate::failpoint`), where the backend has one armed.
+    fn failpoint(&self, _name: &str) {}
 }
 
 /// Replies a source may give to SETSLOT NODE once it lost its last slot and turned itself into a
@@ -100,7 +103,7 @@ pub fn move_slots(
         phase("node-target");
         require(steps, dst, &todo, &SetSlot::Node(dst.id.clone()), |_| false).map_err(open_state)?;
         stats.slots += todo.len();
-        crate::failpoint::hit("between-node");
+        steps.failpoint("between-node");
     }
 
     // The target owns the slots now; the source and the other masters only need telling. Their

@@ -13,9 +13,10 @@ use rustyline::error::ReadlineError;
 use rustyline::history::DefaultHistory;
 use rustyline::{CompletionType, Config, Editor};
 
-use crate::cli::ClusterArgs;
+use crate::config::ClusterConfig;
 use crate::error::{Error, Result, exit};
-use crate::script::params::{Header, RunArgs};
+use crate::output::Output;
+use crate::script::params::{self, Header};
 use crate::script::session::Session;
 use crate::script::types::ClusterHandle;
 use crate::script::{docs, engine, shipped};
@@ -55,8 +56,9 @@ struct Repl {
     docs: Vec<docs::FnDoc>,
 }
 
-pub fn run(args: ClusterArgs) -> Result<u8> {
-    let mut session = Session::new(args.clone(), false);
+pub fn run(cluster: ClusterConfig, out: &Arc<Output>) -> Result<u8> {
+    let seed_given = cluster.seed.is_some();
+    let mut session = Session::new(cluster, false, out.clone());
     session.interactive = true;
     session.holder = crate::live::Holder::me("repl", &std::process::id().to_string());
     let session = Arc::new(session);
@@ -73,7 +75,7 @@ pub fn run(args: ClusterArgs) -> Result<u8> {
         engine,
     };
     repl.scope.push("params", Map::new());
-    if args.cluster.is_some() {
+    if seed_given {
         let c = session.cluster(None)?;
         println!("connected to {}; `c` is the cluster. :help lists what you can do, Ctrl-D leaves.", c.0.name());
         repl.scope.push("c", c.clone());
@@ -208,12 +210,13 @@ impl Repl {
     /// `:load FILE [--param value …]`: the runbook runs in this session, so its functions and
     /// variables stay.
     fn load(&mut self, args: &[String]) -> Result<()> {
-        let ra = RunArgs::parse(args)?;
-        let name =
-            ra.runbook.ok_or_else(|| Error::usage(":load needs a runbook", Some(":load decommission --node 6397")))?;
-        let (path, source) = shipped::load(&name)?;
+        let Some((name, given)) = args.split_first().filter(|(n, _)| !n.starts_with('-')) else {
+            return Err(Error::usage(":load needs a runbook", Some(":load decommission --node 6397")));
+        };
+        let given = params::given(given)?;
+        let (path, source) = shipped::load(name)?;
         let header = Header::parse(&source).map_err(|e| Error::usage(format!("{path}: {e}"), None))?;
-        let params = header.bind(&name, &ra.params)?;
+        let params = header.bind(name, &given)?;
         self.scope.set_value("params", params);
         let ast = self
             .engine
@@ -223,7 +226,7 @@ impl Repl {
         self.session.begin_command();
         self.main_ast += ast;
         // Its imports come from its own directory, as in `runbook run`; the session's from here.
-        engine::confine_imports(&mut self.engine, engine::runbook_dir(&name).as_deref());
+        engine::confine_imports(&mut self.engine, engine::runbook_dir(name).as_deref());
         let r = self.engine.run_ast_with_scope(&mut self.scope, &self.main_ast);
         engine::confine_imports(&mut self.engine, std::env::current_dir().ok().as_deref());
         self.main_ast.clear_statements();

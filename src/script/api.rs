@@ -539,7 +539,7 @@ pub fn register(engine: &mut Engine, session: &Arc<Session>) -> Vec<Primitive> {
                         None,
                     )));
                 }
-                ops::say(&format!("{} becomes a replica of {}", r.addr, m.addr));
+                cl.out().say(&format!("{} becomes a replica of {}", r.addr, m.addr));
                 cl.replicate(&r, &m.id).map_err(rhai_err)
             })
         },
@@ -625,10 +625,10 @@ fn rebalance(c: &dyn Cluster, opts: &Map, decided: Option<&Plan>) -> RhaiResult<
         None => plan::plan_rebalance(&topo, &r).map_err(|e| rhai_err(e.into()))?,
     };
     let mut out = if plan.is_empty() {
-        ops::say(&format!("no rebalancing needed: {}", plan.note.clone().unwrap_or_default()));
+        c.out().say(&format!("no rebalancing needed: {}", plan.note.clone().unwrap_or_default()));
         report_map(&ops::ApplyReport::default())
     } else if simulate {
-        ops::say(&format!("simulate: would move {} slots", plan.moves.len()));
+        c.out().say(&format!("simulate: would move {} slots", plan.moves.len()));
         report_map(&ops::ApplyReport::default())
     } else {
         apply_plan(c, &plan, &mopts)?
@@ -657,7 +657,7 @@ fn del_node(c: &dyn Cluster, n: &Dynamic, opts: &Map) -> RhaiResult<Map> {
         Dynamic::from(r.rehomed.into_iter().map(|(a, b)| Dynamic::from(format!("{a} → {b}"))).collect::<Array>()),
     );
     for note in &r.notes {
-        ops::say(note);
+        c.out().say(note);
     }
     Ok(m)
 }
@@ -715,13 +715,10 @@ fn gates(c: &dyn Cluster, plan: Option<&Plan>, opts: &Map, settle: Option<u64>) 
     }
     let report = ops::gates::preflight(c, plan, &g).map_err(rhai_err)?;
     for line in report.to_string().lines() {
-        ops::say(line);
+        c.out().say(line);
     }
     for gate in &report.gates {
-        ops::events::emit(
-            "gate",
-            serde_json::json!({"gate": gate.name, "outcome": gate.outcome, "detail": gate.detail}),
-        );
+        c.out().emit("gate", serde_json::json!({"gate": gate.name, "outcome": gate.outcome, "detail": gate.detail}));
     }
     Ok(GatesValue(Arc::new(report)))
 }

@@ -40,7 +40,8 @@ pub fn build(session: &Arc<Session>) -> Engine {
         .set_max_modules(256)
         .set_strict_variables(true);
     // With --json, stdout carries only events: a runbook's prints go to stderr with the rest.
-    engine.on_print(|s| if crate::ops::events::json() { eprintln!("{s}") } else { println!("{s}") });
+    let out = session.out.clone();
+    engine.on_print(move |s| if out.json() { eprintln!("{s}") } else { println!("{s}") });
     engine
         .on_debug(|s, _, pos| eprintln!("debug{}: {s}", if pos.is_none() { String::new() } else { format!(" {pos}") }));
     let s = session.clone();

@@ -9,7 +9,7 @@ use super::primitive::{Effect, Primitive};
 use super::session::Session;
 use super::types::{ClusterHandle, Node, PlanValue, RhaiResult, rhai_err};
 use crate::error::Error;
-use crate::ops::{self, Cluster};
+use crate::ops::Cluster;
 
 /// Runs one primitive through the journal: recorded with its result, or, while a resumed run
 /// replays, answered with the result recorded the first time.
@@ -26,7 +26,7 @@ pub fn j<T: Clone + Send + Sync + 'static>(
     }
     let step = primitive.effect != Effect::Reads;
     if step {
-        ops::events::emit("step", serde_json::json!({"step": name, "args": args, "phase": "started"}));
+        c.0.out().emit("step", serde_json::json!({"step": name, "args": args, "phase": "started"}));
     }
     let sent_before = c.1.as_ref().map(|j| j.intents_written());
     let r = j_inner(c, primitive, args, f);
@@ -38,7 +38,7 @@ pub fn j<T: Clone + Send + Sync + 'static>(
     }
     if step {
         let error = r.as_ref().err().map(ToString::to_string);
-        ops::events::emit(
+        c.0.out().emit(
             "step",
             serde_json::json!({"step": name, "args": args, "phase": "finished", "ok": error.is_none(), "error": error}),
         );
@@ -58,7 +58,7 @@ fn j_inner<T: Clone + Send + Sync + 'static>(
         }
         return f(c.0.as_ref());
     };
-    match journal.begin(primitive.name, args, primitive.changes_cluster()).map_err(rhai_err)? {
+    match journal.begin(primitive.name, args, primitive.changes_cluster(), c.0.out()).map_err(rhai_err)? {
         crate::journal::Begin::Replayed(v) => {
             // A value that cannot be rebuilt is fetched again instead.
             match super::codec::decode(&v).and_then(Dynamic::try_cast::<T>) {

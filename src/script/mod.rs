@@ -19,26 +19,29 @@ use std::sync::Arc;
 
 use rhai::Scope;
 
-use crate::cli::ClusterArgs;
+use crate::cli::RunArgs;
+use crate::config::{ClusterConfig, RunConfig};
 use crate::error::{Error, Result, exit};
-use params::{Header, RunArgs};
+use crate::output::Output;
+use params::Header;
 use session::Session;
 
 /// `runbook run [options] <runbook> [--param value ...]`.
-pub fn run_command(args: &[String]) -> Result<u8> {
-    let mut ra = RunArgs::parse(args)?;
-    let plan = ra.plan.as_deref().map(plan_file::PlanFile::load).transpose()?;
+pub fn run_command(mut args: RunArgs, out: &Arc<Output>) -> Result<u8> {
+    let plan = args.plan.as_deref().map(plan_file::PlanFile::load).transpose()?;
+    let mut given = params::given(&args.params)?;
+    given.extend(args.param.iter().map(|(k, v)| (k.clone(), Some(v.clone()))));
     if let Some(p) = &plan {
         // A reviewed plan carries its runbook and parameters; it is applied, not rehearsed.
-        let conflict = if ra.runbook.as_ref().is_some_and(|r| *r != p.runbook) {
+        let conflict = if args.runbook.as_ref().is_some_and(|r| *r != p.runbook) {
             Some(format!(
                 "the plan is for the runbook `{}`, not `{}`",
                 p.runbook,
-                ra.runbook.clone().unwrap_or_default()
+                args.runbook.clone().unwrap_or_default()
             ))
-        } else if !ra.params.is_empty() {
+        } else if !given.is_empty() {
             Some("a plan carries its own parameters: give none beside --plan".to_string())
-        } else if ra.dry_run || ra.save_plan.is_some() {
+        } else if args.dry_run || args.save_plan.is_some() {
             Some("--plan applies a reviewed plan; to rehearse again, make a new one with --dry-run --save-plan".into())
         } else {
             None
@@ -46,20 +49,17 @@ pub fn run_command(args: &[String]) -> Result<u8> {
         if let Some(c) = conflict {
             return Err(Error::usage(c, Some("`runbook plan show FILE` prints what the plan holds")));
         }
-        ra.runbook = Some(p.runbook.clone());
-        ra.params.clone_from(&p.params);
-        ra.cluster = ra.cluster.take().or_else(|| Some(p.cluster.clone()));
+        args.runbook = Some(p.runbook.clone());
+        given.clone_from(&p.params);
+        args.cluster.cluster = args.cluster.cluster.take().or_else(|| Some(p.cluster.clone()));
         // The review was the confirmation.
-        ra.yes = true;
+        args.yes = true;
     }
-    if ra.save_plan.is_some() && !ra.dry_run {
-        return Err(Error::usage(
-            "--save-plan records a dry run's decisions: add --dry-run",
-            Some("then review the plan with `runbook plan show FILE` and apply it with `runbook run --plan FILE`"),
-        ));
-    }
-    let Some(name) = ra.runbook.clone() else {
-        if ra.help {
+    // Checked once, before the runbook is even looked for: the address, the TLS files, and
+    // options that contradict each other.
+    let cfg = RunConfig::from_args(&args)?;
+    let Some(name) = args.runbook.clone() else {
+        if args.help {
             println!("{}", run_usage());
             return Ok(exit::OK);
         }
@@ -81,36 +81,19 @@ pub fn run_command(args: &[String]) -> Result<u8> {
         ));
     }
     let header = Header::parse(&source).map_err(|e| Error::usage(format!("{path}: {e}"), None))?;
-    if ra.help {
+    if args.help {
         println!("{}", describe(&name, &header));
         return Ok(exit::OK);
     }
-    crate::ops::events::set_json(ra.json);
-    let params = header.bind(&name, &ra.params)?;
-    crate::ops::say::set_quiet(ra.quiet);
-
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let cluster_args = ClusterArgs {
-        cluster: ra.cluster.clone().or_else(|| env("RUNBOOK_CLUSTER")),
-        user: ra.user.clone().or_else(|| env("RUNBOOK_USER")),
-        password: ra.password.clone().or_else(|| env("REDISCLI_AUTH")),
-        tls: ra.tls || env("RUNBOOK_TLS").is_some_and(|v| v != "0" && v != "false"),
-        cacert: ra.cacert.clone().or_else(|| env("RUNBOOK_CACERT")).map(Into::into),
-        cert: ra.cert.clone().or_else(|| env("RUNBOOK_CERT")).map(Into::into),
-        key: ra.key.clone().or_else(|| env("RUNBOOK_KEY")).map(Into::into),
-    };
-    if cluster_args.cluster.is_some() {
-        // Address and TLS files checked now, before anything connects.
-        crate::config::ClusterConfig::from_args(&cluster_args)?;
-    }
+    let params = header.bind(&name, &given)?;
     let params_json = codec::encode(&rhai::Dynamic::from(params.clone()));
-    let mut session = Session::new(cluster_args, ra.yes);
-    session.dry_run = std::sync::atomic::AtomicBool::new(ra.dry_run);
-    session.rate_limit = ra.rate_limit;
-    session.settle = ra.settle;
+    let mut session = Session::new(cfg.cluster.clone(), cfg.yes, out.clone());
+    session.dry_run = std::sync::atomic::AtomicBool::new(cfg.dry_run);
+    session.rate_limit = cfg.rate_limit;
+    session.settle = cfg.settle;
     session.decisions = if let Some(p) = &plan {
         Some(Arc::new(plan_file::Decisions::Replay(std::sync::Mutex::new(p.decisions.clone().into()))))
-    } else if ra.save_plan.is_some() {
+    } else if cfg.save_plan.is_some() {
         Some(Arc::new(plan_file::Decisions::Record(std::sync::Mutex::new(Vec::new()))))
     } else {
         None
@@ -118,18 +101,16 @@ pub fn run_command(args: &[String]) -> Result<u8> {
     // Compile before connecting: a syntax error must not cost a connection, let alone a change.
     let mut scope = Scope::new();
     scope.push_constant("params", params);
-    let mut ast = engine::build(&Arc::new(Session::new(ClusterArgs::default(), false)))
+    let mut ast = engine::build(&Arc::new(Session::new(ClusterConfig::default(), false, Arc::default())))
         .compile_with_scope(&scope, &source)
         .map_err(|e| engine::to_error(e.into(), &path, &source))?;
     ast.set_source(path.as_str());
 
     let mut resume = None;
-    if !ra.dry_run {
-        let cluster = session.cluster_args.cluster.clone().unwrap_or_default();
-        let jpath = ra.journal.clone().map_or_else(
-            || crate::journal::default_path(&name, &source, &params_json, &cluster),
-            std::path::PathBuf::from,
-        );
+    let cluster = cfg.cluster.seed.as_ref().map(ToString::to_string).unwrap_or_default();
+    if !cfg.dry_run {
+        let jpath =
+            cfg.journal.clone().unwrap_or_else(|| crate::journal::default_path(&name, &source, &params_json, &cluster));
         // Locked for this process: a second identical command stops here, the holder named.
         let declared = primitives();
         let changes_cluster = |name: &str| declared.iter().any(|p| p.name == name && p.changes_cluster());
@@ -158,12 +139,12 @@ pub fn run_command(args: &[String]) -> Result<u8> {
     // Ctrl-C is heard from the start, not from the first cluster() only: a runbook that loops or
     // sleeps before connecting stops too.
     session.runtime()?;
-    if session.lease_first && session.cluster_args.cluster.is_some() {
+    if session.lease_first && cfg.cluster.seed.is_some() {
         // Refused here, the run has written nothing: its journal still resumes what it held.
         session.take_lease()?;
     }
     if let Some(j) = &session.journal {
-        j.start(&name, &params_json, session.cluster_args.cluster.as_deref().unwrap_or_default(), resume.as_mut())?;
+        j.start(&name, &params_json, &cluster, resume.as_mut())?;
     }
     let mut engine = engine::build(&session);
     engine::confine_imports(&mut engine, engine::runbook_dir(&name).as_deref());
@@ -194,23 +175,20 @@ pub fn run_command(args: &[String]) -> Result<u8> {
     // The JSON stream ends with the outcome, predicted or made, so automation can hold a dry
     // run against the live run that follows it.
     if result.is_ok()
-        && crate::ops::events::json()
+        && session.out.json()
         && let Some(topo) = session.outcome()
     {
         let topo = topo?;
-        crate::ops::events::emit(
-            "outcome",
-            serde_json::json!({"dry_run": session.is_dry_run(), "topology": topo.outcome()}),
-        );
+        session.out.emit("outcome", serde_json::json!({"dry_run": session.is_dry_run(), "topology": topo.outcome()}));
     }
-    if let (Ok(()), Some(file)) = (&result, &ra.save_plan) {
-        save_plan(&session, file, &name, &source, &ra)?;
+    if let (Ok(()), Some(file)) = (&result, &cfg.save_plan) {
+        save_plan(&session, file, &name, &source, &given, &cluster)?;
     }
     if let Some(d) = session.decisions.as_ref().filter(|d| d.left() > 0) {
         eprintln!("warning: {} decision(s) of the plan were not asked for: the runbook took a shorter path", d.left());
     }
     for report in session.dry_run_reports() {
-        if crate::ops::events::json() {
+        if session.out.json() {
             eprint!("{report}");
         } else {
             print!("{report}");
@@ -220,7 +198,14 @@ pub fn run_command(args: &[String]) -> Result<u8> {
 }
 
 /// Writes what a dry run decided, with what it read and what it predicts, for review.
-fn save_plan(session: &Session, file: &str, name: &str, source: &str, ra: &RunArgs) -> Result<()> {
+fn save_plan(
+    session: &Session,
+    file: &str,
+    name: &str,
+    source: &str,
+    given: &[(String, Option<String>)],
+    cluster: &str,
+) -> Result<()> {
     let Some((fingerprint, before)) = session.read_at_start() else {
         return Err(Error::usage("the runbook never read the cluster: there is no plan to save", None));
     };
@@ -229,8 +214,8 @@ fn save_plan(session: &Session, file: &str, name: &str, source: &str, ra: &RunAr
         runbook_plan: 1,
         runbook: name.to_string(),
         source_hash: plan_file::source_hash(source),
-        params: ra.params.clone(),
-        cluster: session.cluster_args.cluster.clone().unwrap_or_default(),
+        params: given.to_vec(),
+        cluster: cluster.to_string(),
         created: crate::journal::now(),
         host: crate::journal::hostname(),
         fingerprint,
@@ -260,7 +245,7 @@ fn resumable(session: &Session, resume: Option<crate::journal::Resume>) -> Resul
         return Ok(Some(r));
     }
     let journal = session.journal.as_ref().expect("a resumed run has a journal");
-    crate::ops::say(&format!(
+    session.out.say(&format!(
         "the unfinished run in {} was on another cluster at this address (none of its nodes is here); starting a new run",
         journal.path().display()
     ));
@@ -274,7 +259,7 @@ fn resumable(session: &Session, resume: Option<crate::journal::Resume>) -> Resul
 /// The runbook then starts from a cluster with no open slot.
 fn finish_in_flight(session: &Session, resume: Option<&crate::journal::Resume>) -> Result<()> {
     let Some(r) = resume else { return Ok(()) };
-    crate::ops::say(&format!(
+    session.out.say(&format!(
         "resuming the run started {} ({} step(s) done, {} slot batch(es) in flight)",
         crate::holder::unix_time(r.started as u64),
         r.calls_done,
@@ -296,27 +281,8 @@ fn finish_in_flight(session: &Session, resume: Option<&crate::journal::Resume>) 
 }
 
 fn run_usage() -> String {
-    let mut s = String::from(
-        "Usage: runbook run [OPTIONS] <RUNBOOK> [--PARAM VALUE ...]\n\n\
-         <RUNBOOK> is a path to a .rhai file or the name of a shipped runbook.\n\n\
-         Options (before or after the runbook):\n  \
-         -c, --cluster HOST:PORT  any node of the cluster [env: RUNBOOK_CLUSTER]\n      \
-         --user USER          ACL user [env: RUNBOOK_USER]\n      \
-         --password PASSWORD  password [env: REDISCLI_AUTH]\n      \
-         --tls, --cacert FILE, --cert FILE, --key FILE   TLS (and mutual TLS) to the nodes\n  \
-         -y, --yes                answer yes to confirm()\n  \
-         -q, --quiet              no progress lines\n      \
-         --dry-run            run against a simulation; change nothing\n      \
-         --journal PATH       where to journal the run (default: the state directory)\n      \
-         --save-plan FILE     with --dry-run: write the run's decisions for review\n      \
-         --plan FILE          apply a reviewed plan exactly (no prompt); refused if the cluster changed\n      \
-         --rate-limit KEYS    move at most KEYS keys per second\n      \
-         --settle SECS        wait up to SECS (default 30) for a state that settles by itself\n                           \
-         (a replica syncing, a failover under way) before a gate refuses\n      \
-         --json               JSON-lines events on stdout; human output on stderr\n  \
-         -p, --param NAME=VALUE   a parameter (for values that start with -)\n  \
-         -h, --help               this help, or a runbook's parameters with a runbook\n\nShipped runbooks:\n",
-    );
+    let mut s = crate::cli::run_help();
+    s.push_str("\nShipped runbooks:\n");
     for (name, summary) in shipped_summaries() {
         s.push_str(&format!("  {name:<16} {summary}\n"));
     }
@@ -341,7 +307,8 @@ fn describe(name: &str, h: &Header) -> String {
     for line in h.param_lines() {
         s.push_str(&format!("  {line}\n"));
     }
-    s.push_str("\nOptions: --cluster HOST:PORT, --user, --password, --yes, --quiet (see `runbook run --help`)\n");
+    // run's options are listed once, by clap, in `runbook run --help`.
+    s.push_str("\nOptions: --cluster HOST:PORT, --yes, --dry-run, … (`runbook run --help` lists them all)\n");
     s
 }
 
@@ -363,12 +330,15 @@ pub fn describe_command(name: &str) -> Result<u8> {
 
 /// An engine with the whole API registered, for reference and linting (it connects nowhere).
 pub fn reference_engine() -> rhai::Engine {
-    engine::build(&Arc::new(Session::new(ClusterArgs::default(), false)))
+    engine::build(&Arc::new(Session::new(ClusterConfig::default(), false, Arc::default())))
 }
 
 /// The primitives of the API, as registration declares them.
 pub fn primitives() -> Vec<primitive::Primitive> {
-    api::register(&mut rhai::Engine::new_raw(), &Arc::new(Session::new(ClusterArgs::default(), false)))
+    api::register(
+        &mut rhai::Engine::new_raw(),
+        &Arc::new(Session::new(ClusterConfig::default(), false, Arc::default())),
+    )
 }
 
 /// `runbook functions [NAME]`.

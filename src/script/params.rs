@@ -72,28 +72,6 @@ const RHAI_RESERVED: &[&str] = &[
     "global",
 ];
 
-/// Names `runbook run` keeps for itself; a runbook cannot declare them.
-pub const RESERVED: &[&str] = &[
-    "cluster",
-    "user",
-    "password",
-    "yes",
-    "help",
-    "dry_run",
-    "journal",
-    "json",
-    "quiet",
-    "rate_limit",
-    "settle",
-    "param",
-    "plan",
-    "save_plan",
-    "tls",
-    "cacert",
-    "cert",
-    "key",
-];
-
 #[derive(Clone, Debug, PartialEq)]
 pub struct ParamSpec {
     pub name: String,
@@ -492,7 +470,7 @@ fn param(line: &str, rest: &str) -> std::result::Result<ParamSpec, String> {
             "parameter `{name}` is a word rhai reserves (`params.{name}` would not parse): choose another name"
         ));
     }
-    if RESERVED.contains(&name.as_str()) {
+    if crate::cli::reserved_param_names().contains(&name) {
         return Err(format!("parameter `{name}` is reserved for runbook's own option --{}", name.replace('_', "-")));
     }
     let first = rest.split_whitespace().next().unwrap_or_default();
@@ -563,125 +541,45 @@ fn split_default(rest: &str) -> (&str, &str) {
     (parts.next().unwrap_or_default(), parts.next().unwrap_or_default().trim())
 }
 
-/// `runbook run`'s own options, wherever they appear among the arguments.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct RunArgs {
-    pub runbook: Option<String>,
-    pub cluster: Option<String>,
-    pub user: Option<String>,
-    pub password: Option<String>,
-    pub yes: bool,
-    pub help: bool,
-    pub dry_run: bool,
-    pub quiet: bool,
-    pub journal: Option<String>,
-    pub json: bool,
-    pub tls: bool,
-    pub cacert: Option<String>,
-    pub cert: Option<String>,
-    pub key: Option<String>,
-    pub rate_limit: Option<u64>,
-    /// `--settle SECS`: how long the preflight gates wait for a transient state to settle.
-    pub settle: Option<u64>,
-    /// `--save-plan FILE`: write a dry run's decisions for review.
-    pub save_plan: Option<String>,
-    /// `--plan FILE`: apply a reviewed plan's decisions.
-    pub plan: Option<String>,
-    /// `--name value` pairs as typed; a bare `--flag` has no value.
-    pub params: Vec<(String, Option<String>)>,
-}
-
-impl RunArgs {
-    /// Splits `args` into runbook's options, the runbook name and the runbook's parameters.
-    /// `--name value`, `--name=value`, a bare `--flag` (true) and `-p name=value` are accepted.
-    pub fn parse(args: &[String]) -> Result<Self> {
-        let mut out = RunArgs::default();
-        let mut i = 0;
-        let value_of = |i: &mut usize, inline: Option<&str>, flag: &str| -> Result<String> {
-            if let Some(v) = inline {
-                return Ok(v.to_string());
-            }
-            *i += 1;
-            args.get(*i).cloned().ok_or_else(|| Error::usage(format!("{flag} needs a value"), None))
+/// The runbook's parameters as typed after it: `--name value`, `--name=value`, a bare `--flag`
+/// (no value), in the order given.
+pub fn given(args: &[String]) -> Result<Vec<(String, Option<String>)>> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let arg = &args[i];
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with('-') => (f, Some(v)),
+            _ => (arg.as_str(), None),
         };
-        while i < args.len() {
-            let arg = &args[i];
-            if arg == "--" {
-                i += 1;
-                continue;
+        match flag.strip_prefix("--").filter(|n| !n.is_empty()) {
+            Some(name) => {
+                let value = if let Some(v) = inline {
+                    Some(v.to_string())
+                } else if args.get(i + 1).is_some_and(|n| crate::cli::is_param_value(n)) {
+                    i += 1;
+                    Some(args[i].clone())
+                } else {
+                    None
+                };
+                out.push((name.replace('-', "_"), value));
             }
-            let (flag, inline) = match arg.split_once('=') {
-                Some((f, v)) if f.starts_with('-') => (f, Some(v)),
-                _ => (arg.as_str(), None),
-            };
-            match flag {
-                "-y" | "--yes" => out.yes = true,
-                "-h" | "--help" => out.help = true,
-                "--dry-run" => out.dry_run = true,
-                "--json" => out.json = true,
-                "--tls" => out.tls = true,
-                "--cacert" => out.cacert = Some(value_of(&mut i, inline, flag)?),
-                "--cert" => out.cert = Some(value_of(&mut i, inline, flag)?),
-                "--key" => out.key = Some(value_of(&mut i, inline, flag)?),
-                "-q" | "--quiet" => out.quiet = true,
-                "-c" | "--cluster" => out.cluster = Some(value_of(&mut i, inline, flag)?),
-                "--user" => out.user = Some(value_of(&mut i, inline, flag)?),
-                "--journal" => out.journal = Some(value_of(&mut i, inline, flag)?),
-                "--save-plan" => out.save_plan = Some(value_of(&mut i, inline, flag)?),
-                "--plan" => out.plan = Some(value_of(&mut i, inline, flag)?),
-                "--rate-limit" => {
-                    let v = value_of(&mut i, inline, flag)?;
-                    out.rate_limit = Some(v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
-                        Error::usage(format!("--rate-limit takes a number of keys per second, not `{v}`"), None)
-                    })?);
-                }
-                "--settle" => {
-                    let v = value_of(&mut i, inline, flag)?;
-                    out.settle = Some(v.parse().map_err(|_| {
-                        Error::usage(
-                            format!("--settle takes a number of seconds (0 to refuse at once), not `{v}`"),
-                            None,
-                        )
-                    })?);
-                }
-                "--password" => out.password = Some(value_of(&mut i, inline, flag)?),
-                "-p" | "--param" => {
-                    let kv = value_of(&mut i, inline, flag)?;
-                    let (k, v) = kv
-                        .split_once('=')
-                        .ok_or_else(|| Error::usage(format!("-p takes NAME=VALUE, not `{kv}`"), None))?;
-                    out.params.push((k.replace('-', "_"), Some(v.to_string())));
-                }
-                f if f.starts_with("--") && f.len() > 2 => {
-                    let name = f[2..].replace('-', "_");
-                    let value = if let Some(v) = inline {
-                        Some(v.to_string())
-                    } else if args.get(i + 1).is_some_and(|n| !n.starts_with('-') || n.parse::<f64>().is_ok()) {
-                        i += 1;
-                        Some(args[i].clone())
-                    } else {
-                        None
-                    };
-                    out.params.push((name, value));
-                }
-                f if f.starts_with('-') && f.len() > 1 && f.parse::<f64>().is_err() => {
-                    return Err(Error::usage(
-                        format!("unknown option `{f}`"),
-                        Some("runbook parameters are given as --name value"),
-                    ));
-                }
-                _ if out.runbook.is_none() => out.runbook = Some(arg.clone()),
-                _ => {
-                    return Err(Error::usage(
-                        format!("unexpected argument `{arg}`"),
-                        Some("parameters are given as --name value"),
-                    ));
-                }
+            None if flag.starts_with('-') && flag.len() > 1 && flag.parse::<f64>().is_err() => {
+                return Err(Error::usage(
+                    format!("unknown option `{flag}`"),
+                    Some("runbook parameters are given as --name value"),
+                ));
             }
-            i += 1;
+            None => {
+                return Err(Error::usage(
+                    format!("unexpected argument `{arg}`"),
+                    Some("parameters are given as --name value"),
+                ));
+            }
         }
-        Ok(out)
+        i += 1;
     }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -692,34 +590,32 @@ mod tests {
         a.iter().map(|s| (*s).to_string()).collect()
     }
 
-    fn given(pairs: &[(&str, Option<&str>)]) -> Vec<(String, Option<String>)> {
+    fn given_pairs(pairs: &[(&str, Option<&str>)]) -> Vec<(String, Option<String>)> {
         pairs.iter().map(|(k, v)| ((*k).to_string(), v.map(str::to_string))).collect()
     }
 
     fn problems(h: &Header, pairs: &[(&str, Option<&str>)]) -> Vec<String> {
-        match h.bind("t", &given(pairs)) {
+        match h.bind("t", &given_pairs(pairs)) {
             Err(Error::Params { problems, .. }) => problems,
             other => panic!("{other:?}"),
         }
     }
 
     #[test]
-    fn options_anywhere() {
-        let a = RunArgs::parse(&args(&["decommission", "--node", "6397", "--yes", "--cluster", "h:1"])).unwrap();
-        let b = RunArgs::parse(&args(&["--yes", "-c", "h:1", "decommission", "--node=6397"])).unwrap();
-        assert_eq!(a, b);
-        assert_eq!(a.params, given(&[("node", Some("6397"))]));
-        let f = RunArgs::parse(&args(&["x.rhai", "--force", "--ratio", "1.5", "--name", "abc", "--dry-run"])).unwrap();
-        assert!(f.dry_run);
-        assert_eq!(f.params, given(&[("force", None), ("ratio", Some("1.5")), ("name", Some("abc"))]));
-        assert!(RunArgs::parse(&args(&["x", "--cluster"])).is_err());
-        assert_eq!(RunArgs::parse(&args(&["x", "--settle", "5"])).unwrap().settle, Some(5));
-        assert_eq!(RunArgs::parse(&args(&["x", "--settle=0"])).unwrap().settle, Some(0));
-        assert!(RunArgs::parse(&args(&["x", "--settle", "soon"])).is_err());
-        // A bare flag before an option: the option is not its value; a negative number is.
-        let g = RunArgs::parse(&args(&["x", "--simulate", "-c", "h:1", "--offset", "-3"])).unwrap();
-        assert_eq!(g.cluster.as_deref(), Some("h:1"));
-        assert_eq!(g.params, given(&[("simulate", None), ("offset", Some("-3"))]));
+    fn parameters_as_typed() {
+        let g = given(&args(&["--force", "--ratio", "1.5", "--name=abc", "--offset", "-3", "--dry-one"])).unwrap();
+        assert_eq!(
+            g,
+            given_pairs(&[
+                ("force", None),
+                ("ratio", Some("1.5")),
+                ("name", Some("abc")),
+                ("offset", Some("-3")),
+                ("dry_one", None)
+            ])
+        );
+        assert!(given(&args(&["-x"])).unwrap_err().to_string().contains("unknown option `-x`"));
+        assert!(given(&args(&["--a", "1", "2"])).unwrap_err().to_string().contains("unexpected argument `2`"));
     }
 
     #[test]
@@ -735,7 +631,7 @@ mod tests {
         assert_eq!(h.params.len(), 3);
         assert_eq!(h.params[2].default, Some(Value::Str("remove".into())));
         // Untyped and required: a number stays a number, as before types existed.
-        let m = h.bind("t", &given(&[("node", Some("6397"))])).unwrap();
+        let m = h.bind("t", &given_pairs(&[("node", Some("6397"))])).unwrap();
         assert_eq!(m["rebalance"].as_bool(), Ok(true));
         assert_eq!(m["node"].as_int(), Ok(6397));
         assert_eq!(
@@ -755,7 +651,7 @@ mod tests {
         assert_eq!(h.params[0].kind, Kind::Choice(vec!["remove".into(), "rehome".into()]));
         assert_eq!(h.params[0].help, "Their fate.");
         assert_eq!(h.bind("t", &[]).unwrap()["replicas"].clone().into_string().unwrap(), "remove");
-        assert!(h.bind("t", &given(&[("replicas", Some("rehome"))])).is_ok());
+        assert!(h.bind("t", &given_pairs(&[("replicas", Some("rehome"))])).is_ok());
         assert_eq!(
             problems(&h, &[("replicas", Some("rehom"))]),
             vec![
@@ -781,7 +677,7 @@ mod tests {
         let m = h
             .bind(
                 "t",
-                &given(&[
+                &given_pairs(&[
                     ("node", Some("072")),
                     ("targets", Some("6391, 10.0.0.5:6379,id:ab")),
                     ("threshold", Some("5")),
@@ -838,7 +734,7 @@ mod tests {
             vec!["--node is given twice: `6391` and `6392`"]
         );
         // `18` is a port as far as its form goes; whether a node listens there is the cluster's to say.
-        assert!(h.bind("t", &given(&[("node", Some("18"))])).is_ok());
+        assert!(h.bind("t", &given_pairs(&[("node", Some("18"))])).is_ok());
         let line = &h.param_lines()[2];
         assert!(line.contains("<float 0..100>") && line.contains("(default 2.0)"), "{line}");
     }

@@ -8,18 +8,22 @@ use std::sync::{Arc, Mutex, OnceLock};
 use tokio::runtime::Runtime;
 
 use super::types::ClusterHandle;
-use crate::cli::ClusterArgs;
 use crate::config::ClusterConfig;
 use crate::error::{Error, Result};
 use crate::journal::{Begin, Journal};
 use crate::live::{self, Holder, LiveCluster};
+use crate::model::Addr;
 use crate::ops::Cluster;
+use crate::output::Output;
 use crate::sim::SimCluster;
 
 pub struct Session {
-    pub cluster_args: ClusterArgs,
+    /// The cluster named by `--cluster`, and how to log in to it and to any other one named.
+    pub cluster: ClusterConfig,
     pub yes: bool,
     pub dry_run: AtomicBool,
+    /// Where progress lines and `--json` events go; every cluster this session connects shares it.
+    pub out: Arc<Output>,
     /// In the REPL every Ctrl-C cancels the running primitive; elsewhere a second one exits.
     pub interactive: bool,
     pub cancel: Arc<AtomicBool>,
@@ -47,9 +51,10 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(cluster_args: ClusterArgs, yes: bool) -> Self {
+    pub fn new(cluster: ClusterConfig, yes: bool, out: Arc<Output>) -> Self {
         Self {
-            cluster_args,
+            cluster,
+            out,
             yes,
             dry_run: AtomicBool::new(false),
             interactive: false,
@@ -111,17 +116,20 @@ impl Session {
 
     /// The cluster named by `--cluster`/`RUNBOOK_CLUSTER` (once, then shared), or another one.
     pub fn cluster(&self, addr: Option<&str>) -> Result<ClusterHandle> {
-        let mut args = self.cluster_args.clone();
-        if let Some(a) = addr {
-            args.cluster = Some(a.to_string());
-        } else if let Some(c) = self.default.lock().expect("not poisoned").clone() {
+        if addr.is_none()
+            && let Some(c) = self.default.lock().expect("not poisoned").clone()
+        {
             return Ok(c);
         }
+        let seed = match addr {
+            Some(a) => crate::config::parse_seed(a)?,
+            None => self.cluster.seed()?.clone(),
+        };
         let leased = if addr.is_none() { self.leased.lock().expect("not poisoned").take() } else { None };
         let live = if let Some(live) = leased {
             live
         } else {
-            let live = self.connect(&args)?;
+            let live = self.connect(&seed)?;
             if addr.is_none() && self.lease_first && !self.is_dry_run() {
                 live.acquire_lease()?;
             }
@@ -151,18 +159,23 @@ impl Session {
         Ok(handle)
     }
 
-    fn connect(&self, args: &ClusterArgs) -> Result<LiveCluster> {
-        let cfg = ClusterConfig::from_args(args)?;
-        Ok(LiveCluster::connect(self.runtime()?, cfg.seed, cfg.creds, self.cancel.clone())?
-            .with_journal(self.journal.clone(), self.holder.clone())
-            .with_rate_limit(self.rate_limit))
+    fn connect(&self, seed: &Addr) -> Result<LiveCluster> {
+        Ok(LiveCluster::connect(
+            self.runtime()?,
+            seed.clone(),
+            self.cluster.creds.clone(),
+            self.cancel.clone(),
+            self.out.clone(),
+        )?
+        .with_journal(self.journal.clone(), self.holder.clone())
+        .with_rate_limit(self.rate_limit))
     }
 
     /// Connects to the cluster named by `--cluster` and takes its lease, before the run reads
     /// anything of it; the first `cluster()` then uses this connection. Refuses (exit 3, the
     /// holder named) while another run holds the lease.
     pub fn take_lease(&self) -> Result<()> {
-        let live = self.connect(&self.cluster_args)?;
+        let live = self.connect(self.cluster.seed()?)?;
         live.acquire_lease()?;
         *self.leased.lock().expect("not poisoned") = Some(live);
         Ok(())
@@ -177,6 +190,8 @@ impl Session {
     /// A new command begins (a REPL line, a `:run`): what an earlier one changed is not its doing.
     pub fn begin_command(&self) {
         self.changed.store(false, std::sync::atomic::Ordering::Relaxed);
+        // A bar an interrupted command left behind is not this one's to print around.
+        self.out.show_bar(None);
     }
 
     /// The cluster's fingerprint and outcome summary when a dry run first read it.
@@ -206,7 +221,7 @@ impl Session {
             return Ok(true);
         }
         let Some(journal) = &self.journal else { return self.ask(question) };
-        match journal.begin("confirm", question, false)? {
+        match journal.begin("confirm", question, false, &self.out)? {
             Begin::Replayed(_) => {
                 eprintln!("{question} [y/N] yes (answered in the run this one resumes)");
                 Ok(true)

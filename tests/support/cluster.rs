@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use runbook::live::Credentials;
+use runbook::config::Credentials;
 use runbook::model::{Addr, Topology};
 
 static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
