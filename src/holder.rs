@@ -23,6 +23,11 @@ impl Holder {
     }
 }
 
+/// Seconds since the epoch, as journals and `--json` events stamp them.
+pub fn now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
 pub fn unix_time(secs: u64) -> String {
     let (d, s) = (secs / 86400, secs % 86400);
     // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).

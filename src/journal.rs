@@ -24,7 +24,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
@@ -32,9 +31,7 @@ use crate::error::{Error, Result};
 use crate::output::Output;
 use crate::plan::Intent;
 
-pub fn now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
-}
+pub use crate::holder::now;
 
 /// A completed call of the run being resumed, returned again instead of being executed.
 #[derive(Clone, Debug)]

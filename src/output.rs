@@ -60,9 +60,7 @@ impl Output {
             fields = json!({});
         }
         fields["event"] = json!(event);
-        // As `journal::now`, which is not called: the journal reports through this module.
-        let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
-        fields["ts"] = json!(ts);
+        fields["ts"] = json!(crate::holder::now());
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{fields}");
         let _ = out.flush();

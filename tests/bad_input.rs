@@ -256,7 +256,10 @@ fn cluster_state(c: &TestCluster) -> Vec<String> {
                 .lines()
                 .map(|l| {
                     let f: Vec<&str> = l.split_whitespace().collect();
-                    [&f[..4], &f[6..7], &f[8..]].concat().join(" ")
+                    // A node one view suspects for a moment (`fail?`, a late pong on a loaded
+                    // machine) is no change any case made.
+                    let flags = f[2].split(',').filter(|f| *f != "fail?").collect::<Vec<_>>().join(",");
+                    [&f[..2], &[flags.as_str()], &f[3..4], &f[6..7], &f[8..]].concat().join(" ")
                 })
                 .collect();
             lines.sort();
@@ -461,7 +464,7 @@ fn refused_at_the_edges_before_any_change() {
         4,
         &["a password given with --password shows in `ps`", "REDISCLI_AUTH"],
     ));
-    let before = cluster_state(&c);
+    let mut before = cluster_state(&c);
     let mut failures = Vec::new();
     for case in &cases {
         let args: Vec<&str> = case.args.iter().map(String::as_str).collect();
@@ -477,8 +480,13 @@ fn refused_at_the_edges_before_any_change() {
         if out.stderr.contains("panicked") {
             failures.push(format!("{}: panicked\n{}", case.name, out.stderr));
         }
-        if cluster_state(&c) != before {
-            failures.push(format!("{}: the cluster changed", case.name));
+        let after = cluster_state(&c);
+        if after != before {
+            // Named line by line, and taken as the new baseline, so one change is blamed on
+            // the case that made it and not on every case after it.
+            let changed: Vec<String> = after.iter().filter(|l| !before.contains(l)).cloned().collect();
+            failures.push(format!("{}: the cluster changed:\n{}", case.name, changed.join("\n")));
+            before = after;
         }
     }
     assert!(failures.is_empty(), "{} case(s) failed:\n\n{}", failures.len(), failures.join("\n\n"));
