@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod failpoint;
+pub mod guarded;
 pub mod holder;
 pub mod interrupt;
 pub mod journal;

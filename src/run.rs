@@ -76,7 +76,8 @@ fn dispatch(args: Arguments, out: &Arc<Output>) -> Result<u8> {
         Command::Fix { cluster } => {
             let cfg = ClusterConfig::from_args(&cluster)?;
             let (_rt, c) = connect(&cfg, out)?;
-            let c = c.with_journal(None, crate::live::Holder::me("fix", &std::process::id().to_string()));
+            let c = c.with_holder(crate::live::Holder::me("fix", &std::process::id().to_string()), None);
+            let c = crate::guarded::Guarded::new(Arc::new(c), None);
             // The lease first: never judge (or close) slots that another run has open right now.
             c.acquire_lease()?;
             crate::ops::fix_open_slots(&c, &crate::ops::MoveOpts::default())?;

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result, ServerReply};
 use crate::model::{Addr, NodeInfo, SlotSet, Topology, describe};
-use crate::ops::{Action, Cluster, MoveOpts, MoveStats, NodeStats, Retire, SetSlot, SlotSteps};
+use crate::ops::{Cluster, MoveOpts, MoveStats, NodeStats, Retire, SetSlot, SlotSteps};
 use crate::plan::Batch;
 
 struct State {
@@ -385,10 +385,9 @@ impl Cluster for SimCluster {
         self.keys(node, slots)
     }
 
-    fn move_slots(&self, topo: &Topology, batch: &Batch, opts: &MoveOpts) -> Result<MoveStats> {
+    fn move_slots(&self, topo: &Topology, batch: &Batch, opts: &MoveOpts, phase: &dyn Fn(&str)) -> Result<MoveStats> {
         let slots: SlotSet = batch.slots.iter().copied().collect();
-        Action::Move { from: topo.name(&batch.from), to: topo.name(&batch.to), slots: slots.clone() }.emit(self.out());
-        let stats = crate::ops::slot_move::move_slots(&SimSteps(self), topo, batch, opts, &|_| {})?;
+        let stats = crate::ops::slot_move::move_slots(&SimSteps(self), topo, batch, opts, phase)?;
         let st = self.state();
         let action = format!(
             "move {} slot(s) {slots} ({} keys) {} → {}",
@@ -403,8 +402,6 @@ impl Cluster for SimCluster {
     }
 
     fn setslot(&self, node: &NodeInfo, slots: &[u16], how: &SetSlot) -> Result<()> {
-        let set: SlotSet = slots.iter().copied().collect();
-        Action::SetSlot { node: node.addr.to_string(), slots: set, how: how.clone() }.emit(self.out());
         let replies = self.apply_setslot(node, slots, how)?;
         let what = {
             let st = self.state();
@@ -424,13 +421,11 @@ impl Cluster for SimCluster {
     }
 
     fn move_keys(&self, from: &NodeInfo, to: &NodeInfo, slot: u16, _opts: &MoveOpts) -> Result<u64> {
-        Action::MoveKeys { from: from.addr.to_string(), to: to.addr.to_string(), slot }.emit(self.out());
         self.record(format!("move the keys of slot {slot} from {} to {}", from.addr, to.addr));
         self.apply_migrate(from, to, &[slot])
     }
 
     fn forget(&self, on: &[NodeInfo], id: &str) -> Vec<(String, Result<()>)> {
-        Action::Forget { id: id.to_string() }.emit(self.out());
         let mut st = self.state();
         let name =
             st.views.values().flat_map(|v| v.iter()).find(|n| n.id == id).map_or_else(|| id.to_string(), describe);
@@ -475,7 +470,6 @@ impl Cluster for SimCluster {
     }
 
     fn replicate(&self, replica: &NodeInfo, master_id: &str) -> Result<()> {
-        Action::Replicate { node: replica.addr.to_string(), master: master_id.to_string() }.emit(self.out());
         let mut st = self.state();
         let master = Self::name_of(&st, master_id);
         let refusal = match st.me(&replica.id) {
@@ -505,7 +499,6 @@ impl Cluster for SimCluster {
     }
 
     fn retire(&self, node: &NodeInfo, how: Retire) -> Result<()> {
-        Action::Retire { node: node.addr.to_string(), how }.emit(self.out());
         match how {
             Retire::Reset => self.record(format!("CLUSTER RESET SOFT on {}", node.addr)),
             Retire::ResetHard => self.record(format!("CLUSTER RESET HARD on {} (a new id)", node.addr)),
@@ -526,7 +519,6 @@ impl Cluster for SimCluster {
             return self.live.call(node, args);
         }
         let cmd = crate::ops::command::command_name(args);
-        Action::Command { node: node.addr.to_string(), name: cmd.clone() }.emit(self.out());
         self.record(format!("{cmd}{} on {} (not sent)", if args.len() > 1 { " …" } else { "" }, node.addr));
         Ok(serde_json::Value::Null)
     }
@@ -537,7 +529,6 @@ impl Cluster for SimCluster {
 
     fn meet(&self, on: &[NodeInfo], addr: &Addr) -> Result<()> {
         let (id, _, _) = self.live.probe(addr)?;
-        Action::Meet { addr: addr.to_string() }.emit(self.out());
         let new = NodeInfo {
             id: id.clone(),
             addr: addr.clone(),

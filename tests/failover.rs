@@ -228,6 +228,33 @@ fn fix_after_the_tool_and_the_victim_died() {
     fix_after(3, 7, "victim-died");
 }
 
+/// A replica of a receiving master freezes mid-drain. Redis does not wait for replicas; Valkey
+/// carries out a primary's SETSLOT only once its replicas acknowledged it (NOREPLICAS after 2 s
+/// otherwise), so there the drain retries, saying why, and goes on once the replica wakes.
+#[test]
+fn a_frozen_replica_of_a_receiver_holds_the_drain_only_while_frozen() {
+    let c = fault_cluster(20_000);
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("j.jsonl").display().to_string();
+    let (victim, replica) = (c.node_id(3), c.node_id(7));
+    let run = spawn_runbook(&decommission_args(&c, &journal), &["--rate-limit", "500"]);
+    let frozen = c.node_id(4);
+    c.wait_until("node 0 imports slots", Duration::from_secs(30), |c| has_open_slot(c, 0));
+    c.freeze(4);
+    c.wait_until("the others suspect the frozen replica", Duration::from_secs(30), |c| {
+        c.cluster_nodes(1).lines().any(|l| l.starts_with(&frozen) && l.contains("fail"))
+    });
+    c.thaw(4);
+    let out = finish(run);
+    println!("run: exit {}\n{}\n{}", out.code, out.stdout, out.stderr);
+    out.expect_code(0);
+    let valkey = std::env::var("RUNBOOK_TEST_SERVER").is_ok_and(|s| s.contains("valkey"));
+    if valkey {
+        out.stderr_has("does not acknowledge SETSLOT");
+    }
+    assert_clean(&c, 20_000, &[&victim, &replica]);
+}
+
 /// A master dies while the drain is busy elsewhere: every node reports `cluster_state:fail`
 /// until its replica is promoted, and the victim refuses MIGRATE meanwhile (CLUSTERDOWN).
 #[test]

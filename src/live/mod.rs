@@ -1,9 +1,8 @@
 //! The live backend: `Cluster` over real nodes, one connection each, on a tokio runtime.
 //!
 //! Rhai is synchronous, so each primitive blocks on the runtime (`Runtime::block_on`) from the
-//! engine's thread, which is never a runtime thread. Every mutating step holds the cluster's
-//! lease (a `runbook run` that can change the cluster takes it when it connects; the REPL at its
-//! first change) and is written to the journal (when there is one) before it is sent.
+//! engine's thread, which is never a runtime thread. It only carries changes out: the lease and
+//! the journal around each are `Guarded`'s, whichever backend it wraps.
 
 pub mod discover;
 pub mod form;
@@ -19,7 +18,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::join_all;
-use serde_json::json;
 use tokio::runtime::Runtime;
 
 pub use lease::Holder;
@@ -27,9 +25,8 @@ pub use pool::{Pool, Timeouts};
 
 use crate::config::Credentials;
 use crate::error::{Error, Result};
-use crate::journal::Journal;
-use crate::model::{Addr, NodeInfo, SlotSet, Topology};
-use crate::ops::{Action, Cluster, MoveOpts, MoveStats, NodeStats, Retire, SetSlot};
+use crate::model::{Addr, NodeInfo, Topology};
+use crate::ops::{Cluster, MoveOpts, MoveStats, NodeStats, Retire, SetSlot};
 use crate::output::Output;
 use crate::plan::Batch;
 
@@ -48,8 +45,9 @@ pub struct LiveCluster {
     pool: Arc<Pool>,
     seed: Addr,
     cancel: Arc<AtomicBool>,
-    journal: Option<Arc<Journal>>,
     holder: Holder,
+    /// The journal's run id, when the run keeps one: the registry of removed nodes names it.
+    run_id: Option<String>,
     lease: Mutex<Option<lease::Lease>>,
     rate_limit: Option<u64>,
     /// The nodes that answered the last read of the cluster: where to read it from when the
@@ -80,8 +78,8 @@ impl LiveCluster {
             pool: Arc::new(Pool::new(creds, Timeouts::default()).with_output(out)),
             seed,
             cancel,
-            journal: None,
             holder: Holder::me("runbook", "interactive"),
+            run_id: None,
             lease: Mutex::new(None),
             rate_limit: None,
             peers: Mutex::new(Vec::new()),
@@ -94,11 +92,11 @@ impl LiveCluster {
         Ok(me)
     }
 
-    /// Records every mutating step in `journal`, and names the lease after this run.
+    /// Names the lease after this run, and the registry of removed nodes after its journal.
     #[must_use]
-    pub fn with_journal(mut self, journal: Option<Arc<Journal>>, holder: Holder) -> Self {
-        self.journal = journal;
+    pub fn with_holder(mut self, holder: Holder, run_id: Option<String>) -> Self {
         self.holder = holder;
+        self.run_id = run_id;
         self
     }
 
@@ -139,20 +137,10 @@ impl LiveCluster {
         Ok(())
     }
 
-    /// Journals `intent`, runs `step` (uncancellable: a started step finishes), journals the outcome.
-    fn mutate<T>(&self, intent: serde_json::Value, step: impl Future<Output = Result<T>>) -> Result<T> {
-        self.mutate_with(intent, || self.rt.block_on(step))
-    }
-
-    /// As `mutate`, for a step made of several blocking calls.
-    fn mutate_with<T>(&self, intent: serde_json::Value, step: impl FnOnce() -> Result<T>) -> Result<T> {
-        self.ensure_lease()?;
-        let id = self.journal.as_ref().map(|j| j.intent(intent)).transpose()?;
-        let r = step();
-        if let (Some(j), Some(id)) = (&self.journal, id) {
-            j.outcome(id, r.as_ref().err().map(ToString::to_string).as_deref())?;
-        }
-        r
+    /// Runs a change to its end: Ctrl-C does not cut a started change short. (The lease and the
+    /// journal around it are `Guarded`'s.)
+    fn change<T>(&self, step: impl Future<Output = Result<T>>) -> Result<T> {
+        self.rt.block_on(step)
     }
 }
 
@@ -222,72 +210,42 @@ impl Cluster for LiveCluster {
         self.block(migrate::count_keys(&self.pool, node, slots))
     }
 
-    fn move_slots(&self, topo: &Topology, batch: &Batch, opts: &MoveOpts) -> Result<MoveStats> {
+    fn move_slots(&self, topo: &Topology, batch: &Batch, opts: &MoveOpts, phase: &dyn Fn(&str)) -> Result<MoveStats> {
         if self.cancel.load(Ordering::Relaxed) {
             return Err(Error::Cancelled);
         }
-        let slots: SlotSet = batch.slots.iter().copied().collect();
-        let addr = |id: &str| topo.node(id).map(|n| n.addr.to_string());
-        let replicas = |id: &str| topo.replicas_of(id).map(|r| r.id.clone()).collect::<Vec<_>>();
-        let intent = json!({
-            "op": "move", "from": batch.from, "to": batch.to, "slots": slots.to_string(),
-            "from_addr": addr(&batch.from), "to_addr": addr(&batch.to),
-            "from_replicas": replicas(&batch.from), "to_replicas": replicas(&batch.to),
-        });
-        Action::Move { from: topo.name(&batch.from), to: topo.name(&batch.to), slots: slots.clone() }.emit(self.out());
-        let journal = self.journal.clone();
-        let phase = move |p: &str| {
-            if let Some(j) = &journal {
-                j.note(&json!({"t": "phase", "phase": p, "ts": crate::journal::now()}));
-            }
-        };
         let mut opts = opts.clone();
         opts.rate_limit = opts.rate_limit.or(self.rate_limit);
         // A batch runs to its end once started, so Ctrl-C never leaves a slot open.
         let steps = migrate::LiveSteps { rt: &self.rt, pool: &self.pool };
-        self.mutate_with(intent, || crate::ops::slot_move::move_slots(&steps, topo, batch, &opts, &phase))
+        crate::ops::slot_move::move_slots(&steps, topo, batch, &opts, phase)
     }
 
     fn setslot(&self, node: &NodeInfo, slots: &[u16], how: &SetSlot) -> Result<()> {
-        let s: SlotSet = slots.iter().copied().collect();
-        let intent = json!({
-            "op": "setslot", "node": node.addr.to_string(), "how": how.word(), "owner": how.peer(), "slots": s.to_string(),
-        });
-        Action::SetSlot { node: node.addr.to_string(), slots: s, how: how.clone() }.emit(self.out());
-        self.mutate(intent, migrate::setslot_plain(&self.pool, node, slots, how))
+        self.change(migrate::setslot_plain(&self.pool, node, slots, how))
     }
 
     fn move_keys(&self, from: &NodeInfo, to: &NodeInfo, slot: u16, opts: &MoveOpts) -> Result<u64> {
-        let intent = json!({"op": "move-keys", "from": from.addr.to_string(), "to": to.addr.to_string(), "slot": slot});
-        Action::MoveKeys { from: from.addr.to_string(), to: to.addr.to_string(), slot }.emit(self.out());
-        self.mutate(intent, migrate::migrate_keys(&self.pool, from, to, slot, opts))
+        self.change(migrate::migrate_keys(&self.pool, from, to, slot, opts))
     }
 
     fn forget(&self, on: &[NodeInfo], id: &str) -> Vec<(String, Result<()>)> {
         let pool = &self.pool;
-        let on_addrs: Vec<String> = on.iter().map(|n| n.addr.to_string()).collect();
         let futs = on.iter().map(|n| async move {
             let r: Result<redis::Value> =
                 pool.query(&n.addr, "CLUSTER FORGET", redis::cmd("CLUSTER").arg("FORGET").arg(id)).await;
             (n.id.clone(), r.map(|_| ()))
         });
-        let round = async { Ok(join_all(futs).await) };
         if self.seed_id.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_deref() == Some(id) {
             self.seed_left.store(true, Ordering::Relaxed);
         }
-        Action::Forget { id: id.to_string() }.emit(self.out());
-        let out = match self.mutate(json!({"op": "forget", "node": id, "on": on_addrs}), round) {
-            Ok(out) => out,
-            Err(e) => on.iter().map(|n| (n.id.clone(), Err(e.clone()))).collect(),
-        };
+        let out = self.rt.block_on(join_all(futs));
         self.pool.failpoint("after-forget");
         out
     }
 
     fn replicate(&self, replica: &NodeInfo, master_id: &str) -> Result<()> {
-        let intent = json!({"op": "replicate", "node": replica.addr.to_string(), "master": master_id});
-        Action::Replicate { node: replica.addr.to_string(), master: master_id.to_string() }.emit(self.out());
-        self.mutate(intent, async {
+        self.change(async {
             let _: redis::Value = self
                 .pool
                 .query(&replica.addr, "CLUSTER REPLICATE", redis::cmd("CLUSTER").arg("REPLICATE").arg(master_id))
@@ -301,9 +259,7 @@ impl Cluster for LiveCluster {
             self.seed_left.store(true, Ordering::Relaxed);
         }
         self.retired.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(node.addr.clone());
-        let intent = json!({"op": "retire", "node": node.addr.to_string(), "how": format!("{how:?}")});
-        Action::Retire { node: node.addr.to_string(), how }.emit(self.out());
-        self.mutate(intent, async {
+        self.change(async {
             match how {
                 Retire::Keep => Ok(()),
                 Retire::Reset | Retire::ResetHard => {
@@ -337,17 +293,11 @@ impl Cluster for LiveCluster {
         let r = crate::removed::Removal {
             id: id.to_string(),
             addr: addr.to_string(),
-            run: match &self.journal {
-                Some(j) => j.run_id().to_string(),
-                None => format!("{} (pid {})", self.holder.runbook, self.holder.pid),
-            },
+            run: self.run_id.clone().unwrap_or_else(|| format!("{} (pid {})", self.holder.runbook, self.holder.pid)),
             ts: crate::journal::now(),
             missed: missed.to_vec(),
             event: if added { "added" } else { "removed" }.into(),
         };
-        if let Some(j) = &self.journal {
-            j.note(&json!({"t": "membership", "event": r.event, "node": r.id, "addr": r.addr, "missed": r.missed, "ts": r.ts}));
-        }
         if let Err(e) = crate::removed::record(&r) {
             self.pool
                 .out()
@@ -364,15 +314,6 @@ impl Cluster for LiveCluster {
             cmd.arg(a);
         }
         let name = first.to_uppercase();
-        // Only the command's name is journaled (its arguments may hold a secret), and only when
-        // it may change something.
-        if crate::ops::command::kind(args) != crate::ops::command::CommandKind::Read {
-            let command = crate::ops::command::command_name(args);
-            Action::Command { node: node.addr.to_string(), name: command.clone() }.emit(self.out());
-            if let Some(j) = &self.journal {
-                j.intent(json!({"op": "command", "node": node.addr.to_string(), "command": command}))?;
-            }
-        }
         let v: redis::Value = self.block(self.pool.query(&node.addr, &name, &cmd))?;
         Ok(to_json(v))
     }
@@ -395,11 +336,8 @@ impl Cluster for LiveCluster {
     }
 
     fn meet(&self, on: &[NodeInfo], addr: &Addr) -> Result<()> {
-        let on_addrs: Vec<String> = on.iter().map(|n| n.addr.to_string()).collect();
-        let intent = json!({"op": "meet", "on": on_addrs, "node": addr.to_string()});
-        Action::Meet { addr: addr.to_string() }.emit(self.out());
         let pool = &self.pool;
-        self.mutate(intent, async {
+        self.change(async {
             let meets = on.iter().map(|n| async move {
                 let meet = redis::cmd("CLUSTER").arg("MEET").arg(&addr.host).arg(addr.port).clone();
                 pool.query::<redis::Value>(&n.addr, "CLUSTER MEET", &meet).await

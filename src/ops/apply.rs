@@ -98,7 +98,7 @@ pub fn apply(c: &dyn Cluster, plan: &Plan, opts: &MoveOpts) -> Result<ApplyRepor
         }
         // Batches of one wave share no node, so they run side by side; each runs to its end.
         let results: Vec<Result<MoveStats>> = std::thread::scope(|s| {
-            let handles: Vec<_> = wave.iter().map(|b| s.spawn(|| c.move_slots(&topo, b, opts))).collect();
+            let handles: Vec<_> = wave.iter().map(|b| s.spawn(|| c.move_slots(&topo, b, opts, &|_| {}))).collect();
             handles
                 .into_iter()
                 .map(|h| h.join().unwrap_or_else(|_| Err(Error::refused("a move thread panicked", None))))

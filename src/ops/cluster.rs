@@ -139,9 +139,9 @@ pub trait Cluster: Send + Sync {
     /// Keys held by `node` in each of `slots` (`CLUSTER COUNTKEYSINSLOT`).
     fn count_keys(&self, node: &NodeInfo, slots: &[u16]) -> Result<Vec<u64>>;
 
-    /// Moves `batch.slots` from `batch.from` to `batch.to`, keys and ownership, safely:
-    /// IMPORTING, MIGRATING, MIGRATE until empty, then SETSLOT NODE target → source → others.
-    fn move_slots(&self, topo: &Topology, batch: &Batch, opts: &MoveOpts) -> Result<MoveStats>;
+    /// Moves `batch.slots` from `batch.from` to `batch.to`, keys and ownership, by the protocol
+    /// of `slot_move`; `phase` is told each of its steps as it starts (the journal keeps them).
+    fn move_slots(&self, topo: &Topology, batch: &Batch, opts: &MoveOpts, phase: &dyn Fn(&str)) -> Result<MoveStats>;
 
     /// `CLUSTER SETSLOT s STABLE|NODE id` for each slot on one node.
     fn setslot(&self, node: &NodeInfo, slots: &[u16], how: &SetSlot) -> Result<()>;

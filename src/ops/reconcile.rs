@@ -152,7 +152,7 @@ fn execute(c: &dyn Cluster, topo: &Topology, r: &Reconciliation, opts: &MoveOpts
         let opts = conflicts(opts, keep);
         for chunk in b.slots.chunks(opts.slots_per_batch.max(1)) {
             let batch = Batch { from: b.from.clone(), to: b.to.clone(), slots: chunk.to_vec() };
-            c.move_slots(&c.topology()?, &batch, &opts)?;
+            c.move_slots(&c.topology()?, &batch, &opts, &|_| {})?;
         }
     }
     // Leftover states close before keys come back: an owner still MIGRATING a slot answers a

@@ -8,6 +8,8 @@
 //! for ASK), the target's NODE first (it bumps its epoch, so its claim wins by gossip), the
 //! source next, other masters last.
 
+use std::time::{Duration, Instant};
+
 use super::cluster::{MoveOpts, MoveStats, SetSlot};
 use crate::error::{Error, Result, ServerKind, ServerReply};
 use crate::model::{NodeInfo, SlotSet, Topology};
@@ -32,6 +34,9 @@ pub trait SlotSteps {
 
     /// A crash point for tests (`crate::failpoint`), where the backend has one armed.
     fn failpoint(&self, _name: &str) {}
+
+    /// A progress line for the operator.
+    fn say(&self, _msg: &str) {}
 }
 
 /// Replies a source may give to SETSLOT NODE once it lost its last slot and turned itself into a
@@ -126,7 +131,15 @@ pub fn move_slots(
     Ok(stats)
 }
 
-/// The SETSLOT, failing on the first refusal that is not `tolerated`.
+/// How long a SETSLOT is retried while a replica does not acknowledge it. Valkey carries out a
+/// primary's SETSLOT only once every replica with a live link has acknowledged it, and answers
+/// `NOREPLICAS` (the SETSLOT not carried out) after 2 s; a replica that is frozen keeps its link
+/// until the primary drops it after `repl-timeout` (60 s by default), so within this time it
+/// either wakes up or stops counting.
+const REPLICA_ACK_PATIENCE: Duration = Duration::from_secs(90);
+
+/// The SETSLOT, failing on the first refusal that is not `tolerated`; the slots a replica did not
+/// acknowledge are sent again, for up to `REPLICA_ACK_PATIENCE`.
 fn require(
     steps: &dyn SlotSteps,
     node: &NodeInfo,
@@ -134,19 +147,52 @@ fn require(
     how: &SetSlot,
     tolerated: impl Fn(&ServerReply) -> bool,
 ) -> Result<()> {
-    if slots.is_empty() {
-        return Ok(());
+    let started = Instant::now();
+    let mut said: Option<Instant> = None;
+    let mut pending = slots.to_vec();
+    while !pending.is_empty() {
+        let replies = steps.setslot(node, &pending, how)?;
+        let mut unacknowledged = Vec::new();
+        for (&slot, reply) in pending.iter().zip(replies) {
+            match reply.filter(|r| !tolerated(r)) {
+                Some(r) if r.kind == ServerKind::NoReplicas && started.elapsed() < REPLICA_ACK_PATIENCE => {
+                    unacknowledged.push(slot);
+                }
+                Some(r) => {
+                    let reason = if r.kind == ServerKind::NoReplicas {
+                        format!(
+                            "{}: a replica of {} has not acknowledged SETSLOT for {}s (frozen, or too far behind); the SETSLOT was not carried out",
+                            r.text,
+                            node.addr,
+                            started.elapsed().as_secs()
+                        )
+                    } else {
+                        r.text
+                    };
+                    return Err(Error::Command {
+                        node: node.addr.to_string(),
+                        command: format!("CLUSTER SETSLOT {slot} {}", how.word()),
+                        reason,
+                        state: None,
+                    });
+                }
+                None => {}
+            }
+        }
+        if !unacknowledged.is_empty() && said.is_none_or(|t| t.elapsed() >= Duration::from_secs(5)) {
+            steps.say(&format!(
+                "{}: a replica does not acknowledge SETSLOT {} (Valkey waits for every replica): {} slot(s) waiting, {}s of at most {}s; is a replica frozen?",
+                node.addr,
+                how.word(),
+                unacknowledged.len(),
+                started.elapsed().as_secs(),
+                REPLICA_ACK_PATIENCE.as_secs()
+            ));
+            said = Some(Instant::now());
+        }
+        pending = unacknowledged;
     }
-    let replies = steps.setslot(node, slots, how)?;
-    match slots.iter().zip(replies).find_map(|(s, r)| r.filter(|r| !tolerated(r)).map(|r| (s, r))) {
-        Some((slot, reason)) => Err(Error::Command {
-            node: node.addr.to_string(),
-            command: format!("CLUSTER SETSLOT {slot} {}", how.word()),
-            reason: reason.text,
-            state: None,
-        }),
-        None => Ok(()),
-    }
+    Ok(())
 }
 
 /// Says in the error what the failed step leaves open, unless it already says.

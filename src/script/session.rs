@@ -10,6 +10,7 @@ use tokio::runtime::Runtime;
 use super::types::ClusterHandle;
 use crate::config::ClusterConfig;
 use crate::error::{Error, Result};
+use crate::guarded::Guarded;
 use crate::journal::{Begin, Journal};
 use crate::live::{self, Holder, LiveCluster};
 use crate::model::Addr;
@@ -149,9 +150,10 @@ impl Session {
                 let t = sim.topology()?;
                 *self.read_at_start.lock().expect("not poisoned") = Some((t.fingerprint(), t.outcome()));
             }
-            ClusterHandle(sim, None, self.changed.clone())
+            ClusterHandle(Arc::new(Guarded::new(sim, None)), None, self.changed.clone())
         } else {
-            ClusterHandle(Arc::new(live), self.journal.clone(), self.changed.clone())
+            let live = Arc::new(Guarded::new(Arc::new(live), self.journal.clone()));
+            ClusterHandle(live, self.journal.clone(), self.changed.clone())
         };
         if addr.is_none() {
             *self.default.lock().expect("not poisoned") = Some(handle.clone());
@@ -167,7 +169,7 @@ impl Session {
             self.cancel.clone(),
             self.out.clone(),
         )?
-        .with_journal(self.journal.clone(), self.holder.clone())
+        .with_holder(self.holder.clone(), self.journal.as_ref().map(|j| j.run_id().to_string()))
         .with_rate_limit(self.rate_limit))
     }
 
