@@ -56,7 +56,7 @@ fn plain(ty: &str) -> String {
     .to_string()
 }
 
-/// Every documented function of `engine`, sorted by name (overloads in arity order).
+/// Every documented function of `engine`, sorted by name (overloads by arity, then signature).
 pub fn api(engine: &Engine) -> Vec<FnDoc> {
     let json: Value =
         engine.gen_fn_metadata_to_json(false).ok().and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default();
@@ -104,7 +104,9 @@ pub fn api(engine: &Engine) -> Vec<FnDoc> {
             Some((name.clone(), types.len(), FnDoc { name, signature, doc }))
         })
         .collect();
-    out.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    // The signature last: rhai's tables are hashed per process, and overloads of one arity
+    // (`sleep(int)`, `sleep(float)`) would come out in a different order on each run.
+    out.sort_by(|a, b| (&a.0, a.1, &a.2.signature).cmp(&(&b.0, b.1, &b.2.signature)));
     out.dedup_by(|a, b| a.2.signature == b.2.signature);
     out.into_iter().map(|(_, _, d)| d).collect()
 }
