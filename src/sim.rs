@@ -402,22 +402,13 @@ impl Cluster for SimCluster {
     }
 
     fn setslot(&self, node: &NodeInfo, slots: &[u16], how: &SetSlot) -> Result<()> {
-        let replies = self.apply_setslot(node, slots, how)?;
         let what = {
             let st = self.state();
             how.peer().map_or_else(|| how.word().to_string(), |p| format!("{} {}", how.word(), Self::name_of(&st, p)))
         };
         let s: SlotSet = slots.iter().copied().collect();
         self.record(format!("CLUSTER SETSLOT {s} {what} on {}", node.addr));
-        match slots.iter().zip(replies).find_map(|(s, r)| r.map(|r| (s, r))) {
-            Some((slot, reason)) => Err(Error::Command {
-                node: node.addr.to_string(),
-                command: format!("CLUSTER SETSLOT {slot} {}", how.word()),
-                reason: reason.text,
-                state: None,
-            }),
-            None => Ok(()),
-        }
+        crate::ops::slot_move::setslot_all(&SimSteps(self), node, slots, how)
     }
 
     fn move_keys(&self, from: &NodeInfo, to: &NodeInfo, slot: u16, _opts: &MoveOpts) -> Result<u64> {

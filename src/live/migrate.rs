@@ -44,20 +44,6 @@ impl SlotSteps for LiveSteps<'_> {
     }
 }
 
-/// `CLUSTER SETSLOT s STABLE|NODE id|…` for every slot on one node, every refusal fatal.
-pub async fn setslot_plain(pool: &Pool, node: &NodeInfo, slots: &[u16], how: &SetSlot) -> Result<()> {
-    let replies = setslot_replies(pool, node, slots, how).await?;
-    match slots.iter().zip(replies).find_map(|(s, r)| r.map(|r| (s, r))) {
-        Some((slot, reason)) => Err(Error::Command {
-            node: node.addr.to_string(),
-            command: format!("CLUSTER SETSLOT {slot} {}", how.word()),
-            reason: reason.text,
-            state: None,
-        }),
-        None => Ok(()),
-    }
-}
-
 /// Connections a node's SETSLOTs are spread over. Valkey 8 answers a primary's SETSLOT only once
 /// its replicas have acknowledged it (about 0.45 ms each here), so 256 of them on one connection
 /// take 115 ms and a batch pays that five times; Redis answers at once, and one config save per

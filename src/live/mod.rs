@@ -222,7 +222,8 @@ impl Cluster for LiveCluster {
     }
 
     fn setslot(&self, node: &NodeInfo, slots: &[u16], how: &SetSlot) -> Result<()> {
-        self.change(migrate::setslot_plain(&self.pool, node, slots, how))
+        let steps = migrate::LiveSteps { rt: &self.rt, pool: &self.pool };
+        crate::ops::slot_move::setslot_all(&steps, node, slots, how)
     }
 
     fn move_keys(&self, from: &NodeInfo, to: &NodeInfo, slot: u16, opts: &MoveOpts) -> Result<u64> {

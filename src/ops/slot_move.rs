@@ -138,6 +138,12 @@ pub fn move_slots(
 /// either wakes up or stops counting.
 const REPLICA_ACK_PATIENCE: Duration = Duration::from_secs(90);
 
+/// `CLUSTER SETSLOT` of each slot on one node, every refusal fatal (as `fix` sends it), with the
+/// same patience for a replica that does not acknowledge as a move has.
+pub fn setslot_all(steps: &dyn SlotSteps, node: &NodeInfo, slots: &[u16], how: &SetSlot) -> Result<()> {
+    require(steps, node, slots, how, |_| false)
+}
+
 /// The SETSLOT, failing on the first refusal that is not `tolerated`; the slots a replica did not
 /// acknowledge are sent again, for up to `REPLICA_ACK_PATIENCE`.
 fn require(
