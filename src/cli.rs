@@ -62,6 +62,10 @@ pub struct RunArgs {
     /// No progress lines.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// How long one MIGRATE pipeline may hold the source, whose other clients wait meanwhile
+    /// (default: no budget, about 1 MiB per MIGRATE).
+    #[arg(long, value_name = "MS", value_parser = pause_ms)]
+    pub max_pause: Option<std::time::Duration>,
     /// Move at most KEYS keys per second.
     #[arg(long, value_name = "KEYS", value_parser = keys_per_second)]
     pub rate_limit: Option<u64>,
@@ -92,6 +96,14 @@ fn keys_per_second(text: &str) -> Result<u64, String> {
         .ok()
         .filter(|n| *n > 0)
         .ok_or_else(|| format!("--rate-limit takes a number of keys per second, not `{text}`"))
+}
+
+fn pause_ms(text: &str) -> Result<std::time::Duration, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|ms| (0.0..=10_000.0).contains(ms))
+        .map(|ms| std::time::Duration::from_secs_f64(ms / 1000.0))
+        .ok_or_else(|| format!("--max-pause takes milliseconds from 0 to 10000 (0: no budget), not `{text}`"))
 }
 
 fn settle_secs(text: &str) -> Result<u64, String> {

@@ -66,6 +66,8 @@ pub struct RunConfig {
     pub yes: bool,
     pub journal: Option<PathBuf>,
     pub rate_limit: Option<u64>,
+    /// `--max-pause`: how long one MIGRATE pipeline may hold the source.
+    pub max_pause: Option<std::time::Duration>,
     /// How long the preflight gates wait for a transient state to settle.
     pub settle: Option<u64>,
     /// `--save-plan FILE`: write a dry run's decisions for review.
@@ -86,6 +88,7 @@ impl RunConfig {
             yes: args.yes,
             journal: args.journal.clone(),
             rate_limit: args.rate_limit,
+            max_pause: args.max_pause,
             settle: args.settle,
             save_plan: args.save_plan.clone(),
         })

@@ -132,6 +132,12 @@ fn twenty_nine_ways_to_get_it_wrong() {
             &["--rate-limit takes"],
         ),
         case(
+            "a pause budget out of range",
+            &["run", "decommission", "--node", &master, "--max-pause", "-1", "-c", &seed],
+            2,
+            &["--max-pause takes milliseconds from 0 to 10000"],
+        ),
+        case(
             "del_node of a master that owns slots",
             &["run", &del_owner, "-c", &seed],
             3,

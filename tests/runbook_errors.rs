@@ -54,6 +54,7 @@ fn unknown_node_lists_the_candidates_and_changes_nothing() {
         ("batch: 0", "batch 0 is out of range: slots open at once, 1 to 16384"),
         ("rate_limit: 0", "rate_limit 0 is out of range: keys per second, at least 1"),
         ("pipeline: 200000", "pipeline 200000 is out of range: keys per MIGRATE, 1 to 100000"),
+        ("max_pause: 20000", "max_pause 20000 is out of range: milliseconds, 0 (no budget) to 10000"),
     ] {
         let (_d, path) =
             script(&format!("let c = cluster();\nc.migrate_slot(0, c.node({}), #{{{opt}}});\n", c.port(1)));

@@ -10,6 +10,7 @@ use super::pool::Pool;
 use crate::error::{Error, Result, ServerKind, ServerReply};
 use crate::model::NodeInfo;
 use crate::ops::{MoveOpts, SetSlot, SlotSteps};
+use crate::plan::pace::Pacer;
 
 /// The slot-move protocol's steps (`ops::slot_move`) sent to the live cluster. Each step runs
 /// to its end once started (no cancellation): the protocol never leaves a step half sent.
@@ -167,7 +168,9 @@ fn pipelines<'a, T>(calls: &'a [(u16, &'a [T])], avg_bytes: u64) -> Vec<&'a [(u1
 /// Moves every key of `slots` from `src` to `dst`: per round and per group of slots still
 /// holding keys, a pipelined GETKEYSINSLOT, then MIGRATEs in short pipelines (MIGRATE refuses
 /// keys of different slots in one call). Keys per MIGRATE are `opts.keys_per_migrate`, or with 0
-/// sized from a `MEMORY USAGE` sample to carry about 1 MiB each.
+/// sized to carry about 1 MiB each from a `MEMORY USAGE` sample, or with a pause budget
+/// (`opts.max_pause`) so that a pipeline holds the source for about that long, learned from the
+/// time each took.
 /// Returns the keys moved and an estimate of their bytes.
 async fn migrate_batch_keys(
     pool: &Pool,
@@ -177,6 +180,8 @@ async fn migrate_batch_keys(
     opts: &MoveOpts,
 ) -> Result<(u64, u64)> {
     let auto = opts.keys_per_migrate == 0;
+    let budget = opts.max_pause.unwrap_or(Duration::ZERO);
+    let mut pacer: Option<Pacer> = None;
     let mut avg_bytes = 0u64;
     let mut per_call = if auto { 1000 } else { opts.keys_per_migrate };
     let mut sized = !auto;
@@ -201,6 +206,12 @@ async fn migrate_batch_keys(
             if !sized {
                 sized = true;
                 per_call = (TARGET_BYTES / avg_bytes.max(1)).clamp(1, 10_000) as usize;
+                if !budget.is_zero() {
+                    pacer = Some(Pacer::new(budget, avg_bytes));
+                }
+            }
+            if let Some(p) = &pacer {
+                per_call = (p.keys() / MIGRATES_PER_PIPELINE).max(1);
             }
             let calls = migrate_calls(&work, per_call);
             for chunk in pipelines(&calls, avg_bytes) {
@@ -208,7 +219,29 @@ async fn migrate_batch_keys(
                 for (_, keys) in chunk {
                     pipe.add_command(migrate_cmd(pool, dst, keys, opts.timeout, opts.replace));
                 }
+                let sent = std::time::Instant::now();
                 let replies = pool.pipeline_timeout(&src.addr, "MIGRATE", &pipe, client_timeout).await?;
+                let took = sent.elapsed();
+                let keys_sent = chunk.iter().map(|(_, k)| k.len()).sum();
+                if pacer.as_mut().is_some_and(|p| p.observe(keys_sent, took)) {
+                    // Which key of the pipeline was the slow one the server does not say; with
+                    // few keys, naming them all names it.
+                    let names: Vec<String> = chunk
+                        .iter()
+                        .flat_map(|(_, keys)| keys.iter())
+                        .take(3)
+                        .map(|k| format!("`{}`", String::from_utf8_lossy(k)))
+                        .collect();
+                    let what =
+                        if keys_sent == 1 { format!("key {}", names[0]) } else { format!("keys {}", names.join(", ")) };
+                    pool.out().say(&format!(
+                        "{what} of slot {} held {} for {} ms, over the {} ms pause budget (--max-pause): a key moves in one MIGRATE and cannot be cut smaller",
+                        chunk[0].0,
+                        src.addr,
+                        took.as_millis(),
+                        budget.as_secs_f64() * 1000.0
+                    ));
+                }
                 for ((slot, keys), reply) in chunk.iter().zip(replies) {
                     match reply {
                         Ok(_) => {}

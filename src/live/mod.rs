@@ -50,6 +50,7 @@ pub struct LiveCluster {
     run_id: Option<String>,
     lease: Mutex<Option<lease::Lease>>,
     rate_limit: Option<u64>,
+    max_pause: Option<Duration>,
     /// The nodes that answered the last read of the cluster: where to read it from when the
     /// seed itself dies mid-run (a failover of the very node named by --cluster).
     peers: Mutex<Vec<Addr>>,
@@ -82,6 +83,7 @@ impl LiveCluster {
             run_id: None,
             lease: Mutex::new(None),
             rate_limit: None,
+            max_pause: None,
             peers: Mutex::new(Vec::new()),
             seed_down_said: AtomicBool::new(false),
             seed_id: Mutex::new(None),
@@ -100,10 +102,12 @@ impl LiveCluster {
         self
     }
 
-    /// Caps every move at `keys_per_sec` unless a call sets its own limit.
+    /// Caps every move at `keys_per_sec`, and each MIGRATE pipeline's hold on the source at
+    /// `max_pause`, unless a call sets its own.
     #[must_use]
-    pub fn with_rate_limit(mut self, keys_per_sec: Option<u64>) -> Self {
+    pub fn with_pacing(mut self, keys_per_sec: Option<u64>, max_pause: Option<Duration>) -> Self {
         self.rate_limit = keys_per_sec;
+        self.max_pause = max_pause;
         self
     }
 
@@ -216,6 +220,7 @@ impl Cluster for LiveCluster {
         }
         let mut opts = opts.clone();
         opts.rate_limit = opts.rate_limit.or(self.rate_limit);
+        opts.max_pause = opts.max_pause.or(self.max_pause);
         // A batch runs to its end once started, so Ctrl-C never leaves a slot open.
         let steps = migrate::LiveSteps { rt: &self.rt, pool: &self.pool };
         crate::ops::slot_move::move_slots(&steps, topo, batch, &opts, phase)

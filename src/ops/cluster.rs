@@ -29,6 +29,10 @@ pub struct MoveOpts {
     pub slots_per_batch: usize,
     /// At most this many keys per second (`--rate-limit`), to spare a busy cluster.
     pub rate_limit: Option<u64>,
+    /// How long one pipeline of MIGRATEs may hold the source, whose other clients wait meanwhile
+    /// (`--max-pause`); `None` or zero: no budget. Only where keys per MIGRATE are sized
+    /// automatically.
+    pub max_pause: Option<Duration>,
 }
 
 impl Default for MoveOpts {
@@ -40,6 +44,7 @@ impl Default for MoveOpts {
             keep_target: false,
             slots_per_batch: 256,
             rate_limit: None,
+            max_pause: None,
         }
     }
 }

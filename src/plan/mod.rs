@@ -2,6 +2,7 @@
 
 pub mod drain;
 pub mod moves;
+pub mod pace;
 pub mod rebalance;
 pub mod reconcile;
 

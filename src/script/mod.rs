@@ -90,6 +90,7 @@ pub fn run_command(mut args: RunArgs, out: &Arc<Output>) -> Result<u8> {
     let mut session = Session::new(cfg.cluster.clone(), cfg.yes, out.clone());
     session.dry_run = std::sync::atomic::AtomicBool::new(cfg.dry_run);
     session.rate_limit = cfg.rate_limit;
+    session.max_pause = cfg.max_pause;
     session.settle = cfg.settle;
     session.decisions = if let Some(p) = &plan {
         Some(Arc::new(plan_file::Decisions::Replay(std::sync::Mutex::new(p.decisions.clone().into()))))

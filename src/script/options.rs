@@ -38,7 +38,7 @@ pub(super) fn check_keys(opts: &Map, accepted: &[&str], what: &str) -> Result<()
     Ok(())
 }
 
-pub(super) const MOVE_KEYS: &[&str] = &["pipeline", "timeout", "replace", "batch", "rate_limit"];
+pub(super) const MOVE_KEYS: &[&str] = &["pipeline", "timeout", "replace", "batch", "rate_limit", "max_pause"];
 
 /// `pipeline` (keys per MIGRATE), `timeout` (ms), `replace`, `batch` (slots open at once).
 pub(super) fn move_opts(opts: &Map) -> Result<MoveOpts, Error> {
@@ -57,6 +57,9 @@ pub(super) fn move_opts(opts: &Map) -> Result<MoveOpts, Error> {
     }
     if let Some(n) = number_in(opts, "rate_limit", 1.0..=f64::MAX, "keys per second, at least 1")? {
         m.rate_limit = Some(n as u64);
+    }
+    if let Some(ms) = number_in(opts, "max_pause", 0.0..=10_000.0, "milliseconds, 0 (no budget) to 10000")? {
+        m.max_pause = Some(Duration::from_secs_f64(ms / 1000.0));
     }
     Ok(m)
 }
@@ -88,6 +91,7 @@ pub(super) fn rebalance_opts(
         "timeout",
         "replace",
         "batch",
+        "max_pause",
     ];
     check_keys(opts, KEYS, "rebalance")?;
     let mut r = RebalanceOpts::default();

@@ -31,6 +31,7 @@ pub struct Session {
     pub journal: Option<Arc<Journal>>,
     pub holder: Holder,
     pub rate_limit: Option<u64>,
+    pub max_pause: Option<std::time::Duration>,
     /// `--settle`: how long the preflight gates wait for a state that settles by itself.
     pub settle: Option<u64>,
     /// Take the cluster's lease when connecting, before anything is read (a run whose runbook
@@ -63,6 +64,7 @@ impl Session {
             journal: None,
             holder: Holder::me("runbook", "interactive"),
             rate_limit: None,
+            max_pause: None,
             settle: None,
             lease_first: false,
             confirmed: AtomicBool::new(false),
@@ -170,7 +172,7 @@ impl Session {
             self.out.clone(),
         )?
         .with_holder(self.holder.clone(), self.journal.as_ref().map(|j| j.run_id().to_string()))
-        .with_rate_limit(self.rate_limit))
+        .with_pacing(self.rate_limit, self.max_pause))
     }
 
     /// Connects to the cluster named by `--cluster` and takes its lease, before the run reads
