@@ -64,7 +64,7 @@ pub struct RunArgs {
     pub quiet: bool,
     /// How long one MIGRATE pipeline may hold the source, whose other clients wait meanwhile
     /// (default: no budget, about 1 MiB per MIGRATE).
-    #[arg(long, value_name = "MS", value_parser = pause_ms)]
+    #[arg(long, value_name = "MS", value_parser = pause_ms, allow_negative_numbers = true)]
     pub max_pause: Option<std::time::Duration>,
     /// Move at most KEYS keys per second.
     #[arg(long, value_name = "KEYS", value_parser = keys_per_second)]
