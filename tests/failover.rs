@@ -144,6 +144,18 @@ fn a_receiving_master_killed_mid_drain() {
     first.expect_code(1).stderr_has("failed over to").stderr_has("the decommission is done, but");
     c.wait_promoted(4);
     assert_clean_but(&c, 20_000, &[&victim, &replica], &[0]);
+    // The operator restarts the dead receiver from its nodes.conf, which still records the slots
+    // it was importing from the victim and both removed nodes. It rejoins as its successor's
+    // replica without taking a slot back (the victim left with a new id, so nothing claims or
+    // releases what it was importing), and the removed nodes it still knows are named by `check`
+    // and forgotten by `fix`.
+    c.restart(0);
+    c.wait_until("the restarted receiver rejoins as a replica", Duration::from_secs(30), |c| c.role(0) == "replica");
+    c.wait_healthy();
+    assert!(c.knows(0, &victim), "its nodes.conf lists the removed victim");
+    runbook(&["check", "-c", &c.nodes[1].addr()]).run().expect_code(3).stdout_has("is known again by");
+    runbook(&["fix", "-c", &c.nodes[1].addr()]).run().expect_code(0);
+    assert_clean(&c, 20_000, &[&victim, &replica]);
 }
 
 #[test]
