@@ -141,7 +141,11 @@ fn a_receiving_master_killed_mid_drain() {
     let (first, _, [victim, replica]) = drain_and_kill(&mut c, 0, 0);
     // It goes on with the promoted replica, and its final check names the dead node: the
     // one problem left, which the decommission did not cause.
-    first.expect_code(1).stderr_has("failed over to").stderr_has("the decommission is done, but");
+    first
+        .expect_code(1)
+        .stderr_has("failed over to")
+        .stderr_has("died importing slots")
+        .stderr_has("the decommission is done, but");
     c.wait_promoted(4);
     assert_clean_but(&c, 20_000, &[&victim, &replica], &[0]);
     // The operator restarts the dead receiver from its nodes.conf, which still records the slots

@@ -93,11 +93,28 @@ pub fn repair(c: &dyn Cluster, intents: &[Intent], opts: &MoveOpts, wait: Durati
     let r = reconcile(&topo, &keys, intents);
     let name = |id: &str| topo.name(id);
     for (failed, successor) in &r.replaced {
+        // A receiver that died importing keeps those imports in its nodes.conf. Valkey 8,
+        // restarted from it, takes such a slot once its source (still known by its old id) gives
+        // it up, bumping its epoch without consensus, and with that epoch wins back its old slots
+        // from `successor`, dropping what was written there since. A decommission ends the risk
+        // by retiring the source with a new id; other runbooks leave the source in place.
+        let receiver = intents.iter().any(|i| i.to == *failed);
         c.out().say(&format!(
-            "{} failed over to {} during the run: the move goes on with {}",
+            "{} failed over to {} during the run: the move goes on with {}{}",
             name(failed),
             name(successor),
-            name(successor)
+            name(successor),
+            if receiver {
+                format!(
+                    "; {} died importing slots: unless this run removes their source, restart it without its nodes.conf \
+                     (Valkey, restarted from it, takes back a slot it was importing once the source gives it up, and its \
+                     old slots from {} with it)",
+                    name(failed),
+                    name(successor)
+                )
+            } else {
+                String::new()
+            }
         ));
     }
     execute(c, &topo, &r, opts)?;
