@@ -337,10 +337,10 @@ impl SlotSteps for SimSteps<'_> {
         self.0.keys(node, slots)
     }
 
-    fn migrate_keys(&self, src: &NodeInfo, dst: &NodeInfo, slots: &[u16], _opts: &MoveOpts) -> Result<(u64, u64)> {
+    fn migrate_keys(&self, src: &NodeInfo, dst: &NodeInfo, slots: &[u16], _opts: &MoveOpts) -> Result<MoveStats> {
         let keys = self.0.apply_migrate(src, dst, slots)?;
         let bytes = keys * self.0.state().stats.get(&src.id).map_or(0, NodeStats::bytes_per_key);
-        Ok((keys, bytes))
+        Ok(MoveStats { keys, bytes, ..MoveStats::default() })
     }
 }
 

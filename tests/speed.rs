@@ -39,6 +39,7 @@ fn a_slot_holding_a_two_million_field_hash_moves() {
         .expect_code(0)
         .stderr_has(&format!("`{key}`"))
         .stderr_has(&format!("of slot {slot} held"))
+        .stderr_has(" MiB)")
         .stderr_has("over the 1 ms pause budget (--max-pause)");
     // Restoring 2M fields blocks the target for a while: on a loaded 2-core machine the others
     // may flag it and the cluster is down until they hear from it again.

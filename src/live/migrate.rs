@@ -9,7 +9,7 @@ use futures::future::join_all;
 use super::pool::Pool;
 use crate::error::{Error, Result, ServerKind, ServerReply};
 use crate::model::NodeInfo;
-use crate::ops::{MoveOpts, SetSlot, SlotSteps};
+use crate::ops::{MoveOpts, MoveStats, SetSlot, SlotSteps};
 use crate::plan::pace::Pacer;
 
 /// The slot-move protocol's steps (`ops::slot_move`) sent to the live cluster. Each step runs
@@ -32,7 +32,7 @@ impl SlotSteps for LiveSteps<'_> {
         self.rt.block_on(count_keys(self.pool, node, slots))
     }
 
-    fn migrate_keys(&self, src: &NodeInfo, dst: &NodeInfo, slots: &[u16], opts: &MoveOpts) -> Result<(u64, u64)> {
+    fn migrate_keys(&self, src: &NodeInfo, dst: &NodeInfo, slots: &[u16], opts: &MoveOpts) -> Result<MoveStats> {
         self.rt.block_on(migrate_batch_keys(self.pool, src, dst, slots, opts))
     }
 
@@ -171,17 +171,20 @@ fn pipelines<'a, T>(calls: &'a [(u16, &'a [T])], avg_bytes: u64) -> Vec<&'a [(u1
 /// sized to carry about 1 MiB each from a `MEMORY USAGE` sample, or with a pause budget
 /// (`opts.max_pause`) so that a pipeline holds the source for about that long, learned from the
 /// time each took.
-/// Returns the keys moved and an estimate of their bytes.
+/// Returns the keys moved, an estimate of their bytes, and how long the source was held.
 async fn migrate_batch_keys(
     pool: &Pool,
     src: &NodeInfo,
     dst: &NodeInfo,
     slots: &[u16],
     opts: &MoveOpts,
-) -> Result<(u64, u64)> {
+) -> Result<MoveStats> {
     let auto = opts.keys_per_migrate == 0;
     let budget = opts.max_pause.unwrap_or(Duration::ZERO);
-    let mut pacer: Option<Pacer> = None;
+    // What earlier batches of this run learned about this source: a batch that started from the
+    // first guess again would pay a misjudged pipeline each time.
+    let mut pacer: Option<Pacer> = if budget.is_zero() { None } else { pool.pacer(&src.addr.to_string(), budget) };
+    let mut stats = MoveStats::default();
     let mut avg_bytes = 0u64;
     let mut per_call = if auto { 1000 } else { opts.keys_per_migrate };
     let mut sized = !auto;
@@ -206,7 +209,7 @@ async fn migrate_batch_keys(
             if !sized {
                 sized = true;
                 per_call = (TARGET_BYTES / avg_bytes.max(1)).clamp(1, 10_000) as usize;
-                if !budget.is_zero() {
+                if !budget.is_zero() && pacer.is_none() {
                     pacer = Some(Pacer::new(budget, avg_bytes));
                 }
             }
@@ -222,16 +225,22 @@ async fn migrate_batch_keys(
                 let sent = std::time::Instant::now();
                 let replies = pool.pipeline_timeout(&src.addr, "MIGRATE", &pipe, client_timeout).await?;
                 let took = sent.elapsed();
+                stats.longest_hold_ms = stats.longest_hold_ms.max(took.as_millis() as u64);
                 let keys_sent = chunk.iter().map(|(_, k)| k.len()).sum();
                 if pacer.as_mut().is_some_and(|p| p.observe(keys_sent, took)) {
+                    stats.over_budget += 1;
                     // Which key of the pipeline was the slow one the server does not say; with
-                    // few keys, naming them all names it.
-                    let names: Vec<String> = chunk
-                        .iter()
-                        .flat_map(|(_, keys)| keys.iter())
-                        .take(3)
-                        .map(|k| format!("`{}`", String::from_utf8_lossy(k)))
-                        .collect();
+                    // few keys, naming them all with their sizes (read where they now are: a
+                    // call per key, only for a pipeline this slow) names it.
+                    let mut names = Vec::new();
+                    for k in chunk.iter().flat_map(|(_, keys)| keys.iter()).take(3) {
+                        let size = if keys_sent <= 3 { key_bytes_on(pool, dst, k).await } else { None };
+                        let name = String::from_utf8_lossy(k);
+                        names.push(match size {
+                            Some(b) => format!("`{name}` ({})", crate::ops::check::human_bytes(b)),
+                            None => format!("`{name}`"),
+                        });
+                    }
                     let what =
                         if keys_sent == 1 { format!("key {}", names[0]) } else { format!("keys {}", names.join(", ")) };
                     pool.out().say(&format!(
@@ -293,7 +302,12 @@ async fn migrate_batch_keys(
         }
         pending = next;
     }
-    Ok((moved, moved * avg_bytes))
+    if let Some(p) = pacer {
+        pool.keep_pacer(&src.addr.to_string(), p);
+    }
+    stats.keys = moved;
+    stats.bytes = moved * avg_bytes;
+    Ok(stats)
 }
 
 /// `CLUSTER GETKEYSINSLOT slot count` for each of `slots`, pipelined; the slots that hold keys.
@@ -392,7 +406,7 @@ async fn migrate_retrying(
 
 /// MIGRATEs every key `src` holds in `slot` to `dst`, whoever owns the slot (for `fix`).
 pub async fn migrate_keys(pool: &Pool, src: &NodeInfo, dst: &NodeInfo, slot: u16, opts: &MoveOpts) -> Result<u64> {
-    Ok(migrate_batch_keys(pool, src, dst, &[slot], opts).await?.0)
+    Ok(migrate_batch_keys(pool, src, dst, &[slot], opts).await?.keys)
 }
 
 /// MIGRATE's `AUTH pw` or `AUTH2 user pw`, so the target accepts the keys as our user.
@@ -443,6 +457,16 @@ async fn drop_duplicates(pool: &Pool, src: &NodeInfo, dst: &NodeInfo, keys: &[Ve
         }
     }
     Ok(dropped)
+}
+
+/// `MEMORY USAGE key` on `node`, which may be importing its slot (hence ASKING).
+async fn key_bytes_on(pool: &Pool, node: &NodeInfo, key: &[u8]) -> Option<u64> {
+    let mut pipe = redis::pipe();
+    pipe.cmd("ASKING").ignore().cmd("MEMORY").arg("USAGE").arg(key);
+    match pool.pipeline(&node.addr, "MEMORY USAGE", &pipe).await.ok()?.first() {
+        Some(Ok(redis::Value::Int(n))) => u64::try_from(*n).ok(),
+        _ => None,
+    }
 }
 
 async fn first_existing(pool: &Pool, dst: &NodeInfo, keys: &[Vec<u8>]) -> Option<String> {

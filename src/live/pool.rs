@@ -16,6 +16,7 @@ use crate::error::{Error, Result, ServerReply};
 use crate::failpoint::Failpoints;
 use crate::model::Addr;
 use crate::output::Output;
+use crate::plan::pace::Pacer;
 
 /// One command's reply in a pipeline: a value, or the server's refusal with its kind.
 pub type Reply = std::result::Result<redis::Value, ServerReply>;
@@ -60,6 +61,9 @@ pub struct Pool {
     unreachable: std::sync::Mutex<HashMap<String, (Instant, String)>>,
     out: Arc<Output>,
     failpoints: Failpoints,
+    /// What each source's MIGRATEs were learned to cost, by (address, pause budget): it lasts
+    /// the run, so every batch starts from what the last one learned.
+    pacers: std::sync::Mutex<HashMap<(String, Duration), Pacer>>,
 }
 
 impl Pool {
@@ -71,6 +75,19 @@ impl Pool {
             unreachable: std::sync::Mutex::default(),
             out: Arc::default(),
             failpoints: Failpoints::from_env(),
+            pacers: std::sync::Mutex::default(),
+        }
+    }
+
+    /// The pacer learned for MIGRATEs from `src` at `budget`, if one was.
+    pub fn pacer(&self, src: &str, budget: Duration) -> Option<Pacer> {
+        self.pacers.lock().ok()?.get(&(src.to_string(), budget)).cloned()
+    }
+
+    /// Keeps what a batch learned for the next one.
+    pub fn keep_pacer(&self, src: &str, pacer: Pacer) {
+        if let Ok(mut p) = self.pacers.lock() {
+            p.insert((src.to_string(), pacer.budget()), pacer);
         }
     }
 

@@ -138,8 +138,14 @@ pub fn apply(c: &dyn Cluster, plan: &Plan, opts: &MoveOpts) -> Result<ApplyRepor
     progress.finish();
     report.seconds = started.elapsed().as_secs_f64();
     if total > 0 {
+        // A dry run times nothing, and under a millisecond is not worth a clause.
+        let held = match (report.stats.longest_hold_ms, report.stats.over_budget) {
+            (0, _) => String::new(),
+            (ms, 0) => format!("; a MIGRATE pipeline held the source at most {ms} ms"),
+            (ms, n) => format!("; a MIGRATE pipeline held the source at most {ms} ms, {n} over the pause budget"),
+        };
         c.out().say(&format!(
-            "moved {} slots and {} keys in {:.1}s (at most {} slots open at once)",
+            "moved {} slots and {} keys in {:.1}s (at most {} slots open at once{held})",
             report.stats.slots, report.stats.keys, report.seconds, report.most_open
         ));
     }

@@ -56,6 +56,12 @@ pub struct MoveStats {
     pub keys: u64,
     /// Estimated from a sample of key sizes (`MEMORY USAGE`), not counted.
     pub bytes: u64,
+    /// The longest a pipeline of MIGRATEs took, as the tool timed it: about how long the source
+    /// kept its other clients waiting at worst, the figure the pause budget is about.
+    pub longest_hold_ms: u64,
+    /// Pipelines whose keys took more than twice the pause budget each: a key too big to stay
+    /// within it (each was named as it happened).
+    pub over_budget: u64,
 }
 
 impl std::ops::AddAssign for MoveStats {
@@ -63,6 +69,8 @@ impl std::ops::AddAssign for MoveStats {
         self.slots += o.slots;
         self.keys += o.keys;
         self.bytes += o.bytes;
+        self.longest_hold_ms = self.longest_hold_ms.max(o.longest_hold_ms);
+        self.over_budget += o.over_budget;
     }
 }
 

@@ -29,8 +29,9 @@ pub trait SlotSteps {
     /// Keys `node` holds in each of `slots` (`CLUSTER COUNTKEYSINSLOT`).
     fn count_keys(&self, node: &NodeInfo, slots: &[u16]) -> Result<Vec<u64>>;
 
-    /// MIGRATEs every key `src` holds in `slots` to `dst`: the keys moved, and their estimated bytes.
-    fn migrate_keys(&self, src: &NodeInfo, dst: &NodeInfo, slots: &[u16], opts: &MoveOpts) -> Result<(u64, u64)>;
+    /// MIGRATEs every key `src` holds in `slots` to `dst`: the keys moved, their estimated
+    /// bytes, and how long the source was held (`slots` left 0: the protocol counts those).
+    fn migrate_keys(&self, src: &NodeInfo, dst: &NodeInfo, slots: &[u16], opts: &MoveOpts) -> Result<MoveStats>;
 
     /// A crash point for tests (`crate::failpoint`), where the backend has one armed.
     fn failpoint(&self, _name: &str) {}
@@ -91,9 +92,7 @@ pub fn move_slots(
         require(steps, src, &migrating, &SetSlot::Migrating(dst.id.clone()), |_| false).map_err(open_state)?;
 
         phase("keys");
-        let (keys, bytes) = steps.migrate_keys(src, dst, &todo, opts).map_err(open_state)?;
-        stats.keys += keys;
-        stats.bytes += bytes;
+        stats += steps.migrate_keys(src, dst, &todo, opts).map_err(open_state)?;
 
         // The invariant: never hand a slot over while the source still holds keys of it.
         let counts = steps.count_keys(src, &todo).map_err(open_state)?;

@@ -26,6 +26,10 @@ impl Pacer {
         Self { budget, keys: (guess as usize).clamp(1, MAX_KEYS), per_key: None }
     }
 
+    pub fn budget(&self) -> Duration {
+        self.budget
+    }
+
     /// Keys the next pipeline should carry.
     pub fn keys(&self) -> usize {
         self.keys

@@ -155,6 +155,8 @@ fn report_map(r: &ops::ApplyReport) -> Map {
     m.insert("keys".into(), Dynamic::from(r.stats.keys as i64));
     m.insert("seconds".into(), Dynamic::from(r.seconds));
     m.insert("most_open".into(), Dynamic::from(r.most_open as i64));
+    m.insert("longest_hold_ms".into(), Dynamic::from(r.stats.longest_hold_ms as i64));
+    m.insert("over_budget".into(), Dynamic::from(r.stats.over_budget as i64));
     m
 }
 
