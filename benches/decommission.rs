@@ -8,8 +8,9 @@
 //!   and the master, and `rebalance`, at `--cluster-pipeline 10` (the default) and 1000.
 //! - `decommission-4m`: the same at four times the keys (`RB_BENCH_KEYS_4M`, 4,000,000 by default).
 //! - `sixteen`: 16 masters, no replicas, remove one (redis-cli: 15 reshards, `del-node`, `rebalance`).
-//! - `under-load`: the seed's decommission while a cluster client SETs random sample keys at a
-//!   paced `RB_BENCH_WRITE_RATE` (5000 a second), timing each SET and counting errors.
+//! - `under-load`: the seed's decommission while a cluster client (4 connections) SETs random
+//!   sample keys at a paced `RB_BENCH_WRITE_RATE` (5000 a second), timing each SET and counting
+//!   errors.
 //! - `heavy`: the seed's decommission where 64 of the victim's slots hold 4 MiB each (16 values
 //!   of 256 KiB), as production slots do; what counts there is how long the source keeps its
 //!   other clients waiting.
