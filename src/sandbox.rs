@@ -251,24 +251,89 @@ pub fn load_keys(topo: &Topology, n: u64, value_size: usize, creds: &Credentials
     Ok(())
 }
 
+/// What one running sandbox node says of itself.
+struct NodeView {
+    nodes: Vec<crate::model::NodeInfo>,
+    state: String,
+    keys: u64,
+}
+
+async fn view_of(pool: &Pool, addr: &Addr) -> Result<NodeView> {
+    let text: String = pool.query(addr, "CLUSTER NODES", redis::cmd("CLUSTER").arg("NODES")).await?;
+    let info: String = pool.query(addr, "CLUSTER INFO", redis::cmd("CLUSTER").arg("INFO")).await?;
+    let keys: u64 = pool.query(addr, "DBSIZE", &redis::cmd("DBSIZE")).await?;
+    let state = info.lines().find_map(|l| l.strip_prefix("cluster_state:")).unwrap_or("?").trim().to_string();
+    let nodes =
+        crate::model::parse_nodes(&text).map_err(|reason| Error::Protocol { node: addr.to_string(), reason })?;
+    Ok(NodeView { nodes, state, keys })
+}
+
+/// Each node's role, slots, keys and `cluster_state` as it says them, and the nodes no longer in
+/// the cluster (reset, or known by no other running node): after a decommission those are the
+/// removed ones. Exit 3 when a member reports a cluster state other than ok, or none runs.
 fn status() -> Result<u8> {
     let Some(state) = read_state() else {
         println!("no sandbox (start one with `runbook sandbox up`)");
         return Ok(exit::OK);
     };
-    let mut alive = 0;
-    for n in &state.nodes {
-        let up = pid_alive(n.pid);
-        alive += usize::from(up);
-        println!("127.0.0.1:{:<6} pid {:<8} {}", n.port, n.pid, if up { "running" } else { "stopped" });
+    let rt = live::runtime()?;
+    let pool = Pool::new(Credentials::default(), Timeouts::default());
+    let views: Vec<Option<NodeView>> = rt.block_on(async {
+        let mut out = Vec::new();
+        for n in &state.nodes {
+            let addr = Addr::new("127.0.0.1", n.port);
+            out.push(if pid_alive(n.pid) { view_of(&pool, &addr).await.ok() } else { None });
+        }
+        out
+    });
+    let me = |v: &NodeView| v.nodes.iter().find(|x| x.flags.myself).cloned();
+    // A node is a member when some other running node lists it; reset, it knows only itself.
+    let listed_by_others = |id: &str, port: u16| {
+        state.nodes.iter().zip(&views).any(|(o, v)| {
+            o.port != port && v.as_ref().is_some_and(|v| v.nodes.iter().any(|x| x.id == id && !x.flags.myself))
+        })
+    };
+    let (mut members, mut removed, mut stopped, mut unhealthy) = (0, 0, 0, 0);
+    for (n, v) in state.nodes.iter().zip(&views) {
+        let addr = format!("127.0.0.1:{}", n.port);
+        let Some(v) = v else {
+            stopped += 1;
+            println!("{addr:<16} stopped");
+            continue;
+        };
+        let Some(myself) = me(v) else { continue };
+        if v.nodes.len() <= 1 || !listed_by_others(&myself.id, n.port) {
+            removed += 1;
+            println!(
+                "{addr:<16} removed from the cluster (it knows {} other node(s)), {} keys",
+                v.nodes.len() - 1,
+                v.keys
+            );
+            continue;
+        }
+        members += 1;
+        if v.state != "ok" {
+            unhealthy += 1;
+        }
+        let role = if myself.is_master() {
+            format!("master  {:>5} slots", myself.slots.len())
+        } else {
+            let of = myself
+                .master_id
+                .as_deref()
+                .and_then(|m| v.nodes.iter().find(|x| x.id == m))
+                .map_or_else(|| "?".to_string(), |m| m.addr.to_string());
+            format!("replica of {of}")
+        };
+        println!("{addr:<16} {role:<28} {:>8} keys  cluster_state:{}", v.keys, v.state);
     }
     println!(
-        "{alive} of {} nodes running ({} masters with {} replica(s) each at start)",
+        "{} nodes: {members} in the cluster, {removed} removed, {stopped} stopped ({} masters with {} replica(s) each at start)",
         state.nodes.len(),
         state.masters,
         state.replicas
     );
-    Ok(if alive == state.nodes.len() { exit::OK } else { exit::REFUSED })
+    Ok(if members == 0 || unhealthy > 0 { exit::REFUSED } else { exit::OK })
 }
 
 fn down() -> Result<u8> {
