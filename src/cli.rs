@@ -106,6 +106,22 @@ fn pause_ms(text: &str) -> Result<std::time::Duration, String> {
         .ok_or_else(|| format!("--max-pause takes milliseconds from 0 to 10000 (0: no budget), not `{text}`"))
 }
 
+fn age(text: &str) -> Result<std::time::Duration, String> {
+    let unit = |c: char| match c {
+        's' => Some(1),
+        'm' => Some(60),
+        'h' => Some(3600),
+        'd' => Some(86400),
+        _ => None,
+    };
+    text.char_indices()
+        .last()
+        .and_then(|(i, c)| Some((text[..i].parse::<u64>().ok()?, unit(c)?)))
+        .and_then(|(n, secs)| n.checked_mul(secs))
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| format!("--older-than takes a number and s, m, h or d (`90m`, `30d`), not `{text}`"))
+}
+
 fn settle_secs(text: &str) -> Result<u64, String> {
     text.parse().map_err(|_| format!("--settle takes a number of seconds (0 to refuse at once), not `{text}`"))
 }
@@ -231,7 +247,7 @@ pub enum Command {
     /// A runbook's purpose and parameters, from its header.
     Describe {
         /// A shipped runbook's name or a path.
-        runbook: String,
+            runbook: String,
     },
     /// The script API: every function with its signature and documentation.
     Functions {
@@ -241,15 +257,18 @@ pub enum Command {
     /// Check a runbook without running it: syntax, declared parameters, unknown functions.
     Lint {
         /// A shipped runbook's name or a path.
-        runbook: String,
+            runbook: String,
     },
     /// An interactive session on a live cluster, with the runbooks' API (`c` is the cluster).
     Repl {
         #[command(flatten)]
         cluster: ClusterArgs,
     },
-    /// List journaled runs, or show one (by file name or path).
+    /// List journaled runs, or show one (by file name or path); `prune` removes old ones.
+    #[command(args_conflicts_with_subcommands = true)]
     Journal {
+        #[command(subcommand)]
+        action: Option<JournalAction>,
         /// A journal file name (from the list) or path.
         run: Option<String>,
     },
@@ -272,6 +291,20 @@ pub enum Command {
     Sandbox {
         #[command(subcommand)]
         action: SandboxAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum JournalAction {
+    /// Remove the journals of runs that are over and older than an age (by their last write);
+    /// never one whose run a re-run would resume.
+    Prune {
+        /// How old a journal must be: a number and s, m, h or d (`90m`, `30d`).
+        #[arg(long, value_name = "AGE", default_value = "30d", value_parser = age)]
+        older_than: std::time::Duration,
+        /// List what would be removed; remove nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 

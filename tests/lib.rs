@@ -41,5 +41,5 @@ mod speed;
 mod sandbox;
 // Faults of the cluster itself during a run: a node frozen through the forget.
 mod faults;
-// Journal housekeeping: no journal for a run that changed nothing.
+// Journal housekeeping: no journal for a run that changed nothing, `journal prune`, non-journals.
 mod journal;
