@@ -80,6 +80,7 @@ pub struct RunArgs {
     #[arg(long, short = 'y')]
     pub yes: bool,
     /// A shipped runbook's name or a path to a .rhai file.
+    #[arg(value_parser = RunbookName, hide_possible_values = true)]
     pub runbook: Option<String>,
     /// The runbook's parameters, as typed: --name value, --name=value, a bare --flag (true).
     #[arg(last = true, hide = true)]
@@ -120,6 +121,34 @@ fn age(text: &str) -> Result<std::time::Duration, String> {
         .and_then(|(n, secs)| n.checked_mul(secs))
         .map(std::time::Duration::from_secs)
         .ok_or_else(|| format!("--older-than takes a number and s, m, h or d (`90m`, `30d`), not `{text}`"))
+}
+
+/// A runbook argument: any text (a path is read as one), offered with the shipped runbooks'
+/// names, so shell completions list them without refusing a path.
+#[derive(Clone, Debug)]
+struct RunbookName;
+
+impl clap::builder::TypedValueParser for RunbookName {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        clap::builder::StringValueParser::new().parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        let summaries = crate::script::shipped_summaries();
+        Some(Box::new(
+            crate::script::shipped::SHIPPED
+                .iter()
+                .zip(summaries)
+                .map(|((name, _), (_, summary))| clap::builder::PossibleValue::new(*name).help(summary)),
+        ))
+    }
 }
 
 fn settle_secs(text: &str) -> Result<u64, String> {
@@ -247,7 +276,8 @@ pub enum Command {
     /// A runbook's purpose and parameters, from its header.
     Describe {
         /// A shipped runbook's name or a path.
-            runbook: String,
+        #[arg(value_parser = RunbookName, hide_possible_values = true)]
+        runbook: String,
     },
     /// The script API: every function with its signature and documentation.
     Functions {
@@ -257,7 +287,8 @@ pub enum Command {
     /// Check a runbook without running it: syntax, declared parameters, unknown functions.
     Lint {
         /// A shipped runbook's name or a path.
-            runbook: String,
+        #[arg(value_parser = RunbookName, hide_possible_values = true)]
+        runbook: String,
     },
     /// An interactive session on a live cluster, with the runbooks' API (`c` is the cluster).
     Repl {
@@ -292,6 +323,14 @@ pub enum Command {
         #[command(subcommand)]
         action: SandboxAction,
     },
+    /// Print a shell completion script on stdout, e.g.
+    /// `runbook completions bash > ~/.local/share/bash-completion/completions/runbook`.
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) on stdout: `runbook man | man -l -`.
+    Man,
 }
 
 #[derive(Subcommand, Debug)]

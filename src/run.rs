@@ -76,6 +76,8 @@ fn dispatch(args: Arguments, out: &Arc<Output>) -> Result<u8> {
             crate::journal_command::prune(older_than, dry_run)
         }
         Command::Journal { action: None, run } => crate::journal_command::execute(run.as_deref()),
+        Command::Completions { shell } => crate::shell::completions(shell),
+        Command::Man => crate::shell::man(),
         Command::Fix { cluster } => {
             let cfg = ClusterConfig::from_args(&cluster)?;
             let (_rt, c) = connect(&cfg, out)?;
