@@ -80,6 +80,7 @@ pub struct RunArgs {
     #[arg(long, short = 'y')]
     pub yes: bool,
     /// A shipped runbook's name or a path to a .rhai file.
+    #[arg(value_parser = RunbookName, hide_possible_values = true)]
     pub runbook: Option<String>,
     /// The runbook's parameters, as typed: --name value, --name=value, a bare --flag (true).
     #[arg(last = true, hide = true)]
@@ -104,6 +105,50 @@ fn pause_ms(text: &str) -> Result<std::time::Duration, String> {
         .filter(|ms| (0.0..=10_000.0).contains(ms))
         .map(|ms| std::time::Duration::from_secs_f64(ms / 1000.0))
         .ok_or_else(|| format!("--max-pause takes milliseconds from 0 to 10000 (0: no budget), not `{text}`"))
+}
+
+fn age(text: &str) -> Result<std::time::Duration, String> {
+    let unit = |c: char| match c {
+        's' => Some(1),
+        'm' => Some(60),
+        'h' => Some(3600),
+        'd' => Some(86400),
+        _ => None,
+    };
+    text.char_indices()
+        .last()
+        .and_then(|(i, c)| Some((text[..i].parse::<u64>().ok()?, unit(c)?)))
+        .and_then(|(n, secs)| n.checked_mul(secs))
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| format!("--older-than takes a number and s, m, h or d (`90m`, `30d`), not `{text}`"))
+}
+
+/// A runbook argument: any text (a path is read as one), offered with the shipped runbooks'
+/// names, so shell completions list them without refusing a path.
+#[derive(Clone, Debug)]
+struct RunbookName;
+
+impl clap::builder::TypedValueParser for RunbookName {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        clap::builder::StringValueParser::new().parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        let summaries = crate::script::shipped_summaries();
+        Some(Box::new(
+            crate::script::shipped::SHIPPED
+                .iter()
+                .zip(summaries)
+                .map(|((name, _), (_, summary))| clap::builder::PossibleValue::new(*name).help(summary)),
+        ))
+    }
 }
 
 fn settle_secs(text: &str) -> Result<u64, String> {
@@ -231,6 +276,7 @@ pub enum Command {
     /// A runbook's purpose and parameters, from its header.
     Describe {
         /// A shipped runbook's name or a path.
+        #[arg(value_parser = RunbookName, hide_possible_values = true)]
         runbook: String,
     },
     /// The script API: every function with its signature and documentation.
@@ -241,6 +287,7 @@ pub enum Command {
     /// Check a runbook without running it: syntax, declared parameters, unknown functions.
     Lint {
         /// A shipped runbook's name or a path.
+        #[arg(value_parser = RunbookName, hide_possible_values = true)]
         runbook: String,
     },
     /// An interactive session on a live cluster, with the runbooks' API (`c` is the cluster).
@@ -248,8 +295,11 @@ pub enum Command {
         #[command(flatten)]
         cluster: ClusterArgs,
     },
-    /// List journaled runs, or show one (by file name or path).
+    /// List journaled runs, or show one (by file name or path); `prune` removes old ones.
+    #[command(args_conflicts_with_subcommands = true)]
     Journal {
+        #[command(subcommand)]
+        action: Option<JournalAction>,
         /// A journal file name (from the list) or path.
         run: Option<String>,
     },
@@ -272,6 +322,28 @@ pub enum Command {
     Sandbox {
         #[command(subcommand)]
         action: SandboxAction,
+    },
+    /// Print a shell completion script on stdout, e.g.
+    /// `runbook completions bash > ~/.local/share/bash-completion/completions/runbook`.
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) on stdout: `runbook man | man -l -`.
+    Man,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum JournalAction {
+    /// Remove the journals of runs that are over and older than an age (by their last write);
+    /// never one whose run a re-run would resume.
+    Prune {
+        /// How old a journal must be: a number and s, m, h or d (`90m`, `30d`).
+        #[arg(long, value_name = "AGE", default_value = "30d", value_parser = age)]
+        older_than: std::time::Duration,
+        /// List what would be removed; remove nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 

@@ -16,7 +16,9 @@
 //!
 //! A run holds an exclusive lock on its journal file from `open` until it exits, so two
 //! processes never act on or write one journal; its `run` record is written by `start`, once
-//! the run holds the cluster's lease, so a run refused at either leaves no trace.
+//! the run holds the cluster's lease, so a run refused at either leaves no trace. A journal in
+//! which no run changed anything (a read-only script, a refused run) is removed when the run
+//! ends: it holds nothing to resume, and journals would pile up, one per look at a cluster.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::{File, OpenOptions};
@@ -70,6 +72,9 @@ pub struct Journal {
     started: AtomicBool,
     /// Lines of the file that are no journal record, said when the journal is opened.
     damage: Vec<String>,
+    /// Whether a run in the file changed the cluster, or set out to (a call that can change
+    /// it, a mutating step): the journal is kept when the run ends.
+    holds_change: AtomicBool,
 }
 
 impl Journal {
@@ -86,17 +91,21 @@ impl Journal {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), &e))?;
         }
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| Error::io(format!("opening the journal {}", path.display()), &e))?;
         // The holder writes its run record once it holds the cluster's lease (a moment after it
         // took this lock): wait for it, to name the holder, or for the lock, should it quit.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
+        let file = loop {
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| Error::io(format!("opening the journal {}", path.display()), &e))?;
             match file.try_lock() {
-                Ok(()) => break,
+                // The run that held the lock may have removed the file (it changed nothing)
+                // before letting go: a lock on a removed file guards nothing, so open the path
+                // again.
+                Ok(()) if is_at(&file, path) => break file,
+                Ok(()) => {}
                 Err(std::fs::TryLockError::WouldBlock) => {
                     if let Some(holder) = running_holder(path) {
                         return Err(locked_by(path, &holder.describe()));
@@ -113,8 +122,9 @@ impl Journal {
                     return Err(Error::io(format!("locking the journal {}", path.display()), &e));
                 }
             }
-        }
+        };
         let (records, damage) = read_records_noting(path)?;
+        let holds_change = records_change(&records, &changes_cluster);
         let (replay, resume) = read_last_run(records, changes_cluster);
         let run_id = format!("{:x}-{}", now() as u64, std::process::id());
         let journal = Journal {
@@ -126,6 +136,7 @@ impl Journal {
             intent_seq: AtomicU64::new(0),
             started: AtomicBool::new(false),
             damage,
+            holds_change: AtomicBool::new(holds_change),
         };
         Ok((journal, resume))
     }
@@ -133,6 +144,12 @@ impl Journal {
     /// Lines of the file that are no journal record (empty when it is whole).
     pub fn damage(&self) -> &[String] {
         &self.damage
+    }
+
+    /// Whether the file stays when this run ends: some run in it changed the cluster or set out
+    /// to, or it holds lines that are no record (the operator's to look at, not ours to delete).
+    pub fn kept(&self) -> bool {
+        self.holds_change.load(Ordering::SeqCst) || !self.damage.is_empty()
     }
 
     /// Starts this run in the journal: its `run` record, then the moves it carries over from
@@ -194,6 +211,9 @@ impl Journal {
     /// that leaves the resumed run's is said to `out`.
     pub fn begin(&self, name: &str, args: &str, changes: bool, out: &Output) -> Result<Begin> {
         let seq = self.seq.fetch_add(1, Ordering::SeqCst);
+        if changes {
+            self.holds_change.store(true, Ordering::SeqCst);
+        }
         {
             let mut replay = self.replay.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             match replay.front() {
@@ -235,6 +255,7 @@ impl Journal {
     /// Records a mutating step before it is sent; returns its id for the outcome.
     pub fn intent(&self, mut record: Value) -> Result<u64> {
         let id = self.intent_seq.fetch_add(1, Ordering::SeqCst);
+        self.holds_change.store(true, Ordering::SeqCst);
         record["t"] = json!("intent");
         record["id"] = json!(id);
         record["ts"] = json!(now());
@@ -266,6 +287,52 @@ impl Journal {
     pub fn end(&self, status: &str, error: Option<&str>) -> Result<()> {
         self.write(&json!({"t": "end", "status": status, "error": error, "ts": now()}))
     }
+}
+
+impl Drop for Journal {
+    /// Removes the journal when no run in it changed anything, while this process still holds
+    /// its lock, and only the file it locked (see `open`).
+    fn drop(&mut self) {
+        if !self.kept() {
+            let file = self.file.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if is_at(file, &self.path) {
+                let _ = std::fs::remove_file(&self.path);
+            }
+        }
+    }
+}
+
+/// Whether `path` still names the file `file` has open (not one made after it was removed).
+fn is_at(file: &File, path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        matches!((file.metadata(), std::fs::metadata(path)), (Ok(a), Ok(b)) if (a.dev(), a.ino()) == (b.dev(), b.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        file.metadata().is_ok() && path.exists()
+    }
+}
+
+/// Whether a run in these records changed the cluster or set out to: a call that can change it
+/// (`changes_cluster` says for calls recorded before they carried `changes`), or a mutating step.
+pub fn records_change(records: &[Value], changes_cluster: impl Fn(&str) -> bool) -> bool {
+    records.iter().any(|r| match r["t"].as_str() {
+        Some("intent") => true,
+        Some("call") => r["changes"].as_bool().unwrap_or_else(|| changes_cluster(r["fn"].as_str().unwrap_or_default())),
+        _ => false,
+    })
+}
+
+/// Whether these records are a journal's: the first is a run's start, as `start` writes it.
+pub fn is_journal(records: &[Value]) -> bool {
+    records.first().is_some_and(|r| r["t"] == "run")
+}
+
+/// Whether running the same command again would resume the last run of these records.
+pub fn resumable(records: Vec<Value>, changes_cluster: impl Fn(&str) -> bool) -> bool {
+    read_last_run(records, changes_cluster).1.is_some()
 }
 
 /// The run that holds a locked journal: its last run, when that has not ended and its process
@@ -493,6 +560,40 @@ mod tests {
         assert_eq!(records.iter().filter(|r| r["t"] == "run").count(), 1);
         let (_, resume) = start(&path);
         assert_eq!(resume.expect("still resumable").calls_done, 1);
+    }
+
+    #[test]
+    fn a_journal_in_which_nothing_changed_is_removed_when_its_run_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        let (j, _) = start(&path);
+        let Begin::Live(s) = j.begin("check", "", READS, &Output::default()).unwrap() else { panic!() };
+        j.done(s, json!("healthy")).unwrap();
+        j.end("finished", None).unwrap();
+        assert!(!j.kept());
+        // Another process opened the file meanwhile and waits for its lock: once the holder
+        // removed it, its handle is to no journal, which `open` sees and opens the path again.
+        let waiting = OpenOptions::new().append(true).open(&path).unwrap();
+        drop(j);
+        assert!(!path.exists());
+        assert!(!is_at(&waiting, &path));
+        // A change keeps it, and so does whatever later run finds it.
+        let (j, resume) = start(&path);
+        assert!(resume.is_none() && is_at(&j.file.lock().unwrap(), &path));
+        let Begin::Live(s) = j.begin("del_node", "6397", CHANGES, &Output::default()).unwrap() else { panic!() };
+        j.done(s, json!({})).unwrap();
+        j.end("finished", None).unwrap();
+        drop(j);
+        let (j, _) = start(&path);
+        j.end("finished", None).unwrap();
+        assert!(j.kept());
+        drop(j);
+        assert!(path.exists());
+        // So does a file with lines that are no record: not ours to delete.
+        let other = dir.path().join("other.jsonl");
+        std::fs::write(&other, "not a record\n").unwrap();
+        drop(Journal::open(&other, changes_cluster).unwrap().0);
+        assert!(other.exists());
     }
 
     #[test]

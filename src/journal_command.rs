@@ -1,4 +1,5 @@
-//! `runbook journal`: the runs recorded in the state directory, and what one of them did.
+//! `runbook journal`: the runs recorded in the state directory, what one of them did, and
+//! `prune`, which removes the journals of runs that are over.
 
 use std::path::{Path, PathBuf};
 
@@ -7,6 +8,78 @@ use serde_json::Value;
 use crate::error::{Error, Result, exit};
 use crate::holder::unix_time;
 use crate::journal::read_records;
+
+/// `runbook journal prune`: removes the journals last written more than `older_than` ago whose
+/// run is over, so a re-run would not resume it; one a re-run would resume is kept, said, whatever
+/// its age, and so is one a running process holds.
+pub fn prune(older_than: std::time::Duration, dry_run: bool) -> Result<u8> {
+    let now = std::time::SystemTime::now();
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir())
+        .map(|rd| {
+            rd.filter_map(std::result::Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+                .collect()
+        })
+        .unwrap_or_default();
+    paths.sort();
+    let (mut removed, mut bytes, mut kept) = (0_usize, 0_u64, 0_usize);
+    for path in paths {
+        let Ok(meta) = path.metadata() else { continue };
+        let written = meta.modified().unwrap_or(now);
+        if now.duration_since(written).unwrap_or_default() < older_than {
+            continue;
+        }
+        let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        // Held by a run under way (its lock): not ours to judge, let alone remove.
+        let file = std::fs::File::open(&path).map_err(|e| Error::io(format!("opening {}", path.display()), &e))?;
+        if file.try_lock().is_err() {
+            println!("kept {name}: a run under way holds it");
+            kept += 1;
+            continue;
+        }
+        let (records, damage) = crate::journal::read_records_noting(&path)?;
+        // An empty file is what a refused run of an earlier version left; anything else that is
+        // no journal is not runbook's to remove.
+        let empty = records.is_empty() && damage.is_empty();
+        if !empty && !crate::journal::is_journal(&records) {
+            println!("kept {name}: not a runbook journal");
+            kept += 1;
+            continue;
+        }
+        if crate::journal::resumable(records, changes_cluster) {
+            println!("kept {name}: its last run did not finish; running the same command again resumes it");
+            kept += 1;
+            continue;
+        }
+        let when = unix_time(written.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs());
+        if dry_run {
+            println!("would remove {name} ({} bytes, last written {when})", meta.len());
+        } else {
+            std::fs::remove_file(&path).map_err(|e| Error::io(format!("removing {}", path.display()), &e))?;
+            println!("removed {name} ({} bytes, last written {when})", meta.len());
+        }
+        removed += 1;
+        bytes += meta.len();
+    }
+    let verb = if dry_run { "would remove" } else { "removed" };
+    let kept = if kept > 0 { format!("; kept {kept} (said above)") } else { String::new() };
+    println!(
+        "{verb} {removed} journal(s) older than {}, {bytes} bytes, from {}{kept}",
+        age(older_than),
+        dir().display()
+    );
+    Ok(exit::OK)
+}
+
+/// An age as the operator would type it: `30d`, `12h`, `90m`, `45s`.
+fn age(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    [(86400, 'd'), (3600, 'h'), (60, 'm')]
+        .iter()
+        .find(|(unit, _)| s > 0 && s.is_multiple_of(*unit))
+        .map_or_else(|| format!("{s}s"), |(unit, c)| format!("{}{c}", s / unit))
+}
 
 fn dir() -> PathBuf {
     crate::state_dir::state_dir().join("journal")
@@ -33,8 +106,40 @@ fn resolve(run: &str) -> Result<PathBuf> {
     if p.is_file() {
         Ok(p)
     } else {
-        Err(Error::usage(format!("no journal `{run}`"), Some("`runbook journal` lists them")))
+        Err(Error::usage(
+            format!("no journal `{run}`: no such file, nor a journal of that name in {}", dir().display()),
+            Some("`runbook journal` lists them"),
+        ))
     }
+}
+
+/// The records of a journal file; a file that is none (`runbook journal /etc/passwd`, an empty
+/// file, JSON lines of something else) is bad input, said with what was expected.
+fn journal_records(path: &Path) -> Result<(Vec<Value>, Vec<String>)> {
+    let (records, damage) = crate::journal::read_records_noting(path)?;
+    if crate::journal::is_journal(&records) {
+        return Ok((records, damage));
+    }
+    let found = if records.is_empty() && damage.is_empty() {
+        "it is empty".to_string()
+    } else if let Some(first) = damage.first().filter(|_| records.is_empty()) {
+        first.clone()
+    } else {
+        "its first record is not a run's start".to_string()
+    };
+    Err(Error::usage(
+        format!(
+            "{} is not a runbook journal: {found}; a journal is JSON lines, the first a run record (`{{\"t\":\"run\",…}}`)",
+            path.display()
+        ),
+        Some("`runbook journal` lists the journals"),
+    ))
+}
+
+/// Whether a call of this name can change the cluster, for journals written before `call`
+/// records said so.
+fn changes_cluster(name: &str) -> bool {
+    crate::script::primitives().iter().any(|p| p.name == name && p.changes_cluster())
 }
 
 /// (status, records of the last run) of a journal file.
@@ -67,6 +172,10 @@ fn list() -> Result<u8> {
     println!("{:<28} {:<14} {:<24} {:<12} {:>5}  cluster", "journal", "runbook", "last run", "status", "runs");
     for (_, path) in files {
         let records = read_records(&path)?;
+        if !crate::journal::is_journal(&records) {
+            eprintln!("warning: {} is not a runbook journal: `runbook journal` on it says why", path.display());
+            continue;
+        }
         let (status, run) = last_run(&records);
         let head = run.first().cloned().unwrap_or_default();
         println!(
@@ -83,19 +192,9 @@ fn list() -> Result<u8> {
 }
 
 fn show(path: &Path) -> Result<u8> {
-    let (records, damage) = crate::journal::read_records_noting(path)?;
+    let (records, damage) = journal_records(path)?;
     let (status, run) = last_run(&records);
-    let Some(head) = run.first() else {
-        if !damage.is_empty() || path.metadata().is_ok_and(|m| m.len() > 0) {
-            // Something else than a journal (`runbook journal /etc/passwd`): said, not shown empty.
-            return Err(Error::usage(
-                format!("{} is not a runbook journal: it holds no run record", path.display()),
-                Some("`runbook journal` lists the journals"),
-            ));
-        }
-        println!("{} is empty", path.display());
-        return Ok(exit::OK);
-    };
+    let head = &run[0];
     for d in &damage {
         eprintln!("warning: {}: {d}", path.display());
     }

@@ -25,6 +25,7 @@ pub mod repl;
 pub(crate) mod run;
 pub mod sandbox;
 pub mod script;
+mod shell;
 pub mod sim;
 pub mod state_dir;
 

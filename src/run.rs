@@ -72,7 +72,12 @@ fn dispatch(args: Arguments, out: &Arc<Output>) -> Result<u8> {
             crate::script::plan_file::show_command(&file)
         }
         Command::Run(args) => crate::script::run_command(args, out),
-        Command::Journal { run } => crate::journal_command::execute(run.as_deref()),
+        Command::Journal { action: Some(crate::cli::JournalAction::Prune { older_than, dry_run }), .. } => {
+            crate::journal_command::prune(older_than, dry_run)
+        }
+        Command::Journal { action: None, run } => crate::journal_command::execute(run.as_deref()),
+        Command::Completions { shell } => crate::shell::completions(shell),
+        Command::Man => crate::shell::man(),
         Command::Fix { cluster } => {
             let cfg = ClusterConfig::from_args(&cluster)?;
             let (_rt, c) = connect(&cfg, out)?;

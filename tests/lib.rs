@@ -41,3 +41,7 @@ mod speed;
 mod sandbox;
 // Faults of the cluster itself during a run: a node frozen through the forget.
 mod faults;
+// Completion scripts and the man page, generated from the clap definitions.
+mod shell;
+// Journal housekeeping: no journal for a run that changed nothing, `journal prune`, non-journals.
+mod journal;

@@ -59,3 +59,31 @@ fn readme_runbook_examples_run() {
 fn guide_runbook_examples_run() {
     run_blocks(include_str!("../docs/GUIDE.md"), "docs/GUIDE.md");
 }
+
+/// Every command line the README shows (`runbook …` in its code blocks: the command table, the
+/// install steps, the examples) names commands the parser knows: its command words with `--help`
+/// exit 0, so a renamed or removed command cannot linger in the README.
+#[test]
+fn readme_command_lines_name_known_commands() {
+    let mut checked = Vec::new();
+    for block in include_str!("../README.md").split("```").skip(1).step_by(2) {
+        for line in block.lines().map(|l| l.trim_start_matches("$ ")) {
+            let Some(rest) = line.strip_prefix("runbook ") else { continue };
+            // In the command table, two spaces start the description.
+            let mut args: Vec<&str> = rest
+                .split("  ")
+                .next()
+                .unwrap_or_default()
+                .split_whitespace()
+                .take_while(|w| !w.starts_with('-') && w.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+                .collect();
+            args.push("--help");
+            let out = runbook(&args).run();
+            assert_eq!(out.code, 0, "README: `{line}` ({args:?})\n{}", out.stderr);
+            checked.push(args.join(" "));
+        }
+    }
+    for shown in ["completions --help", "man --help", "journal prune --help", "sandbox up --help"] {
+        assert!(checked.iter().any(|c| c == shown), "README shows no `runbook {shown}`: {checked:?}");
+    }
+}

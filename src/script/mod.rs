@@ -169,7 +169,7 @@ pub fn run_command(mut args: RunArgs, out: &Arc<Output>) -> Result<u8> {
             Err(e) => ("failed", Some(e.to_string())),
         };
         j.end(status, error.as_deref())?;
-        if result.is_err() {
+        if result.is_err() && j.kept() {
             eprintln!("journal: {}", j.path().display());
         }
     }
