@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Quick start on a fresh Debian machine: install redis-server if missing, build runbook, start a
 # local sandbox cluster shaped like the seed's (4 masters 6391/6393/6395/6397, each with a
-# replica on the next port) holding 100k keys, check it, then decommission 6397 as the seed does.
-# The sandbox keeps running afterwards; `runbook sandbox down` stops it.
+# replica on the next port) holding 100k keys, check it, decommission 6397 as the seed does, and
+# show the sandbox (6397 and 6398 marked removed). It keeps running; `runbook sandbox down` stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +17,8 @@ if [ -z "$RUNBOOK" ] && ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 if [ -z "$RUNBOOK" ]; then
-  cargo build --release --quiet
+  echo "quickstart: building runbook (cargo build --release: a few minutes the first time)" >&2
+  cargo build --release
   RUNBOOK=./target/release/runbook
 fi
 PORT=${RUNBOOK_BASE_PORT:-6391}
@@ -28,3 +29,4 @@ set -x
 "$RUNBOOK" sandbox up --masters 4 --replicas 1 --base-port "$PORT" --keys "$KEYS"
 "$RUNBOOK" check --cluster "127.0.0.1:$PORT"
 "$RUNBOOK" run decommission --node "$((PORT + 6))" --cluster "127.0.0.1:$PORT" --yes
+"$RUNBOOK" sandbox status

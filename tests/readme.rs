@@ -21,6 +21,8 @@ fn quickstart_script_decommissions_on_a_sandbox() {
     assert!(out.status.success(), "quickstart failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}");
     assert!(stdout.contains(&format!("decommissioned 127.0.0.1:{}", base + 6)), "{stdout}");
     assert!(stdout.contains("[OK]"), "{stdout}");
+    // Its last step shows the two removed nodes for what they are.
+    assert!(stdout.contains("8 nodes: 6 in the cluster, 2 removed, 0 stopped"), "{stdout}");
     down.expect_code(0).stdout_has("sandbox stopped (8 nodes)");
 }
 
