@@ -141,12 +141,10 @@ impl clap::builder::TypedValueParser for RunbookName {
     }
 
     fn possible_values(&self) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
-        let summaries = crate::script::shipped_summaries();
         Some(Box::new(
-            crate::script::shipped::SHIPPED
+            crate::shipped::SHIPPED
                 .iter()
-                .zip(summaries)
-                .map(|((name, _), (_, summary))| clap::builder::PossibleValue::new(*name).help(summary)),
+                .map(|(name, src)| clap::builder::PossibleValue::new(*name).help(crate::shipped::first_line(src))),
         ))
     }
 }

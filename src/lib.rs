@@ -26,6 +26,7 @@ pub(crate) mod run;
 pub mod sandbox;
 pub mod script;
 mod shell;
+pub mod shipped;
 pub mod sim;
 pub mod state_dir;
 

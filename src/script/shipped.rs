@@ -2,14 +2,7 @@
 
 use crate::error::{Error, Result};
 
-/// (name, source), in the order `runbook list` shows them.
-pub const SHIPPED: &[(&str, &str)] = &[
-    ("decommission", include_str!("../../runbooks/decommission.rhai")),
-    ("scale-out", include_str!("../../runbooks/scale-out.rhai")),
-    ("replace-node", include_str!("../../runbooks/replace-node.rhai")),
-    ("rebalance", include_str!("../../runbooks/rebalance.rhai")),
-    ("fix", include_str!("../../runbooks/fix.rhai")),
-];
+pub use crate::shipped::SHIPPED;
 
 /// A runbook by path, or by the name of a shipped one (`decommission`, `decommission.rhai`).
 /// Returns (display path, source).
