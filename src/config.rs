@@ -143,7 +143,7 @@ fn unknown_cluster(name: &str, profiles: Option<&crate::profiles::Profiles>) -> 
         format!("the profiles in {} are: {}; or give HOST:PORT of any node", path.display(), names.join(", "))
     };
     Error::Usage {
-        message: format!("`{}` is neither a node address nor a cluster profile", name.trim()),
+        message: format!("`{}` is not a node address, nor the name of a cluster profile", name.trim()),
         hint: Some(hint),
     }
 }

@@ -41,7 +41,7 @@ impl PasswordSource {
             PasswordSource::Env(var) => std::env::var(var).map_err(|_| {
                 Error::usage(
                     format!("profile `{profile}` takes its password from ${var}, which is not set"),
-                    Some("export the variable, or pass --password (REDISCLI_AUTH) to override the profile"),
+                    Some("set it in this shell (`read -rs VAR && export VAR`), or give the profile a password_command"),
                 )
             }),
             PasswordSource::Command(command) => {
