@@ -47,6 +47,11 @@ fn a_profile_names_a_cluster_its_user_and_where_its_password_is() {
         .run()
         .expect_code(0)
         .stdout_has(&c.nodes[1].addr());
+    // A runbook's cluster() reaches the profile's cluster the same way.
+    let out =
+        with_config(&["run", "rebalance", "-c", "prod", "--dry-run"], &path).env("PROFILE_TEST_PASS", "opsecret").run();
+    out.expect_code(0).stderr_has(&format!("dry run: reading {}", c.seed()));
+    assert!(!out.stdout.contains("opsecret") && !out.stderr.contains("opsecret"), "the password never shows");
     // The password really is the one the profile names.
     let out = with_config(&["check", "-c", "prod"], &path).env("PROFILE_TEST_PASS", "wrong").run();
     out.expect_code(4).stderr_has("authentication failed");
