@@ -1,6 +1,7 @@
 //! Command-line arguments as clap sees them. `config` turns them into validated settings.
 
-use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
 #[command(name = "runbook", version, about = "Safe, scriptable scale-in for Redis Cluster and Valkey", long_about = None)]
@@ -12,8 +13,9 @@ pub struct Arguments {
 /// How to reach the cluster. Every command that talks to a cluster takes these.
 #[derive(Args, Debug, Clone, Default)]
 pub struct ClusterArgs {
-    /// Any node of the cluster, as HOST:PORT (or just PORT for 127.0.0.1).
-    #[arg(long, short = 'c', env = "RUNBOOK_CLUSTER", value_name = "HOST:PORT")]
+    /// Any node of the cluster, as HOST:PORT (or just PORT for 127.0.0.1), or a profile's name
+    /// (`runbook profiles` lists them).
+    #[arg(long, short = 'c', env = "RUNBOOK_CLUSTER", value_name = "HOST:PORT|PROFILE")]
     pub cluster: Option<String>,
     /// ACL user to authenticate as.
     #[arg(long, env = "RUNBOOK_USER", value_name = "USER")]
@@ -33,6 +35,32 @@ pub struct ClusterArgs {
     /// Client private key (PEM) for mutual TLS; needs --cert.
     #[arg(long, env = "RUNBOOK_KEY", value_name = "FILE")]
     pub key: Option<std::path::PathBuf>,
+    /// The flags above whose value came from their environment variable, not the command line:
+    /// a profile's setting wins over the environment's, a typed flag over the profile's.
+    #[arg(skip)]
+    pub from_env: Vec<String>,
+}
+
+impl ClusterArgs {
+    /// Whether `flag` (a field's name) was given on the command line, or set in code.
+    pub fn typed(&self, flag: &str) -> bool {
+        !self.from_env.iter().any(|f| f == flag)
+    }
+}
+
+/// The arguments, parsed, with each command's record of which cluster flags came from the
+/// environment (clap knows; the derived struct does not keep it).
+pub fn parse(args: Vec<std::ffi::OsString>) -> Result<Arguments, clap::Error> {
+    let matches = Arguments::command().try_get_matches_from(args)?;
+    let mut parsed = Arguments::from_arg_matches(&matches)?;
+    if let (Some((_, sub)), Some(cluster)) = (matches.subcommand(), parsed.command.cluster_args_mut()) {
+        cluster.from_env = ["cluster", "user", "password", "tls", "cacert", "cert", "key"]
+            .into_iter()
+            .filter(|id| sub.value_source(id) == Some(ValueSource::EnvVariable))
+            .map(String::from)
+            .collect();
+    }
+    Ok(parsed)
 }
 
 /// `runbook run`'s own options (clap reads them wherever they are: see `run_options_first`),
@@ -329,6 +357,20 @@ pub enum Command {
     },
     /// Print the manual page (roff) on stdout: `runbook man | man -l -`.
     Man,
+    /// List the cluster profiles (`--cluster NAME`) of the config file: seeds, user, TLS, and
+    /// where each password comes from.
+    Profiles,
+}
+
+impl Command {
+    /// How the command reaches a cluster, for one that does.
+    pub fn cluster_args_mut(&mut self) -> Option<&mut ClusterArgs> {
+        match self {
+            Command::Check { cluster, .. } | Command::Repl { cluster } | Command::Fix { cluster } => Some(cluster),
+            Command::Run(r) => Some(&mut r.cluster),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]

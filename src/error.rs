@@ -259,7 +259,7 @@ impl Error {
                 inner.hint().map(|h| format!("{h}\n")).unwrap_or_default()
             )),
             Error::NoCluster => {
-                Some("pass --cluster HOST:PORT (any node of the cluster) or set RUNBOOK_CLUSTER".into())
+                Some("pass --cluster HOST:PORT (any node of the cluster) or a profile's name, or set RUNBOOK_CLUSTER".into())
             }
             Error::Connect { .. } => {
                 Some("check the address and that the node is running; any node of the cluster will do".into())

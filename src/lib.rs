@@ -20,6 +20,7 @@ pub mod model;
 pub mod ops;
 pub mod output;
 pub mod plan;
+pub mod profiles;
 pub mod removed;
 pub mod repl;
 pub(crate) mod run;

@@ -4,8 +4,6 @@ use std::ffi::OsString;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use clap::Parser;
-
 use crate::cli::{Arguments, Command};
 use crate::config::ClusterConfig;
 use crate::error::{Result, exit};
@@ -28,7 +26,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
             return e.code();
         }
     };
-    let args = match Arguments::try_parse_from(args) {
+    let args = match crate::cli::parse(args) {
         Ok(a) => a,
         Err(e) => {
             let _ = e.print();
@@ -78,6 +76,7 @@ fn dispatch(args: Arguments, out: &Arc<Output>) -> Result<u8> {
         Command::Journal { action: None, run } => crate::journal_command::execute(run.as_deref()),
         Command::Completions { shell } => crate::shell::completions(shell),
         Command::Man => crate::shell::man(),
+        Command::Profiles => crate::profiles::list_command(),
         Command::Fix { cluster } => {
             let cfg = ClusterConfig::from_args(&cluster)?;
             let (_rt, c) = connect(&cfg, out)?;
@@ -107,6 +106,7 @@ pub fn connect(cfg: &ClusterConfig, out: &Arc<Output>) -> Result<(Arc<tokio::run
     let rt = live::runtime()?;
     let cancel = Arc::new(AtomicBool::new(false));
     crate::interrupt::cancel_on_ctrl_c(&rt, cancel.clone(), true);
-    let cluster = LiveCluster::connect(rt.clone(), cfg.seed()?.clone(), cfg.creds.clone(), cancel, out.clone())?;
+    let cluster = cfg
+        .reach(|seed| LiveCluster::connect(rt.clone(), seed.clone(), cfg.creds.clone(), cancel.clone(), out.clone()))?;
     Ok((rt, cluster))
 }

@@ -45,3 +45,5 @@ mod faults;
 mod shell;
 // Journal housekeeping: no journal for a run that changed nothing, `journal prune`, non-journals.
 mod journal;
+// Cluster profiles: `--cluster NAME`, `runbook profiles`, and the profile file's refusals.
+mod profiles;

@@ -85,7 +85,7 @@ fn readme_command_lines_name_known_commands() {
             checked.push(args.join(" "));
         }
     }
-    for shown in ["completions --help", "man --help", "journal prune --help", "sandbox up --help"] {
+    for shown in ["completions --help", "man --help", "journal prune --help", "sandbox up --help", "profiles --help"] {
         assert!(checked.iter().any(|c| c == shown), "README shows no `runbook {shown}`: {checked:?}");
     }
 }

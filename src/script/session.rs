@@ -124,15 +124,14 @@ impl Session {
         {
             return Ok(c);
         }
-        let seed = match addr {
-            Some(a) => crate::config::parse_seed(a)?,
-            None => self.cluster.seed()?.clone(),
-        };
         let leased = if addr.is_none() { self.leased.lock().expect("not poisoned").take() } else { None };
         let live = if let Some(live) = leased {
             live
         } else {
-            let live = self.connect(&seed)?;
+            let live = match addr {
+                Some(a) => self.connect(&crate::config::parse_seed(a)?)?,
+                None => self.cluster.reach(|seed| self.connect(seed))?,
+            };
             if addr.is_none() && self.lease_first && !self.is_dry_run() {
                 live.acquire_lease()?;
             }
@@ -179,7 +178,7 @@ impl Session {
     /// anything of it; the first `cluster()` then uses this connection. Refuses (exit 3, the
     /// holder named) while another run holds the lease.
     pub fn take_lease(&self) -> Result<()> {
-        let live = self.connect(self.cluster.seed()?)?;
+        let live = self.cluster.reach(|seed| self.connect(seed))?;
         live.acquire_lease()?;
         *self.leased.lock().expect("not poisoned") = Some(live);
         Ok(())

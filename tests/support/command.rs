@@ -46,7 +46,8 @@ pub fn state_dir() -> &'static std::path::Path {
     DIR.get_or_init(|| tempfile::tempdir().expect("temp dir")).path()
 }
 
-/// The `runbook` binary with a clean environment: no cluster, no password, a private state dir.
+/// The `runbook` binary with a clean environment: no cluster, no password, a private state dir,
+/// and no profile file (never the developer's own).
 pub fn runbook(args: &[&str]) -> Runbook {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_runbook"));
     cmd.args(args)
@@ -54,6 +55,7 @@ pub fn runbook(args: &[&str]) -> Runbook {
         .env_remove("REDISCLI_AUTH")
         .env_remove("RUNBOOK_USER")
         .env("RUNBOOK_STATE_DIR", state_dir())
+        .env("RUNBOOK_CONFIG", state_dir().join("no-profiles.toml"))
         .stdin(Stdio::null());
     Runbook { cmd }
 }
