@@ -210,20 +210,8 @@ fn tls(args: &ClusterArgs) -> Result<Option<Tls>> {
     Ok(Some(Tls { ca_pem, client }))
 }
 
-/// `host:port`, `[v6]:port`, or a bare port meaning 127.0.0.1.
-pub fn parse_seed(text: &str) -> Result<Addr> {
-    let text = text.trim().trim_start_matches("redis://");
-    if let Ok(port) = text.parse::<u16>() {
-        return Ok(Addr::new("127.0.0.1", port));
-    }
-    match Addr::parse(text) {
-        Ok(a) if !a.host.is_empty() && a.port != 0 => Ok(a),
-        _ => Err(Error::usage(
-            format!("`{text}` is not a node address"),
-            Some("give HOST:PORT of any node, e.g. --cluster 10.0.0.5:6379 (or just a port for 127.0.0.1)"),
-        )),
-    }
-}
+/// Seeds are parsed where profiles are read, the lower of the two modules.
+pub use crate::profiles::parse_seed;
 
 #[cfg(test)]
 mod tests {

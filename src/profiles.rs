@@ -168,7 +168,7 @@ impl Profiles {
     }
 
     fn profile(name: &str, value: toml::Value, dir: &Path) -> Result<Profile, String> {
-        if crate::config::parse_seed(name).is_ok() {
+        if parse_seed(name).is_ok() {
             return Err("a profile's name must not be a node address: --cluster would read it as one".into());
         }
         let toml::Value::Table(table) = value else {
@@ -188,7 +188,7 @@ impl Profiles {
         let seeds = raw
             .seeds
             .iter()
-            .map(|s| crate::config::parse_seed(s).map_err(|_| format!("seed `{s}` is not a node address (HOST:PORT)")))
+            .map(|s| parse_seed(s).map_err(|_| format!("seed `{s}` is not a node address (HOST:PORT)")))
             .collect::<Result<Vec<_>, _>>()?;
         let password = match (raw.password_env, raw.password_command) {
             (Some(_), Some(_)) => return Err("give password_env or password_command, not both".into()),
@@ -283,6 +283,21 @@ fn absolute(path: &Path, dir: &Path) -> PathBuf {
         return PathBuf::from(home).join(rest);
     }
     dir.join(path)
+}
+
+/// `host:port`, `[v6]:port`, or a bare port meaning 127.0.0.1.
+pub fn parse_seed(text: &str) -> Result<Addr> {
+    let text = text.trim().trim_start_matches("redis://");
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(Addr::new("127.0.0.1", port));
+    }
+    match Addr::parse(text) {
+        Ok(a) if !a.host.is_empty() && a.port != 0 => Ok(a),
+        _ => Err(Error::usage(
+            format!("`{text}` is not a node address"),
+            Some("give HOST:PORT of any node, e.g. --cluster 10.0.0.5:6379 (or just a port for 127.0.0.1)"),
+        )),
+    }
 }
 
 #[cfg(test)]
