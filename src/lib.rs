@@ -28,5 +28,6 @@ pub mod script;
 mod shell;
 pub mod sim;
 pub mod state_dir;
+pub mod status;
 
 pub use run::run;

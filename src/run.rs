@@ -57,15 +57,22 @@ fn dispatch(args: Arguments, out: &Arc<Output>) -> Result<u8> {
         Command::Check { cluster, json } => {
             let cfg = ClusterConfig::from_args(&cluster)?;
             let (_rt, c) = connect(&cfg, out)?;
-            let report = c.topology().and_then(|t| {
-                Ok(crate::ops::CheckReport::build(&t, &c.stats(&t)?).with_removed(&t, &crate::removed::load()))
-            })?;
+            let topo = c.topology()?;
+            let holder = c.lease_holder(&topo)?;
+            let report = crate::ops::CheckReport::build(&topo, &c.stats(&topo)?)
+                .with_removed(&topo, &crate::removed::load())
+                .with_run(&topo, holder.as_ref());
             if json {
                 println!("{}", serde_json::to_string_pretty(&report).expect("report serializes"));
             } else {
-                print!("{}", report.render());
+                print!("{}", report.render_in(colour()));
             }
-            Ok(if report.healthy { exit::OK } else { exit::REFUSED })
+            Ok(report.exit_code())
+        }
+        Command::Status { cluster, json } => {
+            let cfg = ClusterConfig::from_args(&cluster)?;
+            let (_rt, c) = connect(&cfg, out)?;
+            crate::status::execute(&c, json)
         }
         Command::Sandbox { action } => crate::sandbox::execute(action),
         Command::Plan { action: crate::cli::PlanAction::Show { file } } => {
@@ -100,6 +107,12 @@ fn dispatch(args: Arguments, out: &Arc<Output>) -> Result<u8> {
             Ok(exit::OK)
         }
     }
+}
+
+/// Colour on stdout: a terminal, and no `NO_COLOR` (https://no-color.org: set and not empty).
+fn colour() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// A live cluster behind a cancel flag that the first Ctrl-C sets; a second Ctrl-C exits at once.

@@ -45,3 +45,5 @@ mod faults;
 mod shell;
 // Journal housekeeping: no journal for a run that changed nothing, `journal prune`, non-journals.
 mod journal;
+// `runbook status`, and `runbook check` while a run holds the lease.
+mod status;

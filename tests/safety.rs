@@ -86,7 +86,7 @@ fn dry_run_shows_every_step_and_changes_nothing() {
 }
 
 /// Starts a long drain in a child process and returns it once it has started moving slots.
-fn start_slow_drain(
+pub(crate) fn start_slow_drain(
     c: &TestCluster,
     state: &std::path::Path,
 ) -> (std::process::Child, std::thread::JoinHandle<String>, tempfile::TempDir) {
