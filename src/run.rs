@@ -65,7 +65,7 @@ fn dispatch(args: Arguments, out: &Arc<Output>) -> Result<u8> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&report).expect("report serializes"));
             } else {
-                print!("{}", report.render_in(colour()));
+                print!("{}", report.render_in(crate::output::colour_stdout()));
             }
             Ok(report.exit_code())
         }
@@ -107,12 +107,6 @@ fn dispatch(args: Arguments, out: &Arc<Output>) -> Result<u8> {
             Ok(exit::OK)
         }
     }
-}
-
-/// Colour on stdout: a terminal, and no `NO_COLOR` (https://no-color.org: set and not empty).
-fn colour() -> bool {
-    use std::io::IsTerminal;
-    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// A live cluster behind a cancel flag that the first Ctrl-C sets; a second Ctrl-C exits at once.
