@@ -179,9 +179,30 @@ impl State {
     }
 }
 
+/// The masters' bars before and after, side by side; `None` when no slot would move.
+fn slot_maps(before: &Topology, after: &Topology, colour: bool) -> Option<String> {
+    let owned = |t: &Topology| -> BTreeMap<String, SlotSet> {
+        t.masters().filter(|m| !m.slots.is_empty()).map(|m| (m.addr.to_string(), m.slots.clone())).collect()
+    };
+    let (b, a) = (owned(before), owned(after));
+    if b == a {
+        return None;
+    }
+    let mut addrs: Vec<&String> = b.keys().chain(a.keys()).collect();
+    addrs.sort_by_key(|addr| (!b.contains_key(*addr), *addr));
+    addrs.dedup();
+    let rows: Vec<crate::ops::slot_map::Pair> = addrs
+        .iter()
+        .map(|addr| crate::ops::slot_map::Pair { addr, before: b.get(*addr), after: a.get(*addr) })
+        .collect();
+    Some(crate::ops::slot_map::render_pair(&rows, colour))
+}
+
 pub struct SimCluster {
     /// Used for reads (keys not moved yet, add_node's probe); never for a change.
     live: Arc<dyn Cluster>,
+    /// The cluster as read at the start, for the slot map before and after.
+    before: Topology,
     state: Mutex<State>,
 }
 
@@ -206,7 +227,7 @@ impl SimCluster {
             stats,
             steps: vec![("(before any step)".into(), Vec::new())],
         };
-        Ok(Self { live, state: Mutex::new(state) })
+        Ok(Self { live, before: topo, state: Mutex::new(state) })
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -218,7 +239,17 @@ impl SimCluster {
     }
 
     /// Every action the run would have taken, grouped by step.
-    pub fn report(&self) -> String {
+    /// Every action the run would have taken, grouped by step, then the slot map before and
+    /// after when the run would move slots (`colour`: one colour per master).
+    pub fn report(&self, colour: bool) -> String {
+        let mut out = self.actions();
+        if let Some(map) = self.topology().ok().and_then(|after| slot_maps(&self.before, &after, colour)) {
+            out.push_str(&map);
+        }
+        out
+    }
+
+    fn actions(&self) -> String {
         let st = self.state();
         let steps: Vec<&(String, Vec<String>)> = st.steps.iter().filter(|(_, a)| !a.is_empty()).collect();
         let total: usize = steps.iter().map(|(_, a)| a.len()).sum();

@@ -66,6 +66,39 @@ pub fn render(rows: &[Row], colour: bool) -> String {
     out
 }
 
+/// Cells per bar when two stand side by side (before and after): 512 slots each.
+pub const PAIR_CELLS: usize = 32;
+
+/// One master's slots before and after a change (`None`: not a master then).
+pub struct Pair<'a> {
+    pub addr: &'a str,
+    pub before: Option<&'a SlotSet>,
+    pub after: Option<&'a SlotSet>,
+}
+
+/// Before and after, side by side, one line per node that is a master in either; the same
+/// colour for a node on both sides.
+pub fn render_pair(rows: &[Pair], colour: bool) -> String {
+    let width = rows.iter().map(|r| r.addr.chars().count()).max().unwrap_or(0);
+    let empty = SlotSet::new();
+    let mut out = format!(
+        "slot map before → after: {PAIR_CELLS} cells of {} slots; {FULL} all owned, {}-{} some, {NONE} none\n",
+        usize::from(SLOTS) / PAIR_CELLS,
+        PARTIAL[0],
+        PARTIAL[PARTIAL.len() - 1]
+    );
+    for (i, r) in rows.iter().enumerate() {
+        let side = |slots: Option<&SlotSet>| {
+            let bar = bar(slots.unwrap_or(&empty), PAIR_CELLS);
+            let bar = if colour { paint(&bar, COLOURS[i % COLOURS.len()]) } else { bar };
+            (bar, slots.map_or_else(|| "-".to_string(), |s| s.len().to_string()))
+        };
+        let ((b, nb), (a, na)) = (side(r.before), side(r.after));
+        let _ = writeln!(out, "{:<width$} {b} {nb:>5} → {a} {na:>5}", r.addr);
+    }
+    out
+}
+
 /// Colours the owned cells; the empty ones stay plain, so the gaps stand out.
 fn paint(bar: &str, colour: u8) -> String {
     let mut out = String::new();
@@ -123,5 +156,25 @@ mod tests {
         let coloured = render(&rows, true);
         assert!(coloured.contains(&format!("\x1b[32m{}\x1b[0m", "█".repeat(32))), "{coloured}");
         assert!(coloured.contains(&format!("{}\x1b[34m{}\x1b[0m", "·".repeat(32), "█".repeat(32))), "{coloured}");
+    }
+
+    #[test]
+    fn before_and_after_stand_side_by_side() {
+        let (half, all) = (SlotSet::from_range(0, 8191), SlotSet::all());
+        let rows = [
+            Pair { addr: "127.0.0.1:6391", before: Some(&half), after: Some(&all) },
+            Pair { addr: "127.0.0.1:6397", before: Some(&half), after: None },
+        ];
+        let text = render_pair(&rows, false);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("slot map before → after: 32 cells of 512 slots"), "{text}");
+        assert_eq!(
+            lines[1],
+            format!("127.0.0.1:6391 {}{}  8192 → {} 16384", "█".repeat(16), "·".repeat(16), "█".repeat(32))
+        );
+        assert_eq!(
+            lines[2],
+            format!("127.0.0.1:6397 {}{}  8192 → {}     -", "█".repeat(16), "·".repeat(16), "·".repeat(32))
+        );
     }
 }
