@@ -182,20 +182,9 @@ impl State {
 /// The masters' bars before and after, side by side; `None` when no slot would move.
 fn slot_maps(before: &Topology, after: &Topology, colour: bool) -> Option<String> {
     let owned = |t: &Topology| -> BTreeMap<String, SlotSet> {
-        t.masters().filter(|m| !m.slots.is_empty()).map(|m| (m.addr.to_string(), m.slots.clone())).collect()
+        t.masters().map(|m| (m.addr.to_string(), m.slots.clone())).collect()
     };
-    let (b, a) = (owned(before), owned(after));
-    if b == a {
-        return None;
-    }
-    let mut addrs: Vec<&String> = b.keys().chain(a.keys()).collect();
-    addrs.sort_by_key(|addr| (!b.contains_key(*addr), *addr));
-    addrs.dedup();
-    let rows: Vec<crate::ops::slot_map::Pair> = addrs
-        .iter()
-        .map(|addr| crate::ops::slot_map::Pair { addr, before: b.get(*addr), after: a.get(*addr) })
-        .collect();
-    Some(crate::ops::slot_map::render_pair(&rows, colour))
+    crate::ops::slot_map::before_after(&owned(before), &owned(after), colour)
 }
 
 pub struct SimCluster {

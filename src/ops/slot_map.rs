@@ -1,6 +1,7 @@
 //! The slot map as text: one bar per master across the 16,384 slots, with its slots, keys and
 //! memory beside it. Pure: the caller decides whether to colour (a terminal, no `NO_COLOR`).
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::check::human_bytes;
@@ -97,6 +98,27 @@ pub fn render_pair(rows: &[Pair], colour: bool) -> String {
         let _ = writeln!(out, "{:<width$} {b} {nb:>5} → {a} {na:>5}", r.addr);
     }
     out
+}
+
+/// Before and after from each master's slots by address (`render_pair`): the nodes that were
+/// masters with slots first, then the new ones; `None` when no slot changes owner.
+pub fn before_after(
+    before: &BTreeMap<String, SlotSet>,
+    after: &BTreeMap<String, SlotSet>,
+    colour: bool,
+) -> Option<String> {
+    let owning = |m: &BTreeMap<String, SlotSet>| -> BTreeMap<String, SlotSet> {
+        m.iter().filter(|(_, s)| !s.is_empty()).map(|(a, s)| (a.clone(), s.clone())).collect()
+    };
+    let (b, a) = (owning(before), owning(after));
+    if b == a {
+        return None;
+    }
+    let mut addrs: Vec<&String> = b.keys().chain(a.keys()).collect();
+    addrs.sort_by_key(|addr| (!b.contains_key(*addr), *addr));
+    addrs.dedup();
+    let rows: Vec<Pair> = addrs.iter().map(|addr| Pair { addr, before: b.get(*addr), after: a.get(*addr) }).collect();
+    Some(render_pair(&rows, colour))
 }
 
 /// Colours the owned cells; the empty ones stay plain, so the gaps stand out.
