@@ -2,7 +2,7 @@
 //! cluster names it, its progress from its journal when it runs on this host, and the cluster's
 //! open slots as ranges.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -164,7 +164,7 @@ fn local_progress(h: &Holder) -> (Option<Progress>, Option<String>) {
             Some(format!(
                 "no journal of run {} in {} (another state directory, or a command that keeps none)",
                 h.run,
-                Path::new(&crate::state_dir::state_dir()).join("journal").display()
+                crate::state_dir::state_dir().join("journal").display()
             )),
         ),
     }

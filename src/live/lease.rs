@@ -130,7 +130,7 @@ fn held_by(holder: &Holder) -> Error {
     Error::refused(
         format!("another run is changing this cluster: {}", holder.describe()),
         Some(
-            "wait for it to finish (its lease goes away when it ends or dies), or look at it with `redis-cli CLIENT LIST`",
+            "wait for it to finish (its lease goes away when it ends or dies), or look at it and its progress with `runbook status`",
         ),
     )
 }

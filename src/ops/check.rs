@@ -255,8 +255,8 @@ pub struct RunSummary {
     pub started: String,
     pub open: Vec<OpenRange>,
     /// Slot-map differences between nodes (a slot with no owner or two, a node that has not
-    /// learned a new owner), taken as the run's moves still spreading by gossip.
-    #[serde(default)]
+    /// learned a new owner), taken as the run's moves still spreading by gossip (`check` only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub spreading: Vec<String>,
 }
 
