@@ -41,6 +41,7 @@ fn check_and_status_name_the_run_that_holds_the_lease() {
         }
     };
     check.stdout_has("[RUN] slots ").stdout_has(&format!("moving {} → ", c.nodes[2].addr()));
+    let check_json = in_state(&["check", "--json", "-c", &c.seed()]);
     let status = in_state(&["status", "-c", &c.seed()]);
     let json = in_state(&["status", "--json", "-c", &c.seed()]);
     let done = child.wait().unwrap();
@@ -53,6 +54,10 @@ fn check_and_status_name_the_run_that_holds_the_lease() {
         .stdout_has(" slots moved (")
         .stdout_has("  step: apply(drain plan: ")
         .stdout_has("  journal: ");
+    check_json.expect_code(1);
+    let v: serde_json::Value = serde_json::from_str(&check_json.stdout).unwrap();
+    assert_eq!((v["healthy"].as_bool(), v["run"]["pid"].as_u64()), (Some(false), Some(u64::from(child.id()))));
+    assert_eq!(v["problems"].as_array().map(Vec::len), Some(0), "{v:#}");
     json.expect_code(1);
     let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
     assert_eq!(v["run"]["pid"], child.id());
