@@ -68,3 +68,31 @@ fn check_and_status_name_the_run_that_holds_the_lease() {
         .stdout_has("no run holds this cluster's lease")
         .stdout_has("no open slots");
 }
+
+/// A monitoring user that may read the cluster but not list its clients.
+const WATCHER: &[&str] = &[
+    "--user",
+    "watcher",
+    "on",
+    ">watch",
+    "~*",
+    "&*",
+    "-@all",
+    "+cluster|nodes",
+    "+cluster|info",
+    "+cluster|myid",
+    "+info",
+    "+dbsize",
+    "+ping",
+    "+config|get",
+];
+
+#[test]
+fn a_user_that_may_not_list_clients_gets_its_check_and_status_says_it_cannot_tell() {
+    let c = TestCluster::start_with(3, 0, WATCHER);
+    let as_watcher = |args: &[&str]| runbook(args).env("REDISCLI_AUTH", "watch").run();
+    as_watcher(&["check", "-c", &c.seed(), "--user", "watcher"]).expect_code(0).stdout_has("[OK]");
+    let status = as_watcher(&["status", "-c", &c.seed(), "--user", "watcher"]);
+    assert_ne!(status.code, 0, "no answer is not `no run`: {status:?}");
+    status.stderr_has("CLIENT LIST");
+}
