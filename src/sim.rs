@@ -227,7 +227,6 @@ impl SimCluster {
         self.state().steps.last_mut().expect("always one step").1.push(action);
     }
 
-    /// Every action the run would have taken, grouped by step.
     /// Every action the run would have taken, grouped by step, then the slot map before and
     /// after when the run would move slots (`colour`: one colour per master).
     pub fn report(&self, colour: bool) -> String {
