@@ -291,6 +291,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Whether a run is changing the cluster right now: who holds its lease, the run's progress
+    /// (from its journal, when it runs on this host), and the open slots.
+    Status {
+        #[command(flatten)]
+        cluster: ClusterArgs,
+        /// Print the status as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run a runbook: `runbook run decommission --node 6397 [--yes] [--cluster HOST:PORT]`.
     ///
     /// Options may come before or after the runbook; every other --name value after it becomes

@@ -30,5 +30,6 @@ mod shell;
 pub mod shipped;
 pub mod sim;
 pub mod state_dir;
+pub mod status;
 
 pub use run::run;

@@ -67,6 +67,12 @@ impl Output {
     }
 }
 
+/// Colour on stdout: a terminal, and no `NO_COLOR` (https://no-color.org: set and not empty).
+pub fn colour_stdout() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 /// A `say` at most once per period, so that a long wait tells what it waits for without
 /// flooding the terminal.
 pub struct Every {

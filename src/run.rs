@@ -55,15 +55,24 @@ fn dispatch(args: Arguments, out: &Arc<Output>) -> Result<u8> {
         Command::Check { cluster, json } => {
             let cfg = ClusterConfig::from_args(&cluster)?;
             let (_rt, c) = connect(&cfg, out)?;
-            let report = c.topology().and_then(|t| {
-                Ok(crate::ops::CheckReport::build(&t, &c.stats(&t)?).with_removed(&t, &crate::removed::load()))
-            })?;
+            let topo = c.topology()?;
+            // A user that may not list clients (a read-only monitoring ACL) still gets its check,
+            // as before there was a lease to read: open slots are then each an error.
+            let holder = c.lease_holder(&topo).ok().flatten();
+            let report = crate::ops::CheckReport::build(&topo, &c.stats(&topo)?)
+                .with_removed(&topo, &crate::removed::load())
+                .with_run(&topo, holder.as_ref());
             if json {
                 println!("{}", serde_json::to_string_pretty(&report).expect("report serializes"));
             } else {
-                print!("{}", report.render());
+                print!("{}", report.render_in(crate::output::colour_stdout()));
             }
-            Ok(if report.healthy { exit::OK } else { exit::REFUSED })
+            Ok(report.exit_code())
+        }
+        Command::Status { cluster, json } => {
+            let cfg = ClusterConfig::from_args(&cluster)?;
+            let (_rt, c) = connect(&cfg, out)?;
+            crate::status::execute(&c, json)
         }
         Command::Sandbox { action } => crate::sandbox::execute(action),
         Command::Plan { action: crate::cli::PlanAction::Show { file } } => {

@@ -179,9 +179,19 @@ impl State {
     }
 }
 
+/// The masters' bars before and after, side by side; `None` when no slot would move.
+fn slot_maps(before: &Topology, after: &Topology, colour: bool) -> Option<String> {
+    let owned = |t: &Topology| -> BTreeMap<String, SlotSet> {
+        t.masters().map(|m| (m.addr.to_string(), m.slots.clone())).collect()
+    };
+    crate::ops::slot_map::before_after(&owned(before), &owned(after), colour)
+}
+
 pub struct SimCluster {
     /// Used for reads (keys not moved yet, add_node's probe); never for a change.
     live: Arc<dyn Cluster>,
+    /// The cluster as read at the start, for the slot map before and after.
+    before: Topology,
     state: Mutex<State>,
 }
 
@@ -206,7 +216,7 @@ impl SimCluster {
             stats,
             steps: vec![("(before any step)".into(), Vec::new())],
         };
-        Ok(Self { live, state: Mutex::new(state) })
+        Ok(Self { live, before: topo, state: Mutex::new(state) })
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -217,8 +227,17 @@ impl SimCluster {
         self.state().steps.last_mut().expect("always one step").1.push(action);
     }
 
-    /// Every action the run would have taken, grouped by step.
-    pub fn report(&self) -> String {
+    /// Every action the run would have taken, grouped by step, then the slot map before and
+    /// after when the run would move slots (`colour`: one colour per master).
+    pub fn report(&self, colour: bool) -> String {
+        let mut out = self.actions();
+        if let Some(map) = self.topology().ok().and_then(|after| slot_maps(&self.before, &after, colour)) {
+            out.push_str(&map);
+        }
+        out
+    }
+
+    fn actions(&self) -> String {
         let st = self.state();
         let steps: Vec<&(String, Vec<String>)> = st.steps.iter().filter(|(_, a)| !a.is_empty()).collect();
         let total: usize = steps.iter().map(|(_, a)| a.len()).sum();

@@ -7,7 +7,8 @@ fn healthy_cluster_passes() {
     let c = TestCluster::start(3, 1);
     c.load_keys(3000);
     let out = runbook(&["check", "--cluster", &c.seed()]).run();
-    out.expect_code(0).stdout_has("16384/16384 slots covered").stdout_has("[OK]");
+    out.expect_code(0).stdout_has("16384/16384 slots covered").stdout_has("[OK]").stdout_has("slot map: 64 cells");
+    assert!(!out.stdout.contains('\x1b'), "no colour when stdout is no terminal:\n{}", out.stdout);
     for i in 0..3 {
         out.stdout_has(&c.nodes[i].addr());
     }
@@ -84,4 +85,27 @@ fn a_node_still_in_handshake_is_not_healthy() {
     let out = runbook(&["check", "-c", &c.seed()]).run();
     c.kill(i);
     out.expect_code(3).stdout_has(&format!("is still in handshake with {addr}"));
+}
+
+#[test]
+fn the_slot_map_is_coloured_on_a_terminal_unless_no_color_is_set() {
+    let c = TestCluster::start(3, 0);
+    let cmd = format!("{} check -c {}", env!("CARGO_BIN_EXE_runbook"), c.seed());
+    let on_a_terminal = |no_color: Option<&str>| {
+        let mut script = std::process::Command::new("script");
+        script
+            .args(["-qec", &cmd, "/dev/null"])
+            .env_remove("NO_COLOR")
+            .env("RUNBOOK_STATE_DIR", crate::support::command::state_dir())
+            .stdin(std::process::Stdio::null());
+        if let Some(v) = no_color {
+            script.env("NO_COLOR", v);
+        }
+        String::from_utf8_lossy(&script.output().unwrap().stdout).into_owned()
+    };
+    let coloured = on_a_terminal(None);
+    assert!(coloured.contains("\x1b[32m█"), "{coloured}");
+    let plain = on_a_terminal(Some("1"));
+    assert!(plain.contains("slot map: 64 cells") && plain.contains('█'), "{plain}");
+    assert!(!plain.contains('\x1b'), "{plain}");
 }

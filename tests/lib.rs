@@ -47,3 +47,5 @@ mod shell;
 mod journal;
 // Cluster profiles: `--cluster NAME`, `runbook profiles`, and the profile file's refusals.
 mod profiles;
+// `runbook status`, and `runbook check` while a run holds the lease.
+mod status;

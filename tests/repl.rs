@@ -59,6 +59,12 @@ fn an_operator_session() {
     p.expect("42");
     p.expect("runbook> ");
 
+    // The cluster echoed: its slot map, one bar per master.
+    p.send("c\r");
+    p.expect("slot map: 64 cells of 256 slots");
+    p.expect(" slots ");
+    p.expect("runbook> ");
+
     // Help from the same source as `runbook functions`.
     p.send(":help del_node\r");
     p.expect("c.del_node(node: node, opts: map) -> map");

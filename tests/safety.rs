@@ -69,6 +69,15 @@ fn dry_run_shows_every_step_and_changes_nothing() {
         .stdout_has(&format!("] del_node {}", c.nodes[7].addr()))
         .stdout_has(&format!("CLUSTER FORGET {}", c.nodes[3].addr()))
         .stdout_has(&format!("CLUSTER RESET SOFT on {}", c.nodes[3].addr()))
+        // The slot map before and after: the victim's quarter, then nothing (no master).
+        .stdout_has("slot map before → after: 32 cells of 512 slots")
+        .stdout_has(&format!(
+            "{} {}{}  4096 → {}     -",
+            c.nodes[3].addr(),
+            "·".repeat(24),
+            "█".repeat(8),
+            "·".repeat(32)
+        ))
         .stderr_has("(dry run)")
         // The canary writes a key: a dry run says it did not try it rather than claim it passed.
         .stderr_has("[skip] canary")
@@ -86,7 +95,7 @@ fn dry_run_shows_every_step_and_changes_nothing() {
 }
 
 /// Starts a long drain in a child process and returns it once it has started moving slots.
-fn start_slow_drain(
+pub(crate) fn start_slow_drain(
     c: &TestCluster,
     state: &std::path::Path,
 ) -> (std::process::Child, std::thread::JoinHandle<String>, tempfile::TempDir) {

@@ -83,14 +83,17 @@ struct Other {
 }
 
 async fn others(conn: &mut MultiplexedConnection, node: &Addr, me: &Holder) -> Result<Vec<Other>> {
-    let mine = [me.client_name(), me.asking_name()];
     let list: String = redis::cmd("CLIENT")
         .arg("LIST")
         .query_async(conn)
         .await
         .map_err(|e| super::pool::command_error(node, "CLIENT LIST", &e))?;
-    Ok(list
-        .lines()
+    Ok(runs_in(&list, node, &[me.client_name(), me.asking_name()]))
+}
+
+/// The runs named in a `CLIENT LIST` reply, but for the names in `mine`.
+fn runs_in(list: &str, node: &Addr, mine: &[String]) -> Vec<Other> {
+    list.lines()
         .filter_map(|line| {
             let field = |k: &str| line.split(' ').find_map(|f| f.strip_prefix(k)).map(str::to_string);
             let name = field("name=")?;
@@ -106,14 +109,28 @@ async fn others(conn: &mut MultiplexedConnection, node: &Addr, me: &Holder) -> R
                 node: node.clone(),
             })
         })
-        .collect())
+        .collect()
+}
+
+/// The run that holds the lease, as the reachable masters' client lists name it; read only
+/// (`runbook status`, `runbook check`). A stale lease is none: the next run takes it over.
+pub async fn holder(pool: &Pool, topo: &Topology) -> Result<Option<Holder>> {
+    let masters: Vec<Addr> =
+        topo.masters().filter(|m| topo.is_reachable(&m.id) && !m.is_failed()).map(|m| m.addr.clone()).collect();
+    for addr in &masters {
+        let list: String = pool.read(addr, "CLIENT LIST", redis::cmd("CLIENT").arg("LIST")).await?;
+        if let Some(o) = runs_in(&list, addr, &[]).into_iter().find(|o| o.held && o.idle <= STALE_AFTER_SECS) {
+            return Ok(Some(o.holder));
+        }
+    }
+    Ok(None)
 }
 
 fn held_by(holder: &Holder) -> Error {
     Error::refused(
         format!("another run is changing this cluster: {}", holder.describe()),
         Some(
-            "wait for it to finish (its lease goes away when it ends or dies), or look at it with `redis-cli CLIENT LIST`",
+            "wait for it to finish (its lease goes away when it ends or dies), or look at it and its progress with `runbook status`",
         ),
     )
 }
@@ -209,6 +226,16 @@ mod tests {
         assert_eq!(asking, parsed);
         assert!(Holder::parse("some-app").is_none());
         assert_eq!(unix_time(0), "1970-01-01 00:00:00 UTC");
+        let list = format!(
+            "id=7 addr=127.0.0.1:5 name={} idle=2 cmd=ping\nid=8 addr=127.0.0.1:6 name=app idle=0\nid=9 addr=127.0.0.1:7 name={} idle=0\n",
+            h.client_name(),
+            h.asking_name()
+        );
+        let runs = runs_in(&list, &Addr::new("127.0.0.1", 6379), &[]);
+        assert_eq!(runs.len(), 2);
+        assert!(runs[0].held && !runs[1].held);
+        assert_eq!((runs[0].client_id.as_str(), runs[0].idle), ("7", 2));
+        assert!(runs_in(&list, &Addr::new("127.0.0.1", 6379), &[h.client_name(), h.asking_name()]).is_empty());
         assert_eq!(unix_time(1_795_600_000), "2026-11-25 09:46:40 UTC");
     }
 }

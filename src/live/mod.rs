@@ -111,6 +111,11 @@ impl LiveCluster {
         self
     }
 
+    /// The run that holds the cluster's lease, if any (read only: nothing is taken).
+    pub fn lease_holder(&self, topo: &Topology) -> Result<Option<Holder>> {
+        self.block(lease::holder(&self.pool, topo))
+    }
+
     pub fn pool(&self) -> &Pool {
         &self.pool
     }

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{NodeInfo, OpenSlot, SLOTS, Topology, describe};
+use crate::holder::Holder;
+use crate::model::{NodeInfo, OpenSlot, SLOTS, SlotSet, Topology, describe};
 
 /// What one node reports about itself beside `CLUSTER NODES`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -59,6 +60,10 @@ pub struct CheckReport {
     /// Removed nodes (by the registry of removed nodes) that some node knows again.
     #[serde(default)]
     pub known_again: Vec<KnownAgain>,
+    /// The run that holds the cluster's lease, if any; the open slots it accounts for are not
+    /// among the problems.
+    #[serde(default)]
+    pub run: Option<RunSummary>,
 }
 
 /// A node removed by a run (see `crate::removed`) that some node lists again.
@@ -127,27 +132,8 @@ impl Findings {
         let name = |id: &str| topo.name(id);
         let mut f =
             Findings { agreement: agreement(topo), cluster_state: cluster_state(topo, stats), ..Findings::default() };
-        let uncovered = topo.uncovered();
-        if !uncovered.is_empty() {
-            f.coverage.push(format!("{} of {SLOTS} slots are not covered by any master: {uncovered}", uncovered.len()));
-        }
-        if let Some((slot, owners)) = (0..SLOTS).map(|s| (s, topo.owners(s))).find(|(_, o)| o.len() > 1) {
-            let names: Vec<String> = owners.iter().map(|n| n.addr.to_string()).collect();
-            f.coverage.push(format!("slot {slot} is claimed by more than one master: {}", names.join(", ")));
-        }
-        // One line per (node, state, peer), the slots as ranges: a drain leaves hundreds open.
-        let mut open: BTreeMap<(String, String, String), crate::model::SlotSet> = BTreeMap::new();
-        for o in topo.open_slots() {
-            open.entry((o.node, o.state, o.peer)).or_default().insert(o.slot);
-        }
-        for ((node, state, peer), slots) in open {
-            let dir = if state == "migrating" { "to" } else { "from" };
-            let what = match slots.len() {
-                1 => format!("slot {slots} is open"),
-                n => format!("{n} slots are open ({slots})"),
-            };
-            f.open_slots.push(format!("{what}: {state} on {} {dir} {}", name(&node), name(&peer)));
-        }
+        f.coverage = coverage_lines(topo);
+        f.open_slots = open_slot_lines(topo);
         for (id, reason) in topo.unreachable() {
             f.failed.push(format!("{} cannot be reached: {reason}", name(id)));
         }
@@ -168,6 +154,147 @@ impl Findings {
     }
 }
 
+/// Slots no master covers, or more than one claims (the first such slot).
+fn coverage_lines(topo: &Topology) -> Vec<String> {
+    let mut out = Vec::new();
+    let uncovered = topo.uncovered();
+    if !uncovered.is_empty() {
+        out.push(format!("{} of {SLOTS} slots are not covered by any master: {uncovered}", uncovered.len()));
+    }
+    if let Some((slot, owners)) = (0..SLOTS).map(|s| (s, topo.owners(s))).find(|(_, o)| o.len() > 1) {
+        let names: Vec<String> = owners.iter().map(|n| n.addr.to_string()).collect();
+        out.push(format!("slot {slot} is claimed by more than one master: {}", names.join(", ")));
+    }
+    out
+}
+
+/// The nodes whose slot map differs from the others': `… thinks slots 0-9 belong to …`.
+fn slot_disagreement_lines(topo: &Topology) -> Vec<String> {
+    let name = |id: &str| if id.is_empty() { "no owner".to_string() } else { topo.name(id) };
+    topo.disagreements()
+        .iter()
+        .flat_map(|d| {
+            d.slots.iter().map(|(slots, believed, claimed)| {
+                format!(
+                    "{} thinks slots {slots} belong to {}, but the owner is {}",
+                    name(&d.node),
+                    name(believed),
+                    name(claimed)
+                )
+            })
+        })
+        .collect()
+}
+
+/// One line per (node, state, peer), the slots as ranges: a drain leaves hundreds open.
+fn open_slot_lines(topo: &Topology) -> Vec<String> {
+    let name = |id: &str| topo.name(id);
+    let mut open: BTreeMap<(String, String, String), crate::model::SlotSet> = BTreeMap::new();
+    for o in topo.open_slots() {
+        open.entry((o.node, o.state, o.peer)).or_default().insert(o.slot);
+    }
+    open.into_iter()
+        .map(|((node, state, peer), slots)| {
+            let dir = if state == "migrating" { "to" } else { "from" };
+            let what = match slots.len() {
+                1 => format!("slot {slots} is open"),
+                n => format!("{n} slots are open ({slots})"),
+            };
+            format!("{what}: {state} on {} {dir} {}", name(&node), name(&peer))
+        })
+        .collect()
+}
+
+/// Open slots by the move they belong to: `migrating 12288-12543 A → B`. Slots only the target
+/// imports (its source already closed them) are said apart, as `importing`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenRange {
+    pub state: String,
+    pub slots: SlotSet,
+    pub from: String,
+    pub to: String,
+}
+
+impl std::fmt::Display for OpenRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} {} → {}", self.state, self.slots, self.from, self.to)
+    }
+}
+
+/// The cluster's open slots as ranges, one per (source, target) and side; nodes by address.
+pub fn open_ranges(topo: &Topology) -> Vec<OpenRange> {
+    let mut moves: BTreeMap<(String, String), (SlotSet, SlotSet)> = BTreeMap::new();
+    for o in topo.open_slots() {
+        if o.state == "migrating" {
+            moves.entry((topo.name(&o.node), topo.name(&o.peer))).or_default().0.insert(o.slot);
+        } else {
+            moves.entry((topo.name(&o.peer), topo.name(&o.node))).or_default().1.insert(o.slot);
+        }
+    }
+    let mut out = Vec::new();
+    for ((from, to), (migrating, importing)) in moves {
+        let only_imported: SlotSet = importing.iter().filter(|s| !migrating.contains(*s)).collect();
+        for (state, slots) in [("migrating", migrating), ("importing", only_imported)] {
+            if !slots.is_empty() {
+                out.push(OpenRange { state: state.into(), slots, from: from.clone(), to: to.clone() });
+            }
+        }
+    }
+    out
+}
+
+/// The run that holds the cluster's lease, as `check` and `status` name it, with the open slots
+/// taken to be its own: a run's preflight refuses to start with slots open, and no other run
+/// can open any while it holds the lease.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub run: String,
+    pub runbook: String,
+    pub host: String,
+    pub pid: u32,
+    pub started: String,
+    pub open: Vec<OpenRange>,
+    /// Slot-map differences between nodes (a slot with no owner or two, a node that has not
+    /// learned a new owner), taken as the run's moves still spreading by gossip (`check` only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spreading: Vec<String>,
+}
+
+impl RunSummary {
+    pub fn of(holder: &Holder, open: Vec<OpenRange>) -> Self {
+        RunSummary {
+            run: holder.run.clone(),
+            runbook: holder.runbook.clone(),
+            host: holder.host.clone(),
+            pid: holder.pid,
+            started: crate::holder::unix_time(holder.started),
+            open,
+            spreading: Vec::new(),
+        }
+    }
+
+    /// Who: `run R of `decommission` (pid 4242 on ops-1, started …)`.
+    pub fn who(&self) -> String {
+        format!("run {} of `{}` (pid {} on {}, started {})", self.run, self.runbook, self.pid, self.host, self.started)
+    }
+
+    /// The one line that stands for all of the run's open slots.
+    pub fn sentence(&self) -> String {
+        if self.open.is_empty() {
+            return format!("{} holds the lease; no slot is open right now", self.who());
+        }
+        let mut all = SlotSet::new();
+        for o in &self.open {
+            all.union_with(&o.slots);
+        }
+        let moving = match self.open.as_slice() {
+            [one] => format!("{} → {}", one.from, one.to),
+            many => many.iter().map(|o| format!("{} {} → {}", o.slots, o.from, o.to)).collect::<Vec<_>>().join(", "),
+        };
+        format!("slots {all} are open by {}, moving {moving}", self.who())
+    }
+}
+
 /// Which nodes disagree on slots or membership, and how; nodes still in a handshake.
 pub fn agreement(topo: &Topology) -> Vec<String> {
     let name = |id: &str| topo.name(id);
@@ -180,12 +307,8 @@ pub fn agreement(topo: &Topology) -> Vec<String> {
         for e in &d.extra {
             out.push(format!("{who} still knows node {} that the others have forgotten", name(e)));
         }
-        for (slots, believed, claimed) in &d.slots {
-            let believed = if believed.is_empty() { "no owner".to_string() } else { name(believed) };
-            let claimed = if claimed.is_empty() { "no owner".to_string() } else { name(claimed) };
-            out.push(format!("{who} thinks slots {slots} belong to {believed}, but the owner is {claimed}"));
-        }
     }
+    out.extend(slot_disagreement_lines(topo));
     // Right after a MEET the new node is listed under a temporary id in `handshake`: it is not a
     // member yet, whatever the slot maps say.
     for (viewer, view) in topo.views() {
@@ -230,6 +353,34 @@ impl CheckReport {
                 .map(|id| topo.name(&id))
                 .collect(),
             known_again: Vec::new(),
+            run: None,
+        }
+    }
+
+    /// Names the run that holds the lease, and takes the open slots out of the problems: they
+    /// are its own (see `RunSummary`), said in one line instead of one error per slot. Not
+    /// healthy still: the cluster is being changed.
+    #[must_use]
+    pub fn with_run(mut self, topo: &Topology, holder: Option<&Holder>) -> Self {
+        let Some(holder) = holder else { return self };
+        let open = open_slot_lines(topo);
+        let spreading: Vec<String> = coverage_lines(topo).into_iter().chain(slot_disagreement_lines(topo)).collect();
+        self.problems.retain(|p| !open.contains(p) && !spreading.contains(p));
+        self.run = Some(RunSummary { spreading, ..RunSummary::of(holder, open_ranges(topo)) });
+        self.healthy = false;
+        self
+    }
+
+    /// `check`'s exit code: 3 for any problem that is not the run's own, else 1 while a run
+    /// holds the lease, else 0.
+    pub fn exit_code(&self) -> u8 {
+        use crate::error::exit;
+        if !self.problems.is_empty() {
+            exit::REFUSED
+        } else if self.run.is_some() {
+            exit::FAILED
+        } else {
+            exit::OK
         }
     }
 
@@ -255,8 +406,13 @@ impl CheckReport {
             .collect()
     }
 
-    /// The human report, as `runbook check` prints it.
+    /// The human report, as `runbook check` prints it, without colour.
     pub fn render(&self) -> String {
+        self.render_in(false)
+    }
+
+    /// The human report; `colour`: the slot map's bars in one colour per master.
+    pub fn render_in(&self, colour: bool) -> String {
         let mut out = String::new();
         out.push_str(&format!(
             "{:<24} {:>6}  {:<22} {:>10} {:>10}  replicas\n",
@@ -274,13 +430,28 @@ impl CheckReport {
                 if m.replicas.is_empty() { "-".to_string() } else { m.replicas.join(", ") }
             ));
         }
+        out.push('\n');
+        out.push_str(&self.slot_map(colour));
         out.push_str(&format!(
             "\n{} nodes, {} masters, {}/{SLOTS} slots covered\n",
             self.nodes,
             self.masters.len(),
             self.covered
         ));
-        if self.healthy {
+        if let Some(run) = &self.run {
+            out.push_str(&format!("[RUN] {}\n", run.sentence()));
+            if !run.spreading.is_empty() {
+                out.push_str(&format!(
+                    "[RUN] {} difference(s) between the nodes' slot maps: the run's moves, still spreading by gossip (`--json` lists them)\n",
+                    run.spreading.len()
+                ));
+            }
+        }
+        if self.problems.is_empty() && self.run.is_some() {
+            out.push_str(
+                "[OK] no problem besides the run's own: the nodes agree on membership, none failed or unreachable\n",
+            );
+        } else if self.healthy {
             out.push_str(
                 "[OK] all slots covered, all nodes agree on slots and membership, no open slots, no failed nodes\n",
             );
@@ -290,6 +461,18 @@ impl CheckReport {
             }
         }
         out
+    }
+
+    /// The masters' bars (see `slot_map`).
+    pub fn slot_map(&self, colour: bool) -> String {
+        let sets: Vec<SlotSet> = self.masters.iter().map(|m| SlotSet::parse(&m.ranges).unwrap_or_default()).collect();
+        let rows: Vec<super::slot_map::Row> = self
+            .masters
+            .iter()
+            .zip(&sets)
+            .map(|(m, slots)| super::slot_map::Row { addr: &m.addr, slots, keys: m.keys, memory: m.used_memory })
+            .collect();
+        super::slot_map::render(&rows, colour)
     }
 }
 
@@ -332,6 +515,7 @@ mod tests {
             problems: problems.iter().map(|p| (*p).to_string()).collect(),
             failing: failing.iter().map(|f| (*f).to_string()).collect(),
             known_again: Vec::new(),
+            run: None,
         }
     }
 
@@ -361,6 +545,66 @@ mod tests {
             report.problems[0],
             "127.0.0.1:27909, removed by run 6752b1c3-4242 at 2026-11-25 09:46:40 UTC, is known again by 127.0.0.1:27901 (`runbook fix` forgets it)"
         );
+    }
+
+    #[test]
+    fn the_open_slots_of_the_run_that_holds_the_lease_are_one_line_not_errors() {
+        use crate::model::parse_nodes;
+        let text = include_str!("../../tests/fixtures/redis7-open-slot-source-view.txt");
+        let topo = Topology::from_single_view(parse_nodes(text).unwrap());
+        let alone = CheckReport::build(&topo, &BTreeMap::new()).with_run(&topo, None);
+        assert_eq!(alone.exit_code(), crate::error::exit::REFUSED);
+        assert!(alone.render().contains("[ERR] slot 12288 is open"), "{}", alone.render());
+        let holder = Holder {
+            host: "ops-1".into(),
+            pid: 4242,
+            runbook: "decommission".into(),
+            started: 1_795_600_000,
+            run: "6752b1c3-4242".into(),
+        };
+        let report = CheckReport::build(&topo, &BTreeMap::new()).with_run(&topo, Some(&holder));
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        assert!(!report.healthy, "a cluster being changed is not called healthy");
+        assert_eq!(report.exit_code(), crate::error::exit::FAILED);
+        let text = report.render();
+        assert!(!text.contains("[ERR]"), "{text}");
+        assert!(
+            text.contains("[RUN] slots 12288 are open by run 6752b1c3-4242 of `decommission` (pid 4242 on ops-1, started 2026-11-25 09:46:40 UTC), moving 127.0.0.1:27904 → 127.0.0.1:27901\n"),
+            "{text}"
+        );
+        assert_eq!(
+            report.run.as_ref().unwrap().open[0].to_string(),
+            "migrating 12288 127.0.0.1:27904 → 127.0.0.1:27901"
+        );
+        assert!(text.contains("slot map: 64 cells"), "{text}");
+    }
+
+    #[test]
+    fn during_a_run_a_slot_map_still_spreading_is_the_runs_but_a_failed_node_is_not() {
+        use crate::model::parse_nodes;
+        let text = include_str!("../../tests/fixtures/redis7-healthy-4m4r.txt");
+        // 27902 has not yet learned that slots 0-3 moved from 27901 to 27903.
+        let lagging = text.replace("connected 0-4095", "connected 4-4095").replace(
+            "master - 0 1795617228000 3 connected 8192-12287",
+            "master - 0 1795617228000 3 connected 0-3 8192-12287",
+        );
+        let nodes = parse_nodes(text).unwrap();
+        let id = |port: &str| nodes.iter().find(|n| n.addr.to_string().ends_with(port)).unwrap().id.clone();
+        let views = BTreeMap::from([
+            (id(":27901"), nodes.clone()),
+            (id(":27903"), nodes.clone()),
+            (id(":27902"), parse_nodes(&lagging).unwrap()),
+        ]);
+        let topo = Topology::new(views, BTreeMap::from([(id(":27905"), "connection refused".to_string())]));
+        let holder = Holder { host: "h".into(), pid: 1, runbook: "rebalance".into(), started: 0, run: "r".into() };
+        let alone = CheckReport::build(&topo, &BTreeMap::new());
+        assert!(alone.problems.iter().any(|p| p.contains("thinks slots")), "{:?}", alone.problems);
+        let report = alone.with_run(&topo, Some(&holder));
+        assert_eq!(report.problems, ["127.0.0.1:27905 cannot be reached: connection refused"]);
+        assert_eq!(report.exit_code(), crate::error::exit::REFUSED);
+        let run = report.run.as_ref().unwrap();
+        assert_eq!(run.spreading.len(), 1, "{:?}", run.spreading);
+        assert!(report.render().contains("[RUN] 1 difference(s) between the nodes' slot maps"), "{}", report.render());
     }
 
     #[test]

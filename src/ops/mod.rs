@@ -12,6 +12,7 @@ pub mod membership;
 pub mod progress;
 pub mod reconcile;
 pub mod settle;
+pub mod slot_map;
 pub mod slot_move;
 
 pub use action::Action;

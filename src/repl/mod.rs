@@ -193,7 +193,7 @@ impl Repl {
                 },
                 (Some("off"), Some(live)) => {
                     self.session.dry_run.store(false, Ordering::SeqCst);
-                    for report in self.session.dry_run_reports() {
+                    for report in self.session.dry_run_reports(crate::output::colour_stdout()) {
                         print!("{report}");
                     }
                     self.scope.set_value("c", live);

@@ -63,8 +63,9 @@ impl PlanFile {
         std::fs::write(path, text + "\n").map_err(|e| Error::io(format!("writing the plan {path}"), &e))
     }
 
-    /// The plan as a reviewer reads it; `path` is where it was read from.
-    pub fn render(&self, path: &str) -> String {
+    /// The plan as a reviewer reads it; `path` is where it was read from; `colour`: the slot
+    /// map's bars in one colour per master.
+    pub fn render(&self, path: &str, colour: bool) -> String {
         let params: Vec<String> = self
             .params
             .iter()
@@ -95,6 +96,9 @@ impl PlanFile {
         out.push_str(&format!("\nwhat changes ({}):\n", changes.len()));
         for c in &changes {
             out.push_str(&format!("  {c}\n"));
+        }
+        if let Some(map) = crate::ops::slot_map::before_after(&masters(&self.before), &masters(&self.after), colour) {
+            out.push_str(&format!("\n{map}"));
         }
         out.push_str(&format!("\napply it with: runbook run --plan {path} -c {}\n", self.cluster));
         out
@@ -221,8 +225,20 @@ pub fn check_fresh(plan: &PlanFile, fingerprint: &str, now: &Value) -> Result<()
 
 /// `runbook plan show FILE`.
 pub fn show_command(path: &str) -> Result<u8> {
-    print!("{}", PlanFile::load(path)?.render(path));
+    print!("{}", PlanFile::load(path)?.render(path, crate::output::colour_stdout()));
     Ok(exit::OK)
+}
+
+/// Each master's slots in an outcome (`Topology::outcome`), by address.
+fn masters(outcome: &Value) -> std::collections::BTreeMap<String, crate::model::SlotSet> {
+    outcome["masters"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(addr, ranges)| {
+            (addr.clone(), crate::model::SlotSet::parse(ranges.as_str().unwrap_or_default()).unwrap_or_default())
+        })
+        .collect()
 }
 
 #[cfg(test)]

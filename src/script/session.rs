@@ -79,8 +79,8 @@ impl Session {
     }
 
     /// What each simulated cluster of a dry run would have done (and forgets them).
-    pub fn dry_run_reports(&self) -> Vec<String> {
-        self.sims.lock().expect("not poisoned").drain(..).map(|s| s.report()).collect()
+    pub fn dry_run_reports(&self, colour: bool) -> Vec<String> {
+        self.sims.lock().expect("not poisoned").drain(..).map(|s| s.report(colour)).collect()
     }
 
     /// A simulation of `live`, for the REPL's `:dry-run on`; its report comes with the others.
