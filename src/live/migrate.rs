@@ -237,7 +237,7 @@ async fn migrate_batch_keys(
                         let size = if keys_sent <= 3 { key_bytes_on(pool, dst, k).await } else { None };
                         let name = String::from_utf8_lossy(k);
                         names.push(match size {
-                            Some(b) => format!("`{name}` ({})", crate::ops::check::human_bytes(b)),
+                            Some(b) => format!("`{name}` ({})", crate::ops::bytes::human_bytes(b)),
                             None => format!("`{name}`"),
                         });
                     }

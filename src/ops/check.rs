@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::bytes::human_bytes;
 use crate::holder::Holder;
 use crate::model::{NodeInfo, OpenSlot, SLOTS, SlotSet, Topology, describe};
 
@@ -487,17 +488,6 @@ fn summary(topo: &Topology, m: &NodeInfo, stats: Option<&NodeStats>) -> MasterSu
         used_memory: stats.and_then(|s| s.used_memory),
         replicas: topo.replicas_of(&m.id).map(|r| r.addr.to_string()).collect(),
     }
-}
-
-pub fn human_bytes(b: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 { format!("{b} B") } else { format!("{v:.1} {}", UNITS[u]) }
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::check::{NodeStats, human_bytes};
+use super::bytes::human_bytes;
+use super::check::NodeStats;
 use super::cluster::Cluster;
 use super::settle::Problem;
 use crate::error::{Error, Result};

@@ -3,6 +3,7 @@
 
 pub mod action;
 pub mod apply;
+pub mod bytes;
 pub mod check;
 pub mod cluster;
 pub mod command;

@@ -51,7 +51,7 @@ impl<'a> Progress<'a> {
                 None => format!("{} keys", self.done.keys),
             };
             let bytes = if self.done.bytes > 0 {
-                format!(", ~{}", super::check::human_bytes(self.done.bytes))
+                format!(", ~{}", super::bytes::human_bytes(self.done.bytes))
             } else {
                 String::new()
             };

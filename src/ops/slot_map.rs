@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::check::human_bytes;
+use super::bytes::human_bytes;
 use crate::model::{SLOTS, SlotSet};
 
 /// Cells per bar: 256 slots each, narrow enough for an 80-column terminal beside an address.
