@@ -137,6 +137,20 @@ impl State {
             SetSlot::Stable => {
                 me.migrating.remove(&slot);
                 me.importing.remove(&slot);
+                // Valkey replicates a primary's SETSLOT to its replicas; a replica can hold an
+                // open state only there (Redis closes them when a master turns replica).
+                let replicas: Vec<String> = self
+                    .views
+                    .keys()
+                    .filter(|r| self.me(r).and_then(|n| n.master_id.as_deref()) == Some(node))
+                    .cloned()
+                    .collect();
+                for r in replicas {
+                    if let Some(rep) = self.me_mut(&r) {
+                        rep.migrating.remove(&slot);
+                        rep.importing.remove(&slot);
+                    }
+                }
             }
             SetSlot::Node(to) => {
                 if mine && to != node && holds > 0 {

@@ -48,7 +48,12 @@ fn a_replica_frozen_during_the_forget_does_not_bring_removed_nodes_back() {
     // The node that slept through the forget still knows the removed nodes: nothing but a FORGET
     // of its own can change that. What must not happen is that its gossip teaches them to the
     // nodes that did forget them, which happens once their FORGET ban (60 s) ends: watch past it.
-    assert!(removed.iter().all(|(_, id)| c.knows(frozen, id)), "the frozen node cannot have forgotten them");
+    // (Valkey may drop them by itself once their addresses answer with new ids; Redis keeps them,
+    // `noaddr`.)
+    let valkey = std::env::var("RUNBOOK_TEST_SERVER").is_ok_and(|s| s.contains("valkey"));
+    if !valkey {
+        assert!(removed.iter().all(|(_, id)| c.knows(frozen, id)), "the frozen node cannot have forgotten them");
+    }
     let deadline = Instant::now() + Duration::from_secs(75);
     while Instant::now() < deadline {
         for i in c.running().filter(|&i| i != frozen && i != victim && i != victim_replica) {
@@ -61,15 +66,18 @@ fn a_replica_frozen_during_the_forget_does_not_bring_removed_nodes_back() {
 
     // `check` names what came back, and who knows it; `fix` finishes the forget.
     let frozen_addr = c.nodes[frozen].addr();
-    let check = rb(&["check", "-c", &c.seed()]).run();
-    check.expect_code(3);
-    for (port, _) in &removed {
-        check
-            .stdout_has(&format!("127.0.0.1:{port}, removed by run "))
-            .stdout_has(&format!("is known again by {frozen_addr}"));
+    let known: Vec<&(u16, String)> = removed.iter().filter(|(_, id)| c.knows(frozen, id)).collect();
+    if !known.is_empty() {
+        let check = rb(&["check", "-c", &c.seed()]).run();
+        check.expect_code(3);
+        for (port, _) in &known {
+            check
+                .stdout_has(&format!("127.0.0.1:{port}, removed by run "))
+                .stdout_has(&format!("is known again by {frozen_addr}"));
+        }
+        rb(&["check", "-c", &c.seed(), "--json"]).run().expect_code(3).stdout_has("\"known_again\"");
+        rb(&["fix", "-c", &c.seed()]).run().expect_code(0).stderr_has(&format!("{frozen_addr} forgot"));
     }
-    rb(&["check", "-c", &c.seed(), "--json"]).run().expect_code(3).stdout_has("\"known_again\"");
-    rb(&["fix", "-c", &c.seed()]).run().expect_code(0).stderr_has(&format!("{frozen_addr} forgot"));
     for i in c.running().filter(|&i| i != victim && i != victim_replica) {
         for (port, id) in &removed {
             assert!(!c.knows(i, id), "node {} still knows the removed node {port} after fix", c.port(i));

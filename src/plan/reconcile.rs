@@ -387,6 +387,39 @@ pub fn reconcile(topo: &Topology, keys: &KeyCounts, intents: &[Intent]) -> Recon
             }
         }
     }
+    // Open states a replica kept that its master does not have. Valkey leaves a primary's open
+    // slots in place when it rejoins its shard as a replica (`clusterSetPrimary` without
+    // `closeSlots`: a dead receiver restarted from its nodes.conf), and would act on them were
+    // that replica promoted. A replica refuses SETSLOT; its master's SETSLOT STABLE is
+    // replicated to it (Valkey 8 replicates every SETSLOT before carrying it out).
+    let decided: BTreeSet<u16> =
+        out.decisions.iter().map(|d| d.slot).chain(out.unresolved.iter().map(|u| u.0)).collect();
+    for r in topo.nodes().iter().filter(|r| topo.is_reachable(&r.id) && !r.is_master()) {
+        let Some(m) = r.master_id.as_deref().and_then(|m| topo.node(m)).filter(|m| healthy(topo, m)) else {
+            continue;
+        };
+        let kept = r
+            .migrating
+            .iter()
+            .map(|(s, p)| (*s, "MIGRATING to", p))
+            .chain(r.importing.iter().map(|(s, p)| (*s, "IMPORTING from", p)));
+        for (s, what, peer) in kept {
+            if decided.contains(&s) || m.migrating.contains_key(&s) || m.importing.contains_key(&s) {
+                continue;
+            }
+            out.decisions.push(Decision {
+                slot: s,
+                actions: vec![Action::Stable { slot: s, node: m.id.clone() }],
+                reason: format!(
+                    "the replica {} kept {what} {} that its master {} does not have (a restarted master rejoining as a replica keeps its open slots on Valkey): SETSLOT STABLE on {}, which replicates it",
+                    n(&r.id),
+                    n(peer),
+                    n(&m.id),
+                    n(&m.id)
+                ),
+            });
+        }
+    }
     out.decisions.sort_by_key(|d| d.slot);
     out
 }
@@ -585,6 +618,34 @@ mod tests {
             }
         }
         assert_eq!(r.decisions.len(), 256);
+    }
+
+    /// A restarted receiver rejoined as a replica keeping the IMPORTING of its nodes.conf, as
+    /// Valkey leaves it (tests/failover.rs, `fix_after_the_tool_and_a_receiver_died`, on Valkey).
+    #[test]
+    fn a_replica_keeping_an_open_slot_is_closed_through_its_master() {
+        let one = parse_nodes(include_str!("../../tests/fixtures/redis7-healthy-4m4r.txt")).unwrap();
+        let replica = one.iter().find(|n| !n.is_master()).unwrap().clone();
+        let master = replica.master_id.clone().unwrap();
+        let source = one.iter().find(|n| n.is_master() && n.id != master).unwrap().id.clone();
+        let views = one
+            .iter()
+            .map(|me| {
+                let view = one.iter().cloned().map(|mut n| {
+                    n.flags.myself = n.id == me.id;
+                    if n.id == replica.id {
+                        n.importing.insert(7, source.clone());
+                    }
+                    n
+                });
+                (me.id.clone(), view.collect())
+            })
+            .collect();
+        let topo = Topology::new(views, BTreeMap::new());
+        let r = reconcile(&topo, &BTreeMap::new(), &[]);
+        assert_eq!(r.decisions.len(), 1);
+        assert_eq!(r.decisions[0].actions, vec![Action::Stable { slot: 7, node: master }]);
+        assert!(r.decisions[0].reason.contains("which replicates it"), "{}", r.decisions[0].reason);
     }
 
     #[test]
