@@ -118,6 +118,7 @@ pub fn repair(c: &dyn Cluster, intents: &[Intent], opts: &MoveOpts, wait: Durati
         ));
     }
     execute(c, &topo, &r, opts)?;
+    replicas_closed(c, &r)?;
     for line in r.sentences() {
         c.out().say(&line);
     }
@@ -129,6 +130,74 @@ pub fn repair(c: &dyn Cluster, intents: &[Intent], opts: &MoveOpts, wait: Durati
         ));
     }
     Ok(r)
+}
+
+/// How long a replica may take to pick up its master's SETSLOT STABLE: Valkey replicates a
+/// SETSLOT only to replicas whose link is online, so one still loading its first sync after a
+/// restart misses it and needs it sent again.
+const REPLICA_SYNC_WAIT: Duration = Duration::from_secs(60);
+
+/// Waits until each replica whose open state a master's STABLE was to close no longer shows it,
+/// sending the STABLE again each second meanwhile; bounded, and said every few seconds.
+fn replicas_closed(c: &dyn Cluster, r: &Reconciliation) -> Result<()> {
+    let stable: Vec<(u16, &str)> = r
+        .decisions
+        .iter()
+        .flat_map(|d| &d.actions)
+        .filter_map(|a| match a {
+            Action::Stable { slot, node } => Some((*slot, node.as_str())),
+            _ => None,
+        })
+        .collect();
+    let started = Instant::now();
+    let mut tell = crate::output::Every::new(Duration::from_secs(5));
+    loop {
+        let topo = c.topology()?;
+        let mut pending: BTreeMap<String, (crate::model::NodeInfo, Vec<u16>, Vec<String>)> = BTreeMap::new();
+        for &(slot, master) in &stable {
+            for rep in topo.replicas_of(master).filter(|n| topo.is_reachable(&n.id)) {
+                if rep.migrating.contains_key(&slot) || rep.importing.contains_key(&slot) {
+                    let Some(m) = topo.node(master) else { continue };
+                    let e = pending.entry(master.to_string()).or_insert_with(|| (m.clone(), Vec::new(), Vec::new()));
+                    e.1.push(slot);
+                    e.2.push(rep.addr.to_string());
+                }
+            }
+        }
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<String> = pending
+            .values()
+            .flat_map(|(_, _, r)| r.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if started.elapsed() > REPLICA_SYNC_WAIT {
+            return Err(Error::refused(
+                format!(
+                    "{} still show open slots that their masters closed {}s ago",
+                    names.join(", "),
+                    REPLICA_SYNC_WAIT.as_secs()
+                ),
+                Some(
+                    "a replica gets its master's SETSLOT only while its replication link is up: check `INFO replication` on it, then run `runbook fix` again",
+                ),
+            ));
+        }
+        tell.say(c.out(), || {
+            format!(
+                "waiting for {} to take SETSLOT STABLE from its master (a replica still syncing misses it): {}s of at most {}s",
+                names.join(", "),
+                started.elapsed().as_secs(),
+                REPLICA_SYNC_WAIT.as_secs()
+            )
+        });
+        std::thread::sleep(Duration::from_secs(1));
+        for (m, slots, _) in pending.values() {
+            c.setslot(m, slots, &SetSlot::Stable)?;
+        }
+    }
 }
 
 /// Move options that settle a key found on both nodes as `keep` says.
