@@ -216,10 +216,32 @@ pub fn run_options_first(args: Vec<std::ffi::OsString>) -> crate::error::Result<
     if args.get(1).is_none_or(|a| a != "run") {
         return Ok(args);
     }
+    let words = run_words(&args[2..])?;
+    let mut out: Vec<std::ffi::OsString> = args[..2].to_vec();
+    out.extend(words.options);
+    out.extend(words.runbook);
+    if !words.params.is_empty() {
+        out.push("--".into());
+        out.extend(words.params);
+    }
+    Ok(out)
+}
+
+/// The words after `runbook run`, told apart: `run`'s own options (with their values), the
+/// runbook, and the runbook's parameters (with theirs).
+#[derive(Debug, Default)]
+pub struct RunWords {
+    pub options: Vec<std::ffi::OsString>,
+    pub runbook: Option<std::ffi::OsString>,
+    pub params: Vec<std::ffi::OsString>,
+}
+
+/// Splits the words after `runbook run` by `run`'s own option definitions (see `run_options_first`).
+pub fn run_words(words: &[std::ffi::OsString]) -> crate::error::Result<RunWords> {
     let known = run_options();
     let by_long = |l: &str| known.iter().find(|(long, _, _)| long.as_deref() == Some(l)).map(|o| o.2);
     let by_short = |c: char| known.iter().find(|(_, short, _)| *short == Some(c)).map(|o| o.2);
-    let mut rest = args[2..].iter().peekable();
+    let mut rest = words.iter().peekable();
     let (mut options, mut runbook, mut params) = (Vec::new(), None, Vec::new());
     while let Some(arg) = rest.next() {
         let Some(text) = arg.to_str() else {
@@ -271,14 +293,7 @@ pub fn run_options_first(args: Vec<std::ffi::OsString>) -> crate::error::Result<
             }
         }
     }
-    let mut out: Vec<std::ffi::OsString> = args[..2].to_vec();
-    out.extend(options);
-    out.extend(runbook);
-    if !params.is_empty() {
-        out.push("--".into());
-        out.extend(params);
-    }
-    Ok(out)
+    Ok(RunWords { options, runbook, params })
 }
 
 #[derive(Subcommand, Debug)]

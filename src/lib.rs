@@ -7,6 +7,7 @@
 //! nothing process-wide is mutable.
 
 pub mod cli;
+mod complete;
 pub mod config;
 pub mod error;
 pub mod failpoint;

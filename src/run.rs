@@ -19,6 +19,10 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> u8 {
             "warning: a password given with --password shows in `ps` and in shell history; set REDISCLI_AUTH instead"
         );
     }
+    // Asked by the completion scripts, never typed: kept out of clap so no script offers it.
+    if args.get(1).is_some_and(|a| a == crate::complete::COMMAND) {
+        return crate::complete::execute(&args[2..]);
+    }
     let args = match crate::cli::run_options_first(args) {
         Ok(args) => args,
         Err(e) => {

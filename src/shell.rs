@@ -13,10 +13,132 @@ use crate::error::{Error, Result, exit};
 pub fn completions(shell: clap_complete::Shell) -> Result<u8> {
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut Arguments::command(), "runbook", &mut script);
-    if shell == clap_complete::Shell::Fish {
-        script.extend(fish_runbook_names().bytes());
-    }
-    print(&script)
+    let script = String::from_utf8_lossy(&script).into_owned();
+    let script = match shell {
+        clap_complete::Shell::Bash => format!("{script}{BASH_DYNAMIC}"),
+        clap_complete::Shell::Zsh => zsh_with_dynamic(&script)?,
+        clap_complete::Shell::Fish => format!("{}{}{FISH_DYNAMIC}", fish_profiles(&script), fish_runbook_names()),
+        _ => script,
+    };
+    print(script.as_bytes())
+}
+
+/// What only the binary knows (a runbook's parameters and their values after `run NAME`, the
+/// profiles after `--cluster`) comes from `runbook __complete`; clap's function does the rest.
+const BASH_DYNAMIC: &str = r#"
+# Asked of the binary: a runbook's parameters and their declared values, and the profiles.
+_runbook_dynamic() {
+    local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}" words
+    if [[ "$prev" == "--cluster" || "$prev" == "-c" ]]; then
+        words=$("${COMP_WORDS[0]}" __complete profiles 2>/dev/null | cut -f1)
+        if [[ -n "$words" ]]; then
+            COMPREPLY=($(compgen -W "$words" -- "$cur"))
+            return 0
+        fi
+    fi
+    if [[ "${COMP_WORDS[1]}" == "run" ]]; then
+        local typed=("${COMP_WORDS[@]:2:COMP_CWORD-2}")
+        words=$("${COMP_WORDS[0]}" __complete value "${typed[@]}" 2>/dev/null)
+        if [[ -n "$words" ]]; then
+            COMPREPLY=($(compgen -W "$words" -- "$cur"))
+            return 0
+        fi
+        _runbook "$@"
+        if [[ "$cur" == -* ]]; then
+            words=$("${COMP_WORDS[0]}" __complete params "${typed[@]}" 2>/dev/null | cut -f1)
+            COMPREPLY+=($(compgen -W "$words" -- "$cur"))
+        fi
+        return 0
+    fi
+    _runbook "$@"
+}
+
+if [[ "${BASH_VERSINFO[0]}" -eq 4 && "${BASH_VERSINFO[1]}" -ge 4 || "${BASH_VERSINFO[0]}" -gt 4 ]]; then
+    complete -F _runbook_dynamic -o nosort -o bashdefault -o default runbook
+else
+    complete -F _runbook_dynamic -o bashdefault -o default runbook
+fi
+"#;
+
+/// zsh calls the function named like its file (`_runbook`) on every completion, so clap's
+/// function is renamed and `_runbook` asks the binary first.
+const ZSH_DYNAMIC: &str = r#"
+# Asked of the binary: a runbook's parameters and their declared values, and the profiles.
+_runbook() {
+    local -a found
+    if [[ ${words[CURRENT-1]} == (--cluster|-c) ]]; then
+        found=(${(f)"$(${words[1]} __complete profiles 2>/dev/null)"})
+        found=(${${found//:/\\:}//$'\t'/:})
+        if (( $#found )); then
+            _describe -t profiles 'cluster profile' found
+            return
+        fi
+    fi
+    if [[ ${words[2]} == run ]]; then
+        found=(${(f)"$(${words[1]} __complete value ${words[3,CURRENT-1]} 2>/dev/null)"})
+        if (( $#found )); then
+            compadd -a found
+            return
+        fi
+        if [[ $PREFIX == -* ]]; then
+            found=(${(f)"$(${words[1]} __complete params ${words[3,CURRENT-1]} 2>/dev/null)"})
+            found=(${${found//:/\\:}//$'\t'/:})
+            (( $#found )) && _describe -t parameters 'runbook parameter' found
+        fi
+    fi
+    _runbook_clap "$@"
+}
+
+"#;
+
+/// Where clap's zsh script dispatches, which must stay last.
+const ZSH_DISPATCH: &str = r#"if [ "$funcstack[1]" = "_runbook" ]; then"#;
+
+fn zsh_with_dynamic(script: &str) -> Result<String> {
+    let (head, dispatch) = script
+        .split_once(ZSH_DISPATCH)
+        .filter(|(head, _)| head.contains("\n_runbook() {\n"))
+        .ok_or_else(|| Error::io("generating the zsh script", &std::io::Error::other("clap's script changed shape")))?;
+    Ok(format!(
+        "{}{ZSH_DYNAMIC}{ZSH_DISPATCH}{dispatch}",
+        head.replacen("\n_runbook() {\n", "\n_runbook_clap() {\n", 1)
+    ))
+}
+
+/// fish: one function gives the declared values after a parameter, else the parameters.
+const FISH_DYNAMIC: &str = r#"
+# Asked of the binary: a runbook's parameters and their declared values, and the profiles.
+function __fish_runbook_run_words
+    set -l typed (commandline -opc)[3..-1]
+    set -l values (runbook __complete value $typed 2>/dev/null)
+    if set -q values[1]
+        printf '%s
+' $values
+    else if string match -q -- '-*' (commandline -ct)
+        runbook __complete params $typed 2>/dev/null
+    end
+end
+function __fish_runbook_wants_value
+    set -l typed (commandline -opc)[3..-1]
+    test -n "$(runbook __complete value $typed 2>/dev/null)"
+end
+complete -c runbook -n "__fish_runbook_using_subcommand run" -a "(__fish_runbook_run_words)"
+complete -c runbook -n "__fish_runbook_using_subcommand run; and __fish_runbook_wants_value" -f
+"#;
+
+/// fish completes an option's value only from that option's own lines: `--cluster` gets the
+/// profiles' names there, and still a file name or anything typed (`-r`, not `-x`).
+fn fish_profiles(script: &str) -> String {
+    script
+        .lines()
+        .map(|line| {
+            if line.contains(" -s c -l cluster ") && line.ends_with(" -r") {
+                format!("{line} -a \"(runbook __complete profiles 2>/dev/null)\"\n")
+            } else {
+                format!("{line}\n")
+            }
+        })
+        .collect()
 }
 
 /// clap_complete's fish generator leaves positional arguments out: the shipped runbooks are
@@ -24,9 +146,11 @@ pub fn completions(shell: clap_complete::Shell) -> Result<u8> {
 fn fish_runbook_names() -> String {
     let mut out = String::from("\n# The shipped runbooks, beside paths to .rhai files.\n");
     for command in ["run", "describe", "lint"] {
+        // After `run NAME --choice`, the choice's values only (FISH_DYNAMIC).
+        let unless = if command == "run" { "; and not __fish_runbook_wants_value" } else { "" };
         for (name, summary) in crate::script::shipped_summaries() {
             out.push_str(&format!(
-                "complete -c runbook -n \"__fish_runbook_using_subcommand {command}\" -a \"{name}\" -d '{}'\n",
+                "complete -c runbook -n \"__fish_runbook_using_subcommand {command}{unless}\" -a \"{name}\" -d '{}'\n",
                 summary.replace('\\', "\\\\").replace('\'', "\\'")
             ));
         }
