@@ -28,6 +28,17 @@ impl Output {
         self
     }
 
+    /// The before → after slot map of a 4-master test cluster's decommission: `victim` owns the
+    /// last quarter (8 of 32 cells of 512 slots), then nothing, as it is no master any more.
+    pub fn stdout_has_victim_drained_in_the_map(&self, victim: &str) -> &Self {
+        self.stdout_has("slot map before → after: 32 cells of 512 slots").stdout_has(&format!(
+            "{victim} {}{}  4096 → {}     -",
+            "·".repeat(24),
+            "█".repeat(8),
+            "·".repeat(32)
+        ))
+    }
+
     #[track_caller]
     pub fn stderr_has(&self, text: &str) -> &Self {
         assert!(
