@@ -27,6 +27,9 @@ struct State {
     /// that loses its last slot becomes a replica of the node that took it; without, it stays
     /// an empty master.
     replica_migration: bool,
+    /// Slots a node claimed without a bump (`SetSlot::Claim`), which the others learn from its
+    /// next bump's PONG.
+    claims: BTreeMap<String, std::collections::BTreeSet<u16>>,
 }
 
 impl State {
@@ -161,18 +164,35 @@ impl State {
                 me.migrating.remove(&slot);
                 let was_importing = me.importing.remove(&slot).is_some();
                 self.set_owner(node, slot, to);
-                // Taking a slot it imported, a node bumps its epoch and says so at once: every
-                // node but one importing that slot (it ignores claims on it) takes the news.
+                // Taking a slot it imported, a node bumps its epoch and says so at once, its PONG
+                // naming every slot it claims: every node takes each of them but one it is
+                // importing itself (it ignores claims on it).
                 if to == node && was_importing {
-                    let listeners: Vec<String> = self
-                        .views
-                        .keys()
-                        .filter(|v| v.as_str() != node && self.me(v).is_some_and(|n| !n.importing.contains_key(&slot)))
-                        .cloned()
-                        .collect();
+                    let mut news = self.claims.remove(node).unwrap_or_default();
+                    news.insert(slot);
+                    let listeners: Vec<String> = self.views.keys().filter(|v| v.as_str() != node).cloned().collect();
                     for v in listeners {
-                        self.set_owner(&v, slot, to);
+                        for &s in &news {
+                            if self.me(&v).is_some_and(|n| !n.importing.contains_key(&s)) {
+                                self.set_owner(&v, s, to);
+                            }
+                        }
                     }
+                }
+            }
+            SetSlot::Claim(to) => {
+                // STABLE, then NODE of a slot no longer open: this view only, no bump; the others
+                // learn a node's claim from its next bump's PONG.
+                me.migrating.remove(&slot);
+                me.importing.remove(&slot);
+                if mine && to != node && holds > 0 {
+                    return Some(format!(
+                        "ERR Can't assign hashslot {slot} to a different node while I still hold keys for this hash slot."
+                    ));
+                }
+                self.set_owner(node, slot, to);
+                if to == node {
+                    self.claims.entry(node.to_string()).or_default().insert(slot);
                 }
             }
         }
@@ -229,6 +249,7 @@ impl SimCluster {
             keys: BTreeMap::new(),
             stats,
             steps: vec![("(before any step)".into(), Vec::new())],
+            claims: BTreeMap::new(),
         };
         Ok(Self { live, before: topo, state: Mutex::new(state) })
     }
@@ -303,7 +324,7 @@ impl SimCluster {
     fn apply_setslot(&self, node: &NodeInfo, slots: &[u16], how: &SetSlot) -> Result<Vec<Option<ServerReply>>> {
         Self::reachable(&self.state(), node)?;
         let holds = match how {
-            SetSlot::Node(_) => self.keys(node, slots)?,
+            SetSlot::Node(_) | SetSlot::Claim(_) => self.keys(node, slots)?,
             _ => vec![0; slots.len()],
         };
         let mut st = self.state();
@@ -656,6 +677,7 @@ mod tests {
             stats: BTreeMap::new(),
             steps: Vec::new(),
             replica_migration,
+            claims: BTreeMap::new(),
         }
     }
 
@@ -666,9 +688,11 @@ mod tests {
             assert_eq!(st.setslot(to, s, &SetSlot::Importing(from.into()), 0), None);
             assert_eq!(st.setslot(from, s, &SetSlot::Migrating(to.into()), 0), None);
         }
-        for s in slots.clone() {
-            assert_eq!(st.setslot(to, s, &SetSlot::Node(to.into()), 0), None);
+        // As `slot_move` does: every slot but the last claimed, the last one's NODE the bump.
+        for s in slots.start..slots.end - 1 {
+            assert_eq!(st.setslot(to, s, &SetSlot::Claim(to.into()), 0), None);
         }
+        assert_eq!(st.setslot(to, slots.end - 1, &SetSlot::Node(to.into()), 0), None);
         st.reconfigure(to, &before);
         for s in slots {
             let r = st.setslot(from, s, &SetSlot::Node(to.into()), 0);
@@ -718,6 +742,26 @@ mod tests {
         }
         assert_eq!(st.owner_in(M3, 10).as_deref(), Some(M1), "an importing node ignores the claim");
         assert!(st.me(M2).unwrap().importing.is_empty() && st.me(M1).unwrap().migrating.is_empty(), "closed");
+    }
+
+    #[test]
+    fn claims_stay_with_the_claimant_until_its_bump_carries_them_all() {
+        let mut st = state(true);
+        for s in 0..3 {
+            assert_eq!(st.setslot(M2, s, &SetSlot::Importing(M1.into()), 0), None);
+        }
+        for s in 0..2 {
+            assert_eq!(st.setslot(M2, s, &SetSlot::Claim(M2.into()), 0), None);
+        }
+        assert!(st.me(M2).unwrap().importing.keys().eq([&2]), "a claim closes the import");
+        assert_eq!(st.owner_in(M2, 0).as_deref(), Some(M2));
+        assert_eq!(st.owner_in(M3, 0).as_deref(), Some(M1), "no bump, no news");
+        assert_eq!(st.setslot(M2, 2, &SetSlot::Node(M2.into()), 0), None);
+        for viewer in [M1, M3, R1] {
+            for s in 0..3 {
+                assert_eq!(st.owner_in(viewer, s).as_deref(), Some(M2), "{viewer} learns slot {s}");
+            }
+        }
     }
 
     #[test]

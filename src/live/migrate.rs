@@ -63,15 +63,21 @@ async fn setslot_pipelined(
         return Ok(Vec::new());
     }
     let mut pipe = redis::pipe();
+    // A claim is two commands a slot, kept together on one connection and in this order.
+    let per_slot = if matches!(how, SetSlot::Claim(_)) { 2 } else { 1 };
     for &s in slots {
+        if per_slot == 2 {
+            pipe.cmd("CLUSTER").arg("SETSLOT").arg(s).arg("STABLE");
+        }
         pipe.cmd("CLUSTER").arg("SETSLOT").arg(s).arg(how.word());
         if let Some(id) = how.peer() {
             pipe.arg(id);
         }
     }
     let name = format!("CLUSTER SETSLOT {}", how.word());
-    let replies = pool.pipeline_spread(&node.addr, &name, &pipe, SETSLOT_LANES).await?;
-    Ok(replies.into_iter().map(Result::err).collect())
+    let replies = pool.pipeline_spread(&node.addr, &name, &pipe, SETSLOT_LANES, per_slot).await?;
+    // Per slot, the first refusal of its commands.
+    Ok(replies.chunks(per_slot).map(|r| r.iter().find_map(|r| r.as_ref().err().cloned())).collect())
 }
 
 /// As `setslot_pipelined`, the first slot alone: a Valkey primary with a replica that does not

@@ -297,16 +297,19 @@ impl Pool {
     /// `pipeline`, its commands spread over up to `lanes` connections to the node, in contiguous
     /// runs, the replies in the pipeline's order. For commands a node answers only once its
     /// replicas have acknowledged them (Valkey 8's replicated `CLUSTER SETSLOT`): on one
-    /// connection each waits for the one before it; on several they wait together.
+    /// connection each waits for the one before it; on several they wait together. Runs are
+    /// whole `group`s of commands, which stay together, in order, on one connection.
     pub async fn pipeline_spread(
         &self,
         addr: &Addr,
         name: &str,
         pipe: &redis::Pipeline,
         lanes: usize,
+        group: usize,
     ) -> Result<Vec<Reply>> {
         let cmds: Vec<&redis::Cmd> = pipe.cmd_iter().collect();
-        let per_lane = cmds.len().div_ceil(lanes.max(1)).max(1);
+        let group = group.max(1);
+        let per_lane = cmds.len().div_ceil(group).div_ceil(lanes.max(1)).max(1) * group;
         let runs = cmds.chunks(per_lane).enumerate().map(|(lane, run)| {
             let mut p = redis::pipe();
             for c in run {

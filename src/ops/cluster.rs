@@ -87,6 +87,11 @@ pub enum SetSlot {
     Importing(String),
     /// `MIGRATING id`: the owner gives the slot to `id`.
     Migrating(String),
+    /// `STABLE`, then `NODE id`, on the node `id` itself: it takes a slot it imports as a plain
+    /// claim, without the epoch bump and the PONG to every node that `NODE` of an importing slot
+    /// costs (see `slot_move`). Sent as one pair, so that no client finds the slot neither
+    /// importing nor owned there for longer than between two commands.
+    Claim(String),
 }
 
 impl SetSlot {
@@ -94,7 +99,7 @@ impl SetSlot {
     pub fn word(&self) -> &'static str {
         match self {
             Self::Stable => "STABLE",
-            Self::Node(_) => "NODE",
+            Self::Node(_) | Self::Claim(_) => "NODE",
             Self::Importing(_) => "IMPORTING",
             Self::Migrating(_) => "MIGRATING",
         }
@@ -104,7 +109,7 @@ impl SetSlot {
     pub fn peer(&self) -> Option<&str> {
         match self {
             Self::Stable => None,
-            Self::Node(id) | Self::Importing(id) | Self::Migrating(id) => Some(id),
+            Self::Node(id) | Self::Importing(id) | Self::Migrating(id) | Self::Claim(id) => Some(id),
         }
     }
 }
