@@ -688,11 +688,15 @@ mod tests {
             assert_eq!(st.setslot(to, s, &SetSlot::Importing(from.into()), 0), None);
             assert_eq!(st.setslot(from, s, &SetSlot::Migrating(to.into()), 0), None);
         }
-        // As `slot_move` does: every slot but the last claimed, the last one's NODE the bump.
-        for s in slots.start..slots.end - 1 {
+        // As `slot_move` does: the first slot's NODE the bump, the slots between claimed, the
+        // last one's NODE the PONG that carries them.
+        assert_eq!(st.setslot(to, slots.start, &SetSlot::Node(to.into()), 0), None);
+        for s in slots.start + 1..slots.end.saturating_sub(1) {
             assert_eq!(st.setslot(to, s, &SetSlot::Claim(to.into()), 0), None);
         }
-        assert_eq!(st.setslot(to, slots.end - 1, &SetSlot::Node(to.into()), 0), None);
+        if slots.len() > 1 {
+            assert_eq!(st.setslot(to, slots.end - 1, &SetSlot::Node(to.into()), 0), None);
+        }
         st.reconfigure(to, &before);
         for s in slots {
             let r = st.setslot(from, s, &SetSlot::Node(to.into()), 0);
@@ -745,17 +749,17 @@ mod tests {
     }
 
     #[test]
-    fn claims_stay_with_the_claimant_until_its_bump_carries_them_all() {
+    fn claims_stay_with_the_claimant_until_its_next_pong_carries_them_all() {
         let mut st = state(true);
         for s in 0..3 {
             assert_eq!(st.setslot(M2, s, &SetSlot::Importing(M1.into()), 0), None);
         }
-        for s in 0..2 {
-            assert_eq!(st.setslot(M2, s, &SetSlot::Claim(M2.into()), 0), None);
-        }
+        assert_eq!(st.setslot(M2, 0, &SetSlot::Node(M2.into()), 0), None);
+        assert_eq!(st.owner_in(M3, 0).as_deref(), Some(M2), "the bump's PONG");
+        assert_eq!(st.setslot(M2, 1, &SetSlot::Claim(M2.into()), 0), None);
         assert!(st.me(M2).unwrap().importing.keys().eq([&2]), "a claim closes the import");
-        assert_eq!(st.owner_in(M2, 0).as_deref(), Some(M2));
-        assert_eq!(st.owner_in(M3, 0).as_deref(), Some(M1), "no bump, no news");
+        assert_eq!(st.owner_in(M2, 1).as_deref(), Some(M2));
+        assert_eq!(st.owner_in(M3, 1).as_deref(), Some(M1), "a claim sends no PONG");
         assert_eq!(st.setslot(M2, 2, &SetSlot::Node(M2.into()), 0), None);
         for viewer in [M1, M3, R1] {
             for s in 0..3 {

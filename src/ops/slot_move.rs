@@ -6,7 +6,7 @@
 //!
 //! Order matters and is the documented one: IMPORTING before MIGRATING (so the target is ready
 //! for ASK), the target's NODE first (it bumps its epoch, so its claim wins by gossip; once per
-//! batch, the other slots claimed just before it), the source next, other masters last.
+//! batch, the other slots claimed after it), the source next, other masters last.
 
 use std::time::{Duration, Instant};
 
@@ -105,18 +105,25 @@ pub fn move_slots(
             });
         }
         phase("node-target");
-        // One epoch bump and one PONG to every node per batch, not one per slot. A target's
-        // SETSLOT NODE of a slot it imports bumps its epoch and sends every node a PONG, and each
-        // node reading one walks all 16,384 slots (`clusterProcessPacket`,
-        // `clusterUpdateSlotsConfigWith`): 256 of them cost every node of a 4+4 cluster 10-14 ms
-        // of CPU at once, which its clients wait through (measured: 2,700-4,100 PONGs received
-        // per node while 4,096 empty slots moved). So every slot but the last is claimed plainly,
-        // and the last one's NODE bumps the epoch once and carries all the claims in its PONG.
-        // Should this run stop in between, the last slot is still importing: the re-run's NODE
-        // of it makes the bump that carries the earlier claims.
-        let (last, claimed) = todo.split_last().expect("todo is not empty");
-        require(steps, dst, claimed, &SetSlot::Claim(dst.id.clone()), |_| false).map_err(open_state)?;
-        require(steps, dst, &[*last], &SetSlot::Node(dst.id.clone()), |_| false).map_err(open_state)?;
+        // Two PONGs to every node per batch, not one per slot. A target's SETSLOT NODE of a slot
+        // it imports bumps its epoch and sends every node a PONG, and each node reading one walks
+        // all 16,384 slots (`clusterProcessPacket`, `clusterUpdateSlotsConfigWith`): 256 of them
+        // cost every node of a 4+4 cluster 10-14 ms of CPU at once, which its clients wait
+        // through (measured: 2,700-4,100 PONGs received per node while 4,096 empty slots moved).
+        // So the first slot's NODE makes the bump; the slots between are claimed plainly; the
+        // last one's NODE sends every claim in one PONG.
+        // The bump comes first because a claimed slot is no longer importing, and a node gives
+        // up a slot it owns, deleting its keys there, to a sender claiming it with a greater
+        // epoch: after the bump no epoch is greater than the target's, the source's included
+        // (a node moves in one batch at a time). Claimed before the bump, Valkey (whose
+        // replicated SETSLOTs stretch the claims over tens of ms) lost claimed slots to the
+        // source's gossip.
+        let (first, rest) = todo.split_first().expect("todo is not empty");
+        require(steps, dst, &[*first], &SetSlot::Node(dst.id.clone()), |_| false).map_err(open_state)?;
+        if let Some((last, between)) = rest.split_last() {
+            require(steps, dst, between, &SetSlot::Claim(dst.id.clone()), |_| false).map_err(open_state)?;
+            require(steps, dst, &[*last], &SetSlot::Node(dst.id.clone()), |_| false).map_err(open_state)?;
+        }
         stats.slots += todo.len();
         steps.failpoint("between-node");
     }
