@@ -91,7 +91,7 @@ pub struct RunArgs {
     #[arg(long, short = 'q')]
     pub quiet: bool,
     /// How long one MIGRATE pipeline may hold the source, whose other clients wait meanwhile
-    /// (default: no budget, about 1 MiB per MIGRATE).
+    /// (default 1; 0: no budget, about 1 MiB per MIGRATE).
     #[arg(long, value_name = "MS", value_parser = pause_ms, allow_negative_numbers = true)]
     pub max_pause: Option<std::time::Duration>,
     /// Move at most KEYS keys per second.

@@ -111,6 +111,15 @@ impl LiveCluster {
         self
     }
 
+    /// A call's options with the run's pacing where the call sets none, and the default pause
+    /// budget where neither does.
+    fn paced(&self, opts: &MoveOpts) -> MoveOpts {
+        let mut opts = opts.clone();
+        opts.rate_limit = opts.rate_limit.or(self.rate_limit);
+        opts.max_pause = opts.max_pause.or(self.max_pause).or(Some(crate::ops::cluster::DEFAULT_MAX_PAUSE));
+        opts
+    }
+
     /// The run that holds the cluster's lease, if any (read only: nothing is taken).
     pub fn lease_holder(&self, topo: &Topology) -> Result<Option<Holder>> {
         self.block(lease::holder(&self.pool, topo))
@@ -223,9 +232,7 @@ impl Cluster for LiveCluster {
         if self.cancel.load(Ordering::Relaxed) {
             return Err(Error::Cancelled);
         }
-        let mut opts = opts.clone();
-        opts.rate_limit = opts.rate_limit.or(self.rate_limit);
-        opts.max_pause = opts.max_pause.or(self.max_pause);
+        let opts = self.paced(opts);
         // A batch runs to its end once started, so Ctrl-C never leaves a slot open.
         let steps = migrate::LiveSteps { rt: &self.rt, pool: &self.pool };
         crate::ops::slot_move::move_slots(&steps, topo, batch, &opts, phase)
@@ -237,7 +244,7 @@ impl Cluster for LiveCluster {
     }
 
     fn move_keys(&self, from: &NodeInfo, to: &NodeInfo, slot: u16, opts: &MoveOpts) -> Result<u64> {
-        self.change(migrate::migrate_keys(&self.pool, from, to, slot, opts))
+        self.change(migrate::migrate_keys(&self.pool, from, to, slot, &self.paced(opts)))
     }
 
     fn forget(&self, on: &[NodeInfo], id: &str) -> Vec<(String, Result<()>)> {

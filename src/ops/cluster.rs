@@ -30,10 +30,16 @@ pub struct MoveOpts {
     /// At most this many keys per second (`--rate-limit`), to spare a busy cluster.
     pub rate_limit: Option<u64>,
     /// How long one pipeline of MIGRATEs may hold the source, whose other clients wait meanwhile
-    /// (`--max-pause`); `None` or zero: no budget. Only where keys per MIGRATE are sized
-    /// automatically.
+    /// (`--max-pause`); `None`: the run's setting, else `DEFAULT_MAX_PAUSE`; zero: no budget.
+    /// Only where keys per MIGRATE are sized automatically.
     pub max_pause: Option<Duration>,
 }
+
+/// The pause budget when neither the call nor the run sets one: a MIGRATE pipeline holds the
+/// source about 1 ms, so its other clients wait about as long as under `redis-cli --cluster`
+/// (measured on 1M keys: the source's p99 1.55 ms against redis-cli's 1.44 ms, at 0.38 × its
+/// time; without a budget 5.4 ms, at 0.32 ×).
+pub const DEFAULT_MAX_PAUSE: Duration = Duration::from_millis(1);
 
 impl Default for MoveOpts {
     fn default() -> Self {
@@ -89,8 +95,9 @@ pub enum SetSlot {
     Migrating(String),
     /// `STABLE`, then `NODE id`, on the node `id` itself: it takes a slot it imports as a plain
     /// claim, without the epoch bump and the PONG to every node that `NODE` of an importing slot
-    /// costs (see `slot_move`). Sent as one pair, so that no client finds the slot neither
-    /// importing nor owned there for longer than between two commands.
+    /// costs (see `slot_move`: only once its epoch is the greatest). Sent as one pair, so that
+    /// no client finds the slot neither importing nor owned there for longer than between two
+    /// commands.
     Claim(String),
 }
 
