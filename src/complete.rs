@@ -70,13 +70,11 @@ fn run_candidates(what: What, words: &[String]) -> Vec<String> {
         .collect();
     match what {
         What::Value => {
-            // Only when the last word typed is a parameter waiting for its value.
-            let last = words.last().and_then(|w| w.strip_prefix("--")).map(|n| n.replace('-', "_"));
-            let wanting = split.params.last().and_then(|w| w.to_str()) == words.last().map(String::as_str);
-            match header.params.iter().find(|p| wanting && Some(&p.name) == last.as_ref()) {
-                Some(p) => values(p),
-                None => Vec::new(),
-            }
+            // Only when the last word typed is a parameter, waiting for its value.
+            let last =
+                split.params.last().filter(|w| Some(*w) == os.last()).and_then(|w| w.to_str()?.strip_prefix("--"));
+            let name = last.map(|n| n.replace('-', "_"));
+            header.params.iter().find(|p| Some(&p.name) == name.as_ref()).map(values).unwrap_or_default()
         }
         What::Params => header
             .params

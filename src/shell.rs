@@ -112,8 +112,7 @@ function __fish_runbook_run_words
     set -l typed (commandline -opc)[3..-1]
     set -l values (runbook __complete value $typed 2>/dev/null)
     if set -q values[1]
-        printf '%s
-' $values
+        printf '%s\n' $values
     else if string match -q -- '-*' (commandline -ct)
         runbook __complete params $typed 2>/dev/null
     end
