@@ -33,14 +33,17 @@ fn a_slot_holding_a_two_million_field_hash_moves() {
     send(redis::cmd("SET").arg("small:{hash}").arg("x"));
     c.wait_healthy();
     let (_d, path) = script(&format!("let c = cluster();\nc.migrate_slot({slot}, c.node({}));\n", c.port(target)));
-    // With a pause budget the one big key cannot be cut: it goes alone, and the run names it.
-    runbook(&["run", &path, "-c", &c.seed(), "--max-pause", "1"])
-        .run()
-        .expect_code(0)
-        .stderr_has(&format!("`{key}`"))
+    // With a pause budget the one big key cannot be cut, and the run names it with its size.
+    // Its first MIGRATE carries the small key too (nothing told them apart before): the line
+    // names only the big one. Restoring it may outlast the node timeout, and the target then
+    // refuses reads (CLUSTERDOWN) for seconds: the size is read all the same.
+    let out = runbook(&["run", &path, "-c", &c.seed(), "--max-pause", "1"]).run();
+    out.expect_code(0)
+        .stderr_has(&format!("key `{key}` ("))
         .stderr_has(&format!("of slot {slot} held"))
         .stderr_has(" MiB)")
         .stderr_has("over the 1 ms pause budget (--max-pause)");
+    assert!(!out.stderr.contains("`small:{hash}`"), "a small key named as holding the source:\n{}", out.stderr);
     // Restoring 2M fields blocks the target for a while: on a loaded 2-core machine the others
     // may flag it and the cluster is down until they hear from it again.
     c.wait_healthy();

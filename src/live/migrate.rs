@@ -240,21 +240,30 @@ async fn migrate_batch_keys(
                     // Which key of the pipeline was the slow one the server does not say; with
                     // few keys, naming them all with their sizes (read where they now are: a
                     // call per key, only for a pipeline this slow) names it.
-                    let mut names = Vec::new();
-                    let mut small = keys_sent <= 3;
+                    let mut named = Vec::new();
                     for k in chunk.iter().flat_map(|(_, keys)| keys.iter()).take(3) {
                         let size = if keys_sent <= 3 { key_bytes_on(pool, dst, k).await } else { None };
-                        small &= size.is_some_and(|b| b < SMALL_KEY_BYTES);
-                        let name = String::from_utf8_lossy(k);
-                        names.push(match size {
-                            Some(b) => format!("`{name}` ({})", crate::ops::bytes::human_bytes(b)),
-                            None => format!("`{name}`"),
-                        });
+                        named.push((String::from_utf8_lossy(k), size));
                     }
+                    let small = keys_sent <= 3 && named.iter().all(|(_, s)| s.is_some_and(|b| b < SMALL_KEY_BYTES));
+                    // A small key that shared the call with a big one did not hold the source.
+                    if named.iter().any(|(_, s)| s.is_some_and(|b| b >= SMALL_KEY_BYTES)) {
+                        named.retain(|(_, s)| s.is_none_or(|b| b >= SMALL_KEY_BYTES));
+                    }
+                    let names: Vec<String> = named
+                        .iter()
+                        .map(|(name, size)| match size {
+                            Some(b) => format!("`{name}` ({})", crate::ops::bytes::human_bytes(*b)),
+                            None => format!("`{name}`"),
+                        })
+                        .collect();
                     // Small keys over the budget say the host was busy, not that a key is big:
                     // counted in the summary, not named (on a loaded host, a line each).
-                    let what =
-                        if keys_sent == 1 { format!("key {}", names[0]) } else { format!("keys {}", names.join(", ")) };
+                    let what = if names.len() == 1 {
+                        format!("key {}", names[0])
+                    } else {
+                        format!("keys {}", names.join(", "))
+                    };
                     if !small {
                         pool.out().say(&format!(
                             "{what} of slot {} held {} for {} ms, over the {} ms pause budget (--max-pause): a key moves in one MIGRATE and cannot be cut smaller",
@@ -473,13 +482,28 @@ async fn drop_duplicates(pool: &Pool, src: &NodeInfo, dst: &NodeInfo, keys: &[Ve
     Ok(dropped)
 }
 
+/// How long the size of a key that held the source is waited for while its node refuses reads.
+const SIZE_READ_PATIENCE: Duration = Duration::from_secs(10);
+
 /// `MEMORY USAGE key` on `node`, which may be importing its slot (hence ASKING).
+/// A target that spent longer than the node timeout restoring a big key has been flagged by
+/// the others and answers CLUSTERDOWN until they hear from it again (seen on CI: 6.9 s for a
+/// 2M-field hash): the size is worth a short wait, it names the key that held the source.
 async fn key_bytes_on(pool: &Pool, node: &NodeInfo, key: &[u8]) -> Option<u64> {
     let mut pipe = redis::pipe();
     pipe.cmd("ASKING").ignore().cmd("MEMORY").arg("USAGE").arg(key);
-    match pool.pipeline(&node.addr, "MEMORY USAGE", &pipe).await.ok()?.first() {
-        Some(Ok(redis::Value::Int(n))) => u64::try_from(*n).ok(),
-        _ => None,
+    let deadline = std::time::Instant::now() + SIZE_READ_PATIENCE;
+    loop {
+        match pool.pipeline(&node.addr, "MEMORY USAGE", &pipe).await.ok()?.first() {
+            Some(Ok(redis::Value::Int(n))) => return u64::try_from(*n).ok(),
+            Some(Err(r))
+                if matches!(r.kind, ServerKind::ClusterDown | ServerKind::TryAgain)
+                    && std::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            _ => return None,
+        }
     }
 }
 
