@@ -494,16 +494,19 @@ async fn key_bytes_on(pool: &Pool, node: &NodeInfo, key: &[u8]) -> Option<u64> {
     pipe.cmd("ASKING").ignore().cmd("MEMORY").arg("USAGE").arg(key);
     let deadline = std::time::Instant::now() + SIZE_READ_PATIENCE;
     loop {
-        match pool.pipeline(&node.addr, "MEMORY USAGE", &pipe).await.ok()?.first() {
-            Some(Ok(redis::Value::Int(n))) => return u64::try_from(*n).ok(),
-            Some(Err(r))
-                if matches!(r.kind, ServerKind::ClusterDown | ServerKind::TryAgain)
-                    && std::time::Instant::now() < deadline =>
-            {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            _ => return None,
+        let refused = match pool.pipeline(&node.addr, "MEMORY USAGE", &pipe).await {
+            Ok(replies) => match replies.first() {
+                Some(Ok(redis::Value::Int(n))) => return u64::try_from(*n).ok(),
+                Some(Err(r)) => matches!(r.kind, ServerKind::ClusterDown | ServerKind::TryAgain),
+                _ => return None,
+            },
+            // A node still busy with what it restored may not answer in time either.
+            Err(_) => true,
+        };
+        if !refused || std::time::Instant::now() >= deadline {
+            return None;
         }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
