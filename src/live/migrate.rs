@@ -143,6 +143,8 @@ const TARGET_BYTES: u64 = 1 << 20;
 const MIGRATES_PER_PIPELINE: usize = 2;
 /// A key smaller than this moves in microseconds: one over the pause budget is the host's delay.
 const SMALL_KEY_BYTES: u64 = 64 << 10;
+/// A pipeline over the budget with at most this many keys names them (with their sizes).
+const NAMED_KEYS: usize = 3;
 /// Slots whose keys are listed in one pipeline (GETKEYSINSLOT builds its reply in one go).
 const SLOTS_PER_LISTING: usize = 8;
 /// A pipeline carries about this much data at most: with big values, one MIGRATE's worth.
@@ -227,25 +229,38 @@ async fn migrate_batch_keys(
             let calls = migrate_calls(&work, per_call);
             for chunk in pipelines(&calls, avg_bytes) {
                 let mut pipe = redis::pipe();
+                let keys_sent: usize = chunk.iter().map(|(_, k)| k.len()).sum();
+                // A pipeline of so few keys is a big key's, or a sparse slot's: their sizes,
+                // read on the source in the same round trip, name the key if it holds the source
+                // too long. Read afterwards on the target, they may be refused: restoring a big
+                // key can outlast the node timeout, and the cluster is down for seconds (CI).
+                let sizes_read = if pacer.is_some() && keys_sent <= NAMED_KEYS { keys_sent } else { 0 };
+                for k in chunk.iter().flat_map(|(_, keys)| keys.iter()).take(sizes_read) {
+                    pipe.cmd("MEMORY").arg("USAGE").arg(k.as_slice());
+                }
                 for (_, keys) in chunk {
                     pipe.add_command(migrate_cmd(pool, dst, keys, opts.timeout, opts.replace));
                 }
                 let sent = std::time::Instant::now();
-                let replies = pool.pipeline_timeout(&src.addr, "MIGRATE", &pipe, client_timeout).await?;
+                let mut replies = pool.pipeline_timeout(&src.addr, "MIGRATE", &pipe, client_timeout).await?;
                 let took = sent.elapsed();
+                let sizes: Vec<Option<u64>> = replies
+                    .drain(..sizes_read.min(replies.len()))
+                    .map(|r| r.ok().and_then(|v| redis::from_redis_value::<u64>(v).ok()))
+                    .collect();
                 stats.longest_hold_ms = stats.longest_hold_ms.max(took.as_millis() as u64);
-                let keys_sent = chunk.iter().map(|(_, k)| k.len()).sum();
                 if pacer.as_mut().is_some_and(|p| p.observe(keys_sent, took)) {
                     stats.over_budget += 1;
                     // Which key of the pipeline was the slow one the server does not say; with
-                    // few keys, naming them all with their sizes (read where they now are: a
-                    // call per key, only for a pipeline this slow) names it.
-                    let mut named = Vec::new();
-                    for k in chunk.iter().flat_map(|(_, keys)| keys.iter()).take(3) {
-                        let size = if keys_sent <= 3 { key_bytes_on(pool, dst, k).await } else { None };
-                        named.push((String::from_utf8_lossy(k), size));
-                    }
-                    let small = keys_sent <= 3 && named.iter().all(|(_, s)| s.is_some_and(|b| b < SMALL_KEY_BYTES));
+                    // few keys, naming them all with their sizes names it.
+                    let mut named: Vec<_> = chunk
+                        .iter()
+                        .flat_map(|(_, keys)| keys.iter())
+                        .take(NAMED_KEYS)
+                        .enumerate()
+                        .map(|(i, k)| (String::from_utf8_lossy(k), sizes.get(i).copied().flatten()))
+                        .collect();
+                    let small = sizes_read > 0 && named.iter().all(|(_, s)| s.is_some_and(|b| b < SMALL_KEY_BYTES));
                     // A small key that shared the call with a big one did not hold the source.
                     if named.iter().any(|(_, s)| s.is_some_and(|b| b >= SMALL_KEY_BYTES)) {
                         named.retain(|(_, s)| s.is_none_or(|b| b >= SMALL_KEY_BYTES));
@@ -480,34 +495,6 @@ async fn drop_duplicates(pool: &Pool, src: &NodeInfo, dst: &NodeInfo, keys: &[Ve
         }
     }
     Ok(dropped)
-}
-
-/// How long the size of a key that held the source is waited for while its node refuses reads.
-const SIZE_READ_PATIENCE: Duration = Duration::from_secs(10);
-
-/// `MEMORY USAGE key` on `node`, which may be importing its slot (hence ASKING).
-/// A target that spent longer than the node timeout restoring a big key has been flagged by
-/// the others and answers CLUSTERDOWN until they hear from it again (seen on CI: 6.9 s for a
-/// 2M-field hash): the size is worth a short wait, it names the key that held the source.
-async fn key_bytes_on(pool: &Pool, node: &NodeInfo, key: &[u8]) -> Option<u64> {
-    let mut pipe = redis::pipe();
-    pipe.cmd("ASKING").ignore().cmd("MEMORY").arg("USAGE").arg(key);
-    let deadline = std::time::Instant::now() + SIZE_READ_PATIENCE;
-    loop {
-        let refused = match pool.pipeline(&node.addr, "MEMORY USAGE", &pipe).await {
-            Ok(replies) => match replies.first() {
-                Some(Ok(redis::Value::Int(n))) => return u64::try_from(*n).ok(),
-                Some(Err(r)) => matches!(r.kind, ServerKind::ClusterDown | ServerKind::TryAgain),
-                _ => return None,
-            },
-            // A node still busy with what it restored may not answer in time either.
-            Err(_) => true,
-        };
-        if !refused || std::time::Instant::now() >= deadline {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn first_existing(pool: &Pool, dst: &NodeInfo, keys: &[Vec<u8>]) -> Option<String> {
