@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 
-use super::pool::Pool;
+use super::pool::{Pool, Reply};
 use crate::error::{Error, Result, ServerKind, ServerReply};
 use crate::model::NodeInfo;
 use crate::ops::{MoveOpts, MoveStats, SetSlot, SlotSteps};
@@ -200,6 +200,7 @@ async fn migrate_batch_keys(
     let mut sized = !auto;
     let mut pending: Vec<u16> = slots.to_vec();
     let mut moved = 0u64;
+    let mut migrate_usec_seen: Option<u64> = None;
     let client_timeout = opts.timeout * 4 + Duration::from_secs(5);
     let started = std::time::Instant::now();
     while !pending.is_empty() {
@@ -235,21 +236,48 @@ async fn migrate_batch_keys(
                 // too long. Read afterwards on the target, they may be refused: restoring a big
                 // key can outlast the node timeout, and the cluster is down for seconds (CI).
                 let sizes_read = if pacer.is_some() && keys_sent <= NAMED_KEYS { keys_sent } else { 0 };
+                // With a budget, the source's own count of time in MIGRATE is what its clients
+                // waited: runbook's clock adds two trips through a busy host's run queue. It is
+                // read after the calls, and before them when the last reading is not a baseline.
+                let timed = pacer.is_some();
+                let baseline = if timed { migrate_usec_seen } else { None };
+                if timed && baseline.is_none() {
+                    pipe.cmd("INFO").arg("commandstats");
+                }
                 for k in chunk.iter().flat_map(|(_, keys)| keys.iter()).take(sizes_read) {
                     pipe.cmd("MEMORY").arg("USAGE").arg(k.as_slice());
                 }
                 for (_, keys) in chunk {
                     pipe.add_command(migrate_cmd(pool, dst, keys, opts.timeout, opts.replace));
                 }
+                if timed {
+                    pipe.cmd("INFO").arg("commandstats");
+                }
                 let sent = std::time::Instant::now();
                 let mut replies = pool.pipeline_timeout(&src.addr, "MIGRATE", &pipe, client_timeout).await?;
                 let took = sent.elapsed();
+                let held = if timed && replies.len() >= 2 {
+                    let after = replies.pop().and_then(|r| migrate_usec(&r));
+                    let before = match baseline {
+                        Some(b) => Some(b),
+                        None => migrate_usec(&replies.remove(0)),
+                    };
+                    migrate_usec_seen = after;
+                    before.zip(after).map(|(b, a)| Duration::from_micros(a.saturating_sub(b)))
+                } else {
+                    None
+                };
+                // Any other MIGRATE (a retry, after a refusal) would count in the next difference.
+                if replies.iter().any(Result::is_err) {
+                    migrate_usec_seen = None;
+                }
+                let took = held.unwrap_or(took);
                 let sizes: Vec<Option<u64>> = replies
                     .drain(..sizes_read.min(replies.len()))
                     .map(|r| r.ok().and_then(|v| redis::from_redis_value::<u64>(v).ok()))
                     .collect();
                 stats.longest_hold_ms = stats.longest_hold_ms.max(took.as_millis() as u64);
-                if pacer.as_mut().is_some_and(|p| p.observe(keys_sent, took)) {
+                if pacer.as_mut().is_some_and(|p| p.observe(chunk.len(), keys_sent, took)) {
                     stats.over_budget += 1;
                     // Which key of the pipeline was the slow one the server does not say; with
                     // few keys, naming them all with their sizes names it.
@@ -390,6 +418,16 @@ async fn average_key_bytes(pool: &Pool, src: &NodeInfo, work: &[(u16, Vec<Vec<u8
         return 1;
     }
     (sizes.iter().sum::<u64>() / sizes.len() as u64).max(1)
+}
+
+/// The microseconds the server has spent in MIGRATE since it started, from `INFO commandstats`
+/// (`cmdstat_migrate:calls=2,usec=1234,…`); none before its first MIGRATE, or if refused.
+fn migrate_usec(reply: &Reply) -> Option<u64> {
+    let text: String = redis::from_redis_value(reply.as_ref().ok()?.clone()).ok()?;
+    let Some(line) = text.lines().find_map(|l| l.strip_prefix("cmdstat_migrate:")) else {
+        return Some(0);
+    };
+    line.split(',').find_map(|f| f.strip_prefix("usec="))?.trim().parse().ok()
 }
 
 /// Keeps the average under `rate` keys per second, if set.
@@ -578,6 +616,16 @@ pub async fn canary(pool: &Pool, src: &NodeInfo, dst: &NodeInfo, key: &str) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_time_in_migrate_is_read_off_commandstats() {
+        let info = |text: &str| -> Reply { Ok(redis::Value::BulkString(text.as_bytes().to_vec())) };
+        let seen = "# Commandstats\r\ncmdstat_ping:calls=9,usec=4,usec_per_call=0.44,rejected_calls=0,failed_calls=0\r\n\
+                    cmdstat_migrate:calls=2,usec=1234,usec_per_call=617.00,rejected_calls=0,failed_calls=0\r\n";
+        assert_eq!(migrate_usec(&info(seen)), Some(1234));
+        assert_eq!(migrate_usec(&info("# Commandstats\r\ncmdstat_ping:calls=1,usec=1\r\n")), Some(0), "no MIGRATE yet");
+        assert_eq!(migrate_usec(&Err(crate::error::ServerReply::new("NOPERM no INFO for you"))), None);
+    }
 
     fn work(slots: usize, keys: usize) -> Vec<(u16, Vec<u8>)> {
         (0..slots).map(|s| (s as u16, vec![0; keys])).collect()
