@@ -18,6 +18,8 @@
 //!
 //! In every decommission a probe PINGs the source every millisecond on its own connection and
 //! reports the longest and the 99th-percentile wait: speed must not come from stalling clients.
+//! The same clients watch the cluster for `REST` before each runbook run, nothing moving: the
+//! table's "nothing moving" row is what they wait on this machine anyway.
 //!
 //! Sizes from the environment: RB_BENCH_KEYS (1000000), RB_BENCH_VALUE (100 bytes),
 //! RB_BENCH_ROUNDS (3); RB_BENCH_RUNBOOK_ARGS adds options to runbook's decommission
@@ -372,11 +374,19 @@ impl Watchers {
     }
 }
 
-fn decommission_runbook(shape: Shape) -> Sample {
+/// How long the clients are watched with nothing moving, before each runbook run.
+const REST: Duration = Duration::from_secs(3);
+
+/// A runbook decommission, and what its clients waited in the `REST` before it.
+fn decommission_runbook(shape: Shape) -> (Sample, Sample) {
     let c = seeded_cluster(shape);
     let keys = c.total_keys();
     let (moved_keys, moved_slots) = holdings(&c, shape.victim());
     let state = tempfile::tempdir().unwrap();
+    let resting = Watchers::start(&c, shape);
+    std::thread::sleep(REST);
+    let mut rest = Sample::default();
+    resting.finish(&mut rest);
     let watchers = Watchers::start(&c, shape);
     let start = Instant::now();
     let (out, rss) = run_measured(
@@ -400,7 +410,7 @@ fn decommission_runbook(shape: Shape) -> Sample {
         })
         .unwrap_or(0.0);
     assert_eq!(c.total_keys(), keys, "runbook kept every key");
-    sample
+    (sample, rest)
 }
 
 /// The decommission as an operator drives redis-cli: the victim's slots split evenly over the
@@ -703,16 +713,20 @@ impl Outcome {
         md.push('\n');
         for (i, (tool, samples)) in self.rows.iter().enumerate() {
             let m = Medians::of(samples);
-            let ratio =
-                if i == 0 || m.total == 0.0 { String::new() } else { format!("**{:.2}**", ours.total / m.total) };
-            let _ = write!(
-                md,
-                "| {tool} | {} | {} | {ratio} | {} | {} |",
-                cell(m.total),
-                cell(m.migration),
-                cell(m.per_100k_keys()),
-                cell(m.ms_per_slot())
-            );
+            if *tool == NOTHING_MOVING {
+                let _ = write!(md, "| {tool} | — | — | | — | — |");
+            } else {
+                let ratio =
+                    if i == 0 || m.total == 0.0 { String::new() } else { format!("**{:.2}**", ours.total / m.total) };
+                let _ = write!(
+                    md,
+                    "| {tool} | {} | {} | {ratio} | {} | {} |",
+                    cell(m.total),
+                    cell(m.migration),
+                    cell(m.per_100k_keys()),
+                    cell(m.ms_per_slot())
+                );
+            }
             if self.probed {
                 let _ = write!(md, " {} / {} |", cell(m.p99_ms), cell(m.worst_ms));
             }
@@ -726,6 +740,9 @@ impl Outcome {
         md
     }
 }
+
+/// The row of what the clients waited with nothing moving: no tool, no time, no ratio.
+const NOTHING_MOVING: &str = "nothing moving (3 s before each runbook run)";
 
 /// A cost per unit of work, read off a tool's medians.
 type Per = fn(&Medians) -> f64;
@@ -741,7 +758,7 @@ fn growth(outcomes: &[Outcome], machine: &Machine) -> String {
     for (from, to, unit, f, what) in pairs {
         let (Some(a), Some(b)) = (find(from), find(to)) else { continue };
         let _ = writeln!(md, "| growth in {what}: {unit}, `{from}` → `{to}` | before | after | × |\n|---|---|---|---|");
-        for ((tool, sa), (_, sb)) in a.rows.iter().zip(&b.rows) {
+        for ((tool, sa), (_, sb)) in a.rows.iter().zip(&b.rows).filter(|((tool, _), _)| *tool != NOTHING_MOVING) {
             let (x, y) = (f(&Medians::of(sa)), f(&Medians::of(sb)));
             let _ = writeln!(md, "| {tool} | {} | {} | {:.2} |", cell(x), cell(y), if x > 0.0 { y / x } else { 0.0 });
         }
@@ -756,17 +773,22 @@ fn growth(outcomes: &[Outcome], machine: &Machine) -> String {
 
 /// Rounds of runbook against redis-cli at pipeline 10 and 1000 on fresh clusters alike.
 fn decommission_rounds(name: &str, shape: Shape, rounds: usize) -> Vec<(&'static str, Vec<Sample>)> {
-    let (mut ours, mut p10, mut p1000) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut ours, mut p10, mut p1000, mut rest) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut runbook = || {
+        let (run, quiet) = decommission_runbook(shape);
+        rest.push(quiet);
+        run
+    };
     for round in 0..rounds {
         // Alternate who goes first, so neither always gets the warmer machine.
         if round % 2 == 0 {
-            ours.push(decommission_runbook(shape));
+            ours.push(runbook());
             p10.push(decommission_redis_cli(shape, 10));
             p1000.push(decommission_redis_cli(shape, 1000));
         } else {
             p1000.push(decommission_redis_cli(shape, 1000));
             p10.push(decommission_redis_cli(shape, 10));
-            ours.push(decommission_runbook(shape));
+            ours.push(runbook());
         }
         let line = |s: &Sample| {
             let client = s.client.map(|c| format!(", writer p99 {:.1} ms", c.p99_ms)).unwrap_or_default();
@@ -780,7 +802,12 @@ fn decommission_rounds(name: &str, shape: Shape, rounds: usize) -> Vec<(&'static
             line(&p1000[round]),
         );
     }
-    vec![("runbook", ours), ("redis-cli `--cluster-pipeline 10`", p10), ("redis-cli `--cluster-pipeline 1000`", p1000)]
+    vec![
+        ("runbook", ours),
+        ("redis-cli `--cluster-pipeline 10`", p10),
+        ("redis-cli `--cluster-pipeline 1000`", p1000),
+        (NOTHING_MOVING, rest),
+    ]
 }
 
 fn scaleout_rounds(keys: u64, value: usize, rounds: usize) -> Vec<(&'static str, Vec<Sample>)> {
