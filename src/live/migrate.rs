@@ -180,7 +180,7 @@ fn pipelines<'a, T>(calls: &'a [(u16, &'a [T])], avg_bytes: u64) -> Vec<&'a [(u1
 /// keys of different slots in one call). Keys per MIGRATE are `opts.keys_per_migrate`, or with 0
 /// sized to carry about 1 MiB each from a `MEMORY USAGE` sample, or with a pause budget
 /// (`opts.max_pause`) so that a pipeline holds the source for about that long, learned from the
-/// time each took.
+/// source's own time in MIGRATE.
 /// Returns the keys moved, an estimate of their bytes, and how long the source was held.
 async fn migrate_batch_keys(
     pool: &Pool,
