@@ -1,7 +1,11 @@
-//! How many keys a pipeline of MIGRATEs carries so that it holds the source for about the pause
+//! How many keys a pipeline of MIGRATEs carries so that it holds the source for at most the pause
 //! budget (`--max-pause`): a MIGRATE blocks the source until the target has restored its keys,
 //! and the source's other clients wait that long. Pure: the caller times each pipeline, this
 //! learns from it.
+//!
+//! The budget is a ceiling: a pipeline is sized to hold the source for half of it, as the next
+//! slot's keys may cost more than the last's. Sized to all of it, the probe of the benchmark
+//! waited 3.2 ms at the 99th percentile against redis-cli's 2.1 ms, for no gain in time.
 //!
 //! A call costs a fixed part (the round trip to the target, which must wake up and answer) and
 //! a part per key. Taking all of it as per key makes a pacer shrink its calls without end where
@@ -53,7 +57,7 @@ impl Pacer {
     /// A first guess from the keys' average size.
     pub fn new(budget: Duration, avg_key_bytes: u64) -> Self {
         let guess_per_key = avg_key_bytes.max(1) as f64 / FIRST_GUESS_BYTES_PER_US as f64 / 1e6;
-        let keys = ((budget.as_secs_f64() / guess_per_key) as usize).clamp(1, MAX_KEYS);
+        let keys = ((budget.as_secs_f64() / 2.0 / guess_per_key) as usize).clamp(1, MAX_KEYS);
         Self { budget, keys, guess_per_key, fit: Fit::default() }
     }
 
@@ -105,10 +109,10 @@ impl Pacer {
         let cost = self.cost();
         let budget = self.budget.as_secs_f64();
         let fixed = cost.per_call * c;
-        // Where the calls' fixed part eats most of the budget, cutting keys cannot meet it and
-        // only multiplies the calls: the keys get as much time as the fixed part, so a pipeline
-        // holds the source for at most twice the least it can.
-        let for_keys = (budget - fixed).max(fixed);
+        // Where the calls' fixed part eats most of the aim, cutting keys cannot meet it and only
+        // multiplies the calls: the keys get as much time as the fixed part, so a pipeline holds
+        // the source for at most twice the least it can.
+        let for_keys = (budget / 2.0 - fixed).max(fixed);
         self.keys = ((for_keys / cost.per_key) as usize).clamp(1, MAX_KEYS);
         t / k > 2.0 * budget
     }
@@ -125,29 +129,29 @@ mod tests {
     #[test]
     fn starts_from_the_key_size_and_learns_the_real_cost() {
         let mut p = Pacer::new(Duration::from_millis(1), 100);
-        assert_eq!(p.keys(), 1000, "1 ms at 100 bytes a microsecond, 100-byte keys");
-        // The server turns out to take 2 µs a key and nothing per call: 500 keys fill the budget.
-        for keys in [1000, 600, 400, 500, 450] {
+        assert_eq!(p.keys(), 500, "half of 1 ms at 100 bytes a microsecond, 100-byte keys");
+        // The server turns out to take 2 µs a key and nothing per call: 250 keys fill the aim.
+        for keys in [500, 300, 200, 250, 225] {
             p.observe(2, keys, us(2 * keys as u64));
         }
         let keys = p.keys();
-        assert!((480..=520).contains(&keys), "{keys} keys");
+        assert!((240..=260).contains(&keys), "{keys} keys");
     }
 
     #[test]
     fn a_fixed_cost_per_call_does_not_shrink_the_calls_to_nothing() {
-        // Each call costs 200 µs whatever it carries, and 1 µs a key: two calls leave 600 µs
-        // for 600 keys. A pacer taking it all as per key ended at a handful of keys a call.
+        // Each call costs 100 µs whatever it carries, and 1 µs a key: two calls leave 300 µs of
+        // the 500 aimed at for 300 keys. A pacer taking it all as per key ended at a handful.
         // The first guess (300-byte keys: 3 µs) is wrong; the pipelines' ends of slots vary.
         let mut p = Pacer::new(Duration::from_millis(1), 300);
         for i in 0..30u64 {
             let keys = p.keys() - (i % 4) as usize * p.keys() / 5;
-            p.observe(2, keys, us(400 + keys as u64));
+            p.observe(2, keys, us(200 + keys as u64));
         }
         let keys = p.keys();
-        assert!((550..=650).contains(&keys), "{keys} keys, {:?}", p.cost());
+        assert!((270..=330).contains(&keys), "{keys} keys, {:?}", p.cost());
         let cost = p.cost();
-        assert!((cost.per_call - 200e-6).abs() < 20e-6, "{cost:?}");
+        assert!((cost.per_call - 100e-6).abs() < 10e-6, "{cost:?}");
     }
 
     #[test]
@@ -177,6 +181,6 @@ mod tests {
         let mut p = Pacer::new(Duration::from_millis(1), 100);
         assert!(!p.observe(1, 0, Duration::from_millis(5)));
         assert!(!p.observe(0, 10, Duration::from_millis(5)));
-        assert_eq!(p.keys(), 1000);
+        assert_eq!(p.keys(), 500);
     }
 }
