@@ -255,7 +255,7 @@ async fn migrate_batch_keys(
                 }
                 let sent = std::time::Instant::now();
                 let mut replies = pool.pipeline_timeout(&src.addr, "MIGRATE", &pipe, client_timeout).await?;
-                let took = sent.elapsed();
+                let round_trip = sent.elapsed();
                 let held = if timed && replies.len() >= 2 {
                     let after = replies.pop().and_then(|r| migrate_usec(&r));
                     let before = match baseline {
@@ -271,7 +271,8 @@ async fn migrate_batch_keys(
                 if replies.iter().any(Result::is_err) {
                     migrate_usec_seen = None;
                 }
-                let took = held.unwrap_or(took);
+                // What the source's clients waited, as near as runbook can tell.
+                let took = held.unwrap_or(round_trip);
                 let sizes: Vec<Option<u64>> = replies
                     .drain(..sizes_read.min(replies.len()))
                     .map(|r| r.ok().and_then(|v| redis::from_redis_value::<u64>(v).ok()))
@@ -279,35 +280,8 @@ async fn migrate_batch_keys(
                 stats.longest_hold_ms = stats.longest_hold_ms.max(took.as_millis() as u64);
                 if pacer.as_mut().is_some_and(|p| p.observe(chunk.len(), keys_sent, took)) {
                     stats.over_budget += 1;
-                    // Which key of the pipeline was the slow one the server does not say; with
-                    // few keys, naming them all with their sizes names it.
-                    let mut named: Vec<_> = chunk
-                        .iter()
-                        .flat_map(|(_, keys)| keys.iter())
-                        .take(NAMED_KEYS)
-                        .enumerate()
-                        .map(|(i, k)| (String::from_utf8_lossy(k), sizes.get(i).copied().flatten()))
-                        .collect();
-                    let small = sizes_read > 0 && named.iter().all(|(_, s)| s.is_some_and(|b| b < SMALL_KEY_BYTES));
-                    // A small key that shared the call with a big one did not hold the source.
-                    if named.iter().any(|(_, s)| s.is_some_and(|b| b >= SMALL_KEY_BYTES)) {
-                        named.retain(|(_, s)| s.is_none_or(|b| b >= SMALL_KEY_BYTES));
-                    }
-                    let names: Vec<String> = named
-                        .iter()
-                        .map(|(name, size)| match size {
-                            Some(b) => format!("`{name}` ({})", crate::ops::bytes::human_bytes(*b)),
-                            None => format!("`{name}`"),
-                        })
-                        .collect();
-                    // Small keys over the budget say the host was busy, not that a key is big:
-                    // counted in the summary, not named (on a loaded host, a line each).
-                    let what = if names.len() == 1 {
-                        format!("key {}", names[0])
-                    } else {
-                        format!("keys {}", names.join(", "))
-                    };
-                    if !small {
+                    let keys = chunk.iter().flat_map(|(_, keys)| keys.iter()).take(NAMED_KEYS);
+                    if let Some(what) = keys_that_held(keys.zip(sizes.iter().copied().chain(std::iter::repeat(None)))) {
                         pool.out().say(&format!(
                             "{what} of slot {} held {} for {} ms, over the {} ms pause budget (--max-pause): a key moves in one MIGRATE and cannot be cut smaller",
                             chunk[0].0,
@@ -420,8 +394,33 @@ async fn average_key_bytes(pool: &Pool, src: &NodeInfo, work: &[(u16, Vec<Vec<u8
     (sizes.iter().sum::<u64>() / sizes.len() as u64).max(1)
 }
 
+/// Which keys of a pipeline over the budget held the source, as its line names them ("key `k`
+/// (3.2 MiB)"), from the first keys and their sizes where read. The server does not say which
+/// key was slow; among few keys, their sizes tell. Small keys (all read, all small) say the host
+/// was busy, not that a key is big: none is named (on a loaded host that would be a line each),
+/// the summary counts it. A small key that shared the pipeline with a big one is left out.
+fn keys_that_held<'a>(keys: impl Iterator<Item = (&'a Vec<u8>, Option<u64>)>) -> Option<String> {
+    let mut named: Vec<(String, Option<u64>)> =
+        keys.map(|(k, size)| (String::from_utf8_lossy(k).into(), size)).collect();
+    let big = |size: &Option<u64>| size.is_none_or(|b| b >= SMALL_KEY_BYTES);
+    if named.is_empty() || !named.iter().any(|(_, size)| big(size)) {
+        return None;
+    }
+    if named.iter().any(|(_, size)| size.is_some_and(|b| b >= SMALL_KEY_BYTES)) {
+        named.retain(|(_, size)| big(size));
+    }
+    let names: Vec<String> = named
+        .iter()
+        .map(|(name, size)| match size {
+            Some(b) => format!("`{name}` ({})", crate::ops::bytes::human_bytes(*b)),
+            None => format!("`{name}`"),
+        })
+        .collect();
+    Some(if names.len() == 1 { format!("key {}", names[0]) } else { format!("keys {}", names.join(", ")) })
+}
+
 /// The microseconds the server has spent in MIGRATE since it started, from `INFO commandstats`
-/// (`cmdstat_migrate:calls=2,usec=1234,…`); none before its first MIGRATE, or if refused.
+/// (`cmdstat_migrate:calls=2,usec=1234,…`); 0 before its first MIGRATE, none if refused.
 fn migrate_usec(reply: &Reply) -> Option<u64> {
     let text: String = redis::from_redis_value(reply.as_ref().ok()?.clone()).ok()?;
     let Some(line) = text.lines().find_map(|l| l.strip_prefix("cmdstat_migrate:")) else {
@@ -616,6 +615,16 @@ pub async fn canary(pool: &Pool, src: &NodeInfo, dst: &NodeInfo, key: &str) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_keys_that_held_the_source_are_named_with_their_sizes() {
+        let (small, big) = (b"small".to_vec(), b"big".to_vec());
+        let name = |keys: &[(&Vec<u8>, Option<u64>)]| keys_that_held(keys.iter().copied());
+        assert_eq!(name(&[(&small, Some(120)), (&big, Some(3 << 20))]).unwrap(), "key `big` (3.0 MiB)");
+        assert_eq!(name(&[(&small, Some(120)), (&big, Some(200))]), None, "a busy host, not a big key");
+        assert_eq!(name(&[(&small, None), (&big, None)]).unwrap(), "keys `small`, `big`", "sizes unread");
+        assert_eq!(name(&[]), None);
+    }
 
     #[test]
     fn the_time_in_migrate_is_read_off_commandstats() {
