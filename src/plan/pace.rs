@@ -126,6 +126,15 @@ mod tests {
         Duration::from_micros(n)
     }
 
+    /// `rounds` pipelines of two calls costing `per_call_us` each and 1 µs a key, carrying what
+    /// the pacer asks or less, as the last keys of a slot do.
+    fn two_calls_a_pipeline(p: &mut Pacer, rounds: u64, per_call_us: u64) {
+        for i in 0..rounds {
+            let keys = p.keys() - (i % 4) as usize * p.keys() / 5;
+            p.observe(2, keys, us(2 * per_call_us + keys as u64));
+        }
+    }
+
     #[test]
     fn starts_from_the_key_size_and_learns_the_real_cost() {
         let mut p = Pacer::new(Duration::from_millis(1), 100);
@@ -144,10 +153,7 @@ mod tests {
         // the 500 aimed at for 300 keys. A pacer taking it all as per key ended at a handful.
         // The first guess (300-byte keys: 3 µs) is wrong; the pipelines' ends of slots vary.
         let mut p = Pacer::new(Duration::from_millis(1), 300);
-        for i in 0..30u64 {
-            let keys = p.keys() - (i % 4) as usize * p.keys() / 5;
-            p.observe(2, keys, us(200 + keys as u64));
-        }
+        two_calls_a_pipeline(&mut p, 30, 100);
         let keys = p.keys();
         assert!((270..=330).contains(&keys), "{keys} keys, {:?}", p.cost());
         let cost = p.cost();
@@ -158,10 +164,7 @@ mod tests {
     fn a_fixed_cost_over_the_budget_gives_the_keys_as_long() {
         // 700 µs a call (a far target): two calls alone take 1.4 ms. The keys get as long again.
         let mut p = Pacer::new(Duration::from_millis(1), 200);
-        for i in 0..40u64 {
-            let keys = p.keys() - (i % 4) as usize * p.keys() / 5;
-            p.observe(2, keys, us(1400 + keys as u64));
-        }
+        two_calls_a_pipeline(&mut p, 40, 700);
         let keys = p.keys();
         assert!((1300..=1500).contains(&keys), "{keys} keys, {:?}", p.cost());
     }
