@@ -13,8 +13,9 @@ pub fn plan_drain(topo: &Topology, leaving: &[&str]) -> Result<Plan, PlanError> 
         let n = topo.node(id).ok_or_else(|| PlanError::BadInput(format!("unknown node id {id}")))?;
         if !n.is_master() {
             return Err(PlanError::BadInput(format!(
-                "{} is a replica: it owns no slots to drain (a replica is removed with del_node)",
-                describe(n)
+                "{} is a replica: it owns no slots to drain; to remove it, run `c.del_node(c.node(\"{}\"))` in `runbook repl` or a runbook",
+                describe(n),
+                n.addr
             )));
         }
     }
