@@ -64,6 +64,13 @@ fn an_operator_session() {
     p.expect("slot map: 64 cells of 256 slots");
     p.expect(" slots ");
     p.expect("runbook> ");
+    // print(c) draws it too; interpolated, the cluster is its name.
+    p.send("print(c)\r");
+    p.expect("slot map: 64 cells of 256 slots");
+    p.expect("runbook> ");
+    p.send("`on ${c}.`\r");
+    p.expect(&format!("\"on cluster {}.\"", c.nodes[0].addr()));
+    p.expect("runbook> ");
 
     // Help from the same source as `runbook functions`.
     p.send(":help del_node\r");

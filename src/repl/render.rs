@@ -23,7 +23,7 @@ fn show(v: &Dynamic) -> String {
         return c.0.render().trim_end().to_string();
     }
     if let Some(c) = v.clone().try_cast::<ClusterHandle>() {
-        return cluster(c.0.as_ref());
+        return crate::script::types::drawn(c.0.as_ref());
     }
     if let Some(e) = v.clone().try_cast::<crate::error::Error>() {
         return format!("error: {e}");
@@ -57,16 +57,4 @@ fn node_table(nodes: &Array) -> String {
         ));
     }
     out
-}
-
-/// A cluster echoed: its name and its slot map, as `runbook check` draws it (just the name when
-/// the cluster cannot be read: the echo is no place for the error).
-fn cluster(c: &dyn crate::ops::Cluster) -> String {
-    let map = c.topology().and_then(|t| Ok(crate::ops::CheckReport::build(&t, &c.stats(&t)?)));
-    match map {
-        Ok(report) => {
-            format!("cluster {}\n{}", c.name(), report.slot_map(crate::output::colour_stdout()).trim_end())
-        }
-        Err(_) => format!("cluster {}", c.name()),
-    }
 }

@@ -75,10 +75,25 @@ macro_rules! getter {
     };
 }
 
+/// A cluster drawn: its name and its slot map, as `runbook check` draws it (just the name when
+/// the cluster cannot be read: a print or an echo is no place for the error).
+pub fn drawn(c: &dyn Cluster) -> String {
+    let map = c.topology().and_then(|t| Ok(CheckReport::build(&t, &c.stats(&t)?)));
+    match map {
+        Ok(report) => {
+            format!("cluster {}\n{}", c.name(), report.slot_map(crate::output::colour_stdout()).trim_end())
+        }
+        Err(_) => format!("cluster {}", c.name()),
+    }
+}
+
 pub fn register_types(engine: &mut Engine) {
     engine
         .register_type_with_name::<ClusterHandle>("Cluster")
         .register_fn("to_string", |c: &mut ClusterHandle| format!("cluster {}", c.0.name()))
+        // `print(c)` draws the slot map, as the REPL's echo does; `${c}` stays the name, since
+        // runbooks interpolate it into their messages.
+        .register_fn("print", |c: &mut ClusterHandle| drawn(c.0.as_ref()))
         .register_fn("to_debug", |c: &mut ClusterHandle| format!("cluster {}", c.0.name()));
 
     engine
