@@ -59,12 +59,15 @@ fn dispatch(args: Arguments, out: &Arc<Output>) -> Result<u8> {
         Command::Check { cluster, json } => {
             let cfg = ClusterConfig::from_args(&cluster)?;
             let (_rt, c) = connect(&cfg, out)?;
+            // Read before the views: a removal recorded while they are read (a run forgetting a
+            // node) would otherwise count the nodes not yet told as knowing it again.
+            let removed = crate::removed::load();
             let topo = c.topology()?;
             // A user that may not list clients (a read-only monitoring ACL) still gets its check,
             // as before there was a lease to read: open slots are then each an error.
             let holder = c.lease_holder(&topo).ok().flatten();
             let report = crate::ops::CheckReport::build(&topo, &c.stats(&topo)?)
-                .with_removed(&topo, &crate::removed::load())
+                .with_removed(&topo, &removed)
                 .with_run(&topo, holder.as_ref());
             if json {
                 println!("{}", serde_json::to_string_pretty(&report).expect("report serializes"));

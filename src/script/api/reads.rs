@@ -114,9 +114,11 @@ pub(super) fn register(r: &mut Registrar<'_>) {
         "Health: coverage, agreement on slots and membership, open slots, failures, per-master load.",
         |c: &mut ClusterHandle| -> RhaiResult<CheckValue> {
             j(c, CHECK, "", |cl| {
+                // The registry before the views, as `runbook check` reads them.
+                let removed = crate::removed::load();
                 let topo = cl.topology().map_err(rhai_err)?;
                 let stats = cl.stats(&topo).map_err(rhai_err)?;
-                let report = ops::CheckReport::build(&topo, &stats).with_removed(&topo, &crate::removed::load());
+                let report = ops::CheckReport::build(&topo, &stats).with_removed(&topo, &removed);
                 Ok(CheckValue(Arc::new(report)))
             })
         },
