@@ -578,7 +578,7 @@ mod tests {
         let text = include_str!("../../tests/fixtures/redis7-healthy-4m4r.txt");
         // The run is forgetting 27908: 27901 has been told, 27903 not yet (captured mid-forget
         // during a decommission: `check` exited 3 on it while the run held the lease).
-        let forgotten: String = text.lines().filter(|l| !l.contains(":27908@")).map(|l| format!("{l}\n")).collect();
+        let forgotten: String = text.lines().filter(|l| !l.contains(":27908@")).collect::<Vec<_>>().join("\n");
         let nodes = parse_nodes(text).unwrap();
         let id = |port: &str| nodes.iter().find(|n| n.addr.to_string().ends_with(port)).unwrap().id.clone();
         let views = BTreeMap::from([(id(":27901"), parse_nodes(&forgotten).unwrap()), (id(":27903"), nodes.clone())]);
