@@ -75,6 +75,11 @@ pub struct Journal {
     /// Whether a run in the file changed the cluster, or set out to (a call that can change
     /// it, a mutating step): the journal is kept when the run ends.
     holds_change: AtomicBool,
+    /// Whether this run changed the cluster, set out to, or decided something a later run must
+    /// heed (an abandoned resume): if not, its records are cut off the file when it ends.
+    changed_here: AtomicBool,
+    /// The file's length before this run wrote to it.
+    start_len: u64,
 }
 
 impl Journal {
@@ -123,6 +128,7 @@ impl Journal {
                 }
             }
         };
+        let start_len = file.metadata().map_or(0, |m| m.len());
         let (records, damage) = read_records_noting(path)?;
         let holds_change = records_change(&records, &changes_cluster);
         let (replay, resume) = read_last_run(records, changes_cluster);
@@ -137,6 +143,8 @@ impl Journal {
             started: AtomicBool::new(false),
             damage,
             holds_change: AtomicBool::new(holds_change),
+            changed_here: AtomicBool::new(false),
+            start_len,
         };
         Ok((journal, resume))
     }
@@ -213,6 +221,7 @@ impl Journal {
         let seq = self.seq.fetch_add(1, Ordering::SeqCst);
         if changes {
             self.holds_change.store(true, Ordering::SeqCst);
+            self.changed_here.store(true, Ordering::SeqCst);
         }
         {
             let mut replay = self.replay.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -256,6 +265,7 @@ impl Journal {
     pub fn intent(&self, mut record: Value) -> Result<u64> {
         let id = self.intent_seq.fetch_add(1, Ordering::SeqCst);
         self.holds_change.store(true, Ordering::SeqCst);
+        self.changed_here.store(true, Ordering::SeqCst);
         record["t"] = json!("intent");
         record["id"] = json!(id);
         record["ts"] = json!(now());
@@ -278,6 +288,7 @@ impl Journal {
     /// with `why`, so no later run tries to finish them either.
     pub fn abandon(&self, resume: &Resume, why: &str) -> Result<()> {
         self.replay.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+        self.changed_here.store(true, Ordering::SeqCst);
         for (id, _) in &resume.in_flight {
             self.write(&json!({"t": "outcome", "id": id, "ok": false, "abandoned": true, "error": why, "ts": now()}))?;
         }
@@ -290,14 +301,20 @@ impl Journal {
 }
 
 impl Drop for Journal {
-    /// Removes the journal when no run in it changed anything, while this process still holds
-    /// its lock, and only the file it locked (see `open`).
+    /// Removes the journal when no run in it changed anything, and else cuts off this run's
+    /// records when it changed nothing (a run refused by a typo is no history, and the run
+    /// before it stays the last, resumable if it was): while this process still holds the
+    /// lock, and only on the file it locked (see `open`).
     fn drop(&mut self) {
-        if !self.kept() {
-            let file = self.file.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if is_at(file, &self.path) {
-                let _ = std::fs::remove_file(&self.path);
-            }
+        let (kept, changed_here) = (self.kept(), *self.changed_here.get_mut());
+        let file = self.file.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !is_at(file, &self.path) {
+            return;
+        }
+        if !kept {
+            let _ = std::fs::remove_file(&self.path);
+        } else if !changed_here && self.damage.is_empty() {
+            let _ = file.set_len(self.start_len);
         }
     }
 }
@@ -577,18 +594,28 @@ mod tests {
         drop(j);
         assert!(!path.exists());
         assert!(!is_at(&waiting, &path));
-        // A change keeps it, and so does whatever later run finds it.
+        // A change keeps it; a later run that changed nothing leaves it as it found it.
         let (j, resume) = start(&path);
         assert!(resume.is_none() && is_at(&j.file.lock().unwrap(), &path));
         let Begin::Live(s) = j.begin("del_node", "6397", CHANGES, &Output::default()).unwrap() else { panic!() };
         j.done(s, json!({})).unwrap();
         j.end("finished", None).unwrap();
         drop(j);
+        let before = std::fs::read(&path).unwrap();
         let (j, _) = start(&path);
-        j.end("finished", None).unwrap();
+        j.end("failed", Some("no node matches `6379`")).unwrap();
         assert!(j.kept());
         drop(j);
-        assert!(path.exists());
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        // Its unfinished run stays the one the next run resumes.
+        let (j, _) = start(&path);
+        let Begin::Live(s) = j.begin("del_node", "6398", CHANGES, &Output::default()).unwrap() else { panic!() };
+        j.done(s, json!({})).unwrap();
+        drop(j);
+        let (j, _) = start(&path);
+        j.end("failed", Some("refused")).unwrap();
+        drop(j);
+        assert!(start(&path).1.is_some(), "the run that did not end is still resumable");
         // So does a file with lines that are no record: not ours to delete.
         let other = dir.path().join("other.jsonl");
         std::fs::write(&other, "not a record\n").unwrap();

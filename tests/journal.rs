@@ -47,6 +47,19 @@ fn only_a_run_that_changed_the_cluster_leaves_a_journal() {
     // A look after it leaves that journal alone.
     rb(&["run", &look, "-c", &seed]).run().expect_code(0);
     assert_eq!(journals(state.path()), kept);
+
+    // The same command again, once it has done its work, is refused and adds nothing to the
+    // journal of the run that did it: that run stays its last, finished.
+    let decommission = ["run", "decommission", "--node", &port, "-c", &seed, "--yes"];
+    rb(&decommission).run().expect_code(0);
+    let kept = journals(state.path());
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    let before: Vec<Vec<u8>> = kept.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    rb(&decommission).run().expect_code(2).stderr_has("is no longer in the cluster");
+    let after: Vec<Vec<u8>> = kept.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    assert!(before == after, "a refused run wrote to a journal");
+    let listing = rb(&["journal"]).run();
+    assert!(!listing.stdout.contains("failed"), "{}", listing.stdout);
     runbook(&["check", "-c", &seed]).run().expect_code(0);
 }
 
