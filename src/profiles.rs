@@ -253,7 +253,10 @@ pub fn list_command() -> Result<u8> {
     match Profiles::load()? {
         Some(profiles) => print!("{}", profiles.render()),
         None => println!(
-            "no profiles: {} does not exist (set RUNBOOK_CONFIG to read another file)",
+            "no profiles: {} does not exist (set RUNBOOK_CONFIG to read another file)\n\
+             a profile, in that file (chmod 600; the password only by reference):\n\
+             \n  [clusters.prod]\n  seeds = [\"10.0.0.5:6379\", \"10.0.0.6:6379\"]\n  user = \"ops\"\n  password_env = \"PROD_REDIS_PASSWORD\"\n\
+             \nthen: runbook check --cluster prod",
             config_path().display()
         ),
     }

@@ -84,7 +84,8 @@ fn profiles_lists_each_profile_and_where_its_password_comes_from() {
     with_config(&["profiles"], &missing)
         .run()
         .expect_code(0)
-        .stdout_has(&format!("no profiles: {} does not exist", missing.display()));
+        .stdout_has(&format!("no profiles: {} does not exist", missing.display()))
+        .stdout_has("  [clusters.prod]\n  seeds = [");
 }
 
 #[test]
