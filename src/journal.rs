@@ -72,11 +72,12 @@ pub struct Journal {
     started: AtomicBool,
     /// Lines of the file that are no journal record, said when the journal is opened.
     damage: Vec<String>,
-    /// Whether a run in the file changed the cluster, or set out to (a call that can change
-    /// it, a mutating step): the journal is kept when the run ends.
-    holds_change: AtomicBool,
+    /// Whether an earlier run in the file changed the cluster, or set out to (a call that can
+    /// change it, a mutating step).
+    held_before: bool,
     /// Whether this run changed the cluster, set out to, or decided something a later run must
-    /// heed (an abandoned resume): if not, its records are cut off the file when it ends.
+    /// heed (an abandoned resume). With `held_before`, it keeps the journal when the run ends;
+    /// if only the earlier runs did, this run's records are cut off the file.
     changed_here: AtomicBool,
     /// The file's length before this run wrote to it.
     start_len: u64,
@@ -130,7 +131,7 @@ impl Journal {
         };
         let start_len = file.metadata().map_or(0, |m| m.len());
         let (records, damage) = read_records_noting(path)?;
-        let holds_change = records_change(&records, &changes_cluster);
+        let held_before = records_change(&records, &changes_cluster);
         let (replay, resume) = read_last_run(records, changes_cluster);
         let run_id = format!("{:x}-{}", now() as u64, std::process::id());
         let journal = Journal {
@@ -142,7 +143,7 @@ impl Journal {
             intent_seq: AtomicU64::new(0),
             started: AtomicBool::new(false),
             damage,
-            holds_change: AtomicBool::new(holds_change),
+            held_before,
             changed_here: AtomicBool::new(false),
             start_len,
         };
@@ -157,7 +158,7 @@ impl Journal {
     /// Whether the file stays when this run ends: some run in it changed the cluster or set out
     /// to, or it holds lines that are no record (the operator's to look at, not ours to delete).
     pub fn kept(&self) -> bool {
-        self.holds_change.load(Ordering::SeqCst) || !self.damage.is_empty()
+        self.held_before || self.changed_here.load(Ordering::SeqCst) || !self.damage.is_empty()
     }
 
     /// Starts this run in the journal: its `run` record, then the moves it carries over from
@@ -220,7 +221,6 @@ impl Journal {
     pub fn begin(&self, name: &str, args: &str, changes: bool, out: &Output) -> Result<Begin> {
         let seq = self.seq.fetch_add(1, Ordering::SeqCst);
         if changes {
-            self.holds_change.store(true, Ordering::SeqCst);
             self.changed_here.store(true, Ordering::SeqCst);
         }
         {
@@ -264,7 +264,6 @@ impl Journal {
     /// Records a mutating step before it is sent; returns its id for the outcome.
     pub fn intent(&self, mut record: Value) -> Result<u64> {
         let id = self.intent_seq.fetch_add(1, Ordering::SeqCst);
-        self.holds_change.store(true, Ordering::SeqCst);
         self.changed_here.store(true, Ordering::SeqCst);
         record["t"] = json!("intent");
         record["id"] = json!(id);
