@@ -67,9 +67,14 @@ fn resolve(topo: &Topology, who: &Dynamic) -> Result<NodeInfo, Error> {
 /// A selector that names a node removed earlier from here (`removed.jsonl`): at 3 a.m. the
 /// question is "did that already happen?", and the answer is more use than the candidates.
 fn removed_earlier(sel: &str) -> Option<Error> {
-    let r = crate::removed::load().into_iter().rev().find(|r| {
-        r.event == "removed" && (r.addr == sel || r.addr.rsplit_once(':').is_some_and(|(_, p)| p == sel) || r.id == sel)
-    })?;
+    // The latest removal at that address: the registry lists one record per node id, by id.
+    let r = crate::removed::load()
+        .into_iter()
+        .filter(|r| {
+            r.event == "removed"
+                && (r.addr == sel || r.addr.rsplit_once(':').is_some_and(|(_, p)| p == sel) || r.id == sel)
+        })
+        .max_by(|a, b| a.ts.total_cmp(&b.ts))?;
     Some(Error::usage(
         format!(
             "{} is no longer in the cluster: it was removed by run {} at {}",
