@@ -55,8 +55,8 @@ fn a_slot_holding_a_two_million_field_hash_moves() {
     runbook(&["check", "-c", &c.seed()]).run().expect_code(0);
 }
 
-/// Under the pause budget a slot's keys are listed a page (256) at a time and moved a few per
-/// MIGRATE: a slot holding several pages moves whole, and its neighbours with it.
+/// Under the pause budget a slot's keys are listed a call's worth (a few keys) at a time: a slot
+/// holding many such pages moves whole, listed again until its last page is not full.
 #[test]
 fn a_slot_of_many_pages_moves_whole_under_the_budget() {
     let c = TestCluster::start(3, 0);

@@ -143,7 +143,14 @@ pub async fn count_keys(pool: &Pool, node: &NodeInfo, slots: &[u16]) -> Result<V
 // cost goes with pipelines, the source and the target waking up for each, not with calls. A
 // second pipeline queued behind the running one (timed on the source's clock, which the queue
 // does not fool) was about 10% faster with the probe's p50 0.1 ms and p99 0.3-0.9 ms worse: the
-// two often arrive in one read, and the source runs both back to back.
+// two often arrive in one read, and the source runs both back to back. A current-thread runtime
+// (no hand-off between tokio's threads per pipeline) cut runbook's part of a round trip from
+// 250 to 200-215 µs at the median, about 5% of a drain: not kept, since Ctrl-C and the lease's
+// keep-alive would then run only while a call is waiting. Listing 256 keys a slot at once
+// instead of a call's worth (8k GETKEYSINSLOT instead of 31k, each pipeline cut to the pacer's
+// latest size) was 12% faster in 5 alternating pairs, but the probe's p99 was 0.3-1.2 ms worse
+// in every pair, and 4.33 ms against redis-cli's 2.04 in a 3-round bench: the listings' round
+// trips are the source's breathing room, and the issue puts clients first.
 
 /// A MIGRATE carries about this much data when the key count is sized automatically.
 const TARGET_BYTES: u64 = 1 << 20;
@@ -155,39 +162,30 @@ const SMALL_KEY_BYTES: u64 = 64 << 10;
 const NAMED_KEYS: usize = 3;
 /// Slots whose keys are listed in one pipeline (GETKEYSINSLOT builds its reply in one go).
 const SLOTS_PER_LISTING: usize = 8;
-/// Keys listed per slot at a time under a pause budget: GETKEYSINSLOT of 8 slots of 256 short
-/// names holds the source for tens of microseconds, well inside any budget.
-const PACED_PAGE: usize = 256;
 /// A pipeline carries about this much data at most: with big values, one MIGRATE's worth.
 const PIPELINE_BYTES: u64 = TARGET_BYTES;
 
-/// The next pipeline of MIGRATE calls from `work` (keys per slot), from `at` (a slot's index and
-/// a key's offset in it), which it moves past: up to `MIGRATES_PER_PIPELINE` calls of at most
-/// `per_call` keys of one slot each (MIGRATE refuses keys of different slots), and about
-/// `PIPELINE_BYTES` (at `avg_bytes` a key); a single call is never split. Cut one pipeline at a
-/// time, so that each is sized by what the pipelines before it taught the pacer.
-fn next_pipeline<'a, T>(
-    work: &'a [(u16, Vec<T>)],
-    at: &mut (usize, usize),
-    per_call: usize,
-    avg_bytes: u64,
-) -> Vec<(u16, &'a [T])> {
+/// The MIGRATE calls for `work` (keys per slot): each slot's keys cut into calls of `per_call`
+/// keys, since a page of keys listed before the sizes were known may hold far more bytes.
+fn migrate_calls<T>(work: &[(u16, Vec<T>)], per_call: usize) -> Vec<(u16, &[T])> {
+    work.iter().flat_map(|(slot, keys)| keys.chunks(per_call.max(1)).map(move |c| (*slot, c))).collect()
+}
+
+/// Cuts `calls` into pipelines of at most `MIGRATES_PER_PIPELINE` MIGRATEs and about
+/// `PIPELINE_BYTES` each (at `avg_bytes` a key); a single MIGRATE is never split.
+fn pipelines<'a, T>(calls: &'a [(u16, &'a [T])], avg_bytes: u64) -> Vec<&'a [(u16, &'a [T])]> {
     let mut out = Vec::new();
-    let mut bytes = 0u64;
-    while out.len() < MIGRATES_PER_PIPELINE {
-        let Some((slot, keys)) = work.get(at.0) else { break };
-        if at.1 >= keys.len() {
-            *at = (at.0 + 1, 0);
-            continue;
-        }
-        let end = keys.len().min(at.1 + per_call.max(1));
-        let size = (end - at.1) as u64 * avg_bytes;
-        if !out.is_empty() && bytes + size > PIPELINE_BYTES {
-            break;
+    let (mut start, mut bytes) = (0, 0u64);
+    for (i, (_, keys)) in calls.iter().enumerate() {
+        let size = keys.len() as u64 * avg_bytes;
+        if i > start && (i - start == MIGRATES_PER_PIPELINE || bytes + size > PIPELINE_BYTES) {
+            out.push(&calls[start..i]);
+            (start, bytes) = (i, 0);
         }
         bytes += size;
-        out.push((*slot, &keys[at.1..end]));
-        at.1 = end;
+    }
+    if start < calls.len() {
+        out.push(&calls[start..]);
     }
     out
 }
@@ -226,13 +224,11 @@ async fn migrate_batch_keys(
         // A few slots at a time: listing every slot of a batch at once would keep the source
         // busy (and its clients waiting) while it builds one long reply.
         for group in pending.chunks(SLOTS_PER_LISTING) {
-            // Under a budget a call carries a few keys; listing only that many per slot cost a
-            // round trip per few calls (30k listings for 250k keys): the page is listed once.
-            let page = if pacer.is_some() { per_call.max(PACED_PAGE) } else { per_call };
-            let work = list_keys(pool, src, group, page).await?;
+            let work = list_keys(pool, src, group, per_call).await?;
             if work.is_empty() {
                 continue;
             }
+            let page = per_call;
             if avg_bytes == 0 {
                 avg_bytes = average_key_bytes(pool, src, &work).await;
             }
@@ -243,15 +239,11 @@ async fn migrate_batch_keys(
                     pacer = Some(Pacer::new(budget, avg_bytes));
                 }
             }
-            let mut at = (0, 0);
-            loop {
-                if let Some(p) = &pacer {
-                    per_call = (p.keys() / MIGRATES_PER_PIPELINE).max(1);
-                }
-                let chunk = next_pipeline(&work, &mut at, per_call, avg_bytes);
-                if chunk.is_empty() {
-                    break;
-                }
+            if let Some(p) = &pacer {
+                per_call = (p.keys() / MIGRATES_PER_PIPELINE).max(1);
+            }
+            let calls = migrate_calls(&work, per_call);
+            for chunk in pipelines(&calls, avg_bytes) {
                 let mut pipe = redis::pipe();
                 let keys_sent: usize = chunk.iter().map(|(_, k)| k.len()).sum();
                 // A pipeline of so few keys is a big key's, or a sparse slot's: their sizes,
@@ -270,7 +262,7 @@ async fn migrate_batch_keys(
                 for k in chunk.iter().flat_map(|(_, keys)| keys.iter()).take(sizes_read) {
                     pipe.cmd("MEMORY").arg("USAGE").arg(k.as_slice());
                 }
-                for (_, keys) in &chunk {
+                for (_, keys) in chunk {
                     pipe.add_command(migrate_cmd(pool, dst, keys, opts.timeout, opts.replace));
                 }
                 if timed {
@@ -663,60 +655,32 @@ mod tests {
         (0..slots).map(|s| (s as u16, vec![0; keys])).collect()
     }
 
-    /// The pipelines' call counts and key counts, cut at a fixed `per_call`.
-    fn cut<T>(w: &[(u16, Vec<T>)], per_call: usize, avg_bytes: u64) -> (Vec<usize>, Vec<usize>) {
-        let (mut calls, mut keys, mut at) = (Vec::new(), Vec::new(), (0, 0));
-        loop {
-            let p = next_pipeline(w, &mut at, per_call, avg_bytes);
-            if p.is_empty() {
-                return (calls, keys);
-            }
-            assert!(p.iter().all(|(_, k)| !k.is_empty() && k.len() <= per_call.max(1)));
-            calls.push(p.len());
-            keys.push(p.iter().map(|(_, k)| k.len()).sum());
-        }
+    fn sizes<T>(p: &[&[(u16, &[T])]]) -> Vec<usize> {
+        p.iter().map(|c| c.len()).collect()
     }
 
     #[test]
     fn small_keys_fill_a_pipeline_by_count() {
         let w = work(2 * MIGRATES_PER_PIPELINE + 2, 60);
-        let (calls, keys) = cut(&w, 10_000, 100);
-        assert_eq!(calls, vec![MIGRATES_PER_PIPELINE, MIGRATES_PER_PIPELINE, 2]);
-        assert_eq!(keys.iter().sum::<usize>(), 60 * w.len());
+        let calls = migrate_calls(&w, 10_000);
+        assert_eq!(calls.len(), w.len());
+        assert_eq!(sizes(&pipelines(&calls, 100)), vec![MIGRATES_PER_PIPELINE, MIGRATES_PER_PIPELINE, 2]);
     }
 
     #[test]
     fn big_keys_are_bounded_by_bytes() {
-        // A page of 1000 keys of 64 KiB listed before sizing: 16 keys (1 MiB) a MIGRATE, alone
-        // in its pipeline; so are 600 KiB calls, since two would pass the bound.
-        let (calls, keys) = cut(&work(2, 1000), 16, 64 << 10);
+        // A page of 1000 keys of 64 KiB listed before sizing: 16 keys (1 MiB) a MIGRATE.
+        let w = work(2, 1000);
+        let calls = migrate_calls(&w, 16);
         assert_eq!(calls.len(), 2 * 63);
-        assert!(calls.iter().all(|n| *n == 1));
-        assert_eq!(keys.iter().sum::<usize>(), 2000);
-        assert_eq!(cut(&work(3, 600), 600, 1024).0, vec![1, 1, 1]);
-        // One MIGRATE over the bound still goes, alone.
-        assert_eq!(cut(&work(3, 1), 1, 100 << 20).0, vec![1, 1, 1]);
-        assert!(cut(&work(0, 1), 1, 1).0.is_empty());
-        assert!(cut(&work(2, 0), 5, 1).0.is_empty(), "slots listed empty make no call");
-    }
-
-    #[test]
-    fn each_pipeline_takes_the_pacers_latest_size() {
-        // A listed page of 256 keys a slot, the pacer asking for fewer keys as it learns.
-        let w = work(2, 256);
-        let mut at = (0, 0);
-        let first = next_pipeline(&w, &mut at, 100, 100);
-        assert_eq!(first.iter().map(|(_, k)| k.len()).collect::<Vec<_>>(), vec![100, 100]);
-        let second = next_pipeline(&w, &mut at, 6, 100);
-        assert_eq!(second.iter().map(|(s, k)| (*s, k.len())).collect::<Vec<_>>(), vec![(0, 6), (0, 6)]);
-        let mut rest = 0;
-        loop {
-            let p = next_pipeline(&w, &mut at, 40, 100);
-            if p.is_empty() {
-                break;
-            }
-            rest += p.iter().map(|(_, k)| k.len()).sum::<usize>();
-        }
-        assert_eq!(200 + 12 + rest, 512, "every key once");
+        assert!(calls.iter().all(|(_, k)| k.len() <= 16));
+        assert_eq!(calls.iter().map(|(_, k)| k.len()).sum::<usize>(), 2000);
+        // 1 MiB calls: one per pipeline; so are 600 KiB ones, since two would pass the budget.
+        assert!(sizes(&pipelines(&calls, 64 << 10)).iter().all(|n| *n == 1));
+        assert_eq!(sizes(&pipelines(&migrate_calls(&work(3, 600), 600), 1024)), vec![1, 1, 1]);
+        // One MIGRATE over the budget still goes, alone.
+        let huge = work(3, 1);
+        assert_eq!(sizes(&pipelines(&migrate_calls(&huge, 1), 100 << 20)), vec![1, 1, 1]);
+        assert!(pipelines(&migrate_calls(&work(0, 1), 1), 1).is_empty());
     }
 }
