@@ -32,6 +32,12 @@ impl Output {
         self.json
     }
 
+    /// Colour in what a runbook prints: with `--json` prints go to stderr, among the log lines,
+    /// and are plain, as the dry run's reports there are.
+    pub fn colour_prints(&self) -> bool {
+        !self.json && colour_stdout()
+    }
+
     /// The bar now drawn (`None`: none any more).
     pub fn show_bar(&self, bar: Option<ProgressBar>) {
         *self.bar.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = bar;

@@ -188,7 +188,7 @@ pub fn run_command(mut args: RunArgs, out: &Arc<Output>) -> Result<u8> {
     if let Some(d) = session.decisions.as_ref().filter(|d| d.left() > 0) {
         eprintln!("warning: {} decision(s) of the plan were not asked for: the runbook took a shorter path", d.left());
     }
-    for report in session.dry_run_reports(!session.out.json() && crate::output::colour_stdout()) {
+    for report in session.dry_run_reports(session.out.colour_prints()) {
         if session.out.json() {
             eprint!("{report}");
         } else {

@@ -81,7 +81,7 @@ pub fn drawn(c: &dyn Cluster) -> String {
     let map = c.topology().and_then(|t| Ok(CheckReport::build(&t, &c.stats(&t)?)));
     match map {
         Ok(report) => {
-            format!("cluster {}\n{}", c.name(), report.slot_map(crate::output::colour_stdout()).trim_end())
+            format!("cluster {}\n{}", c.name(), report.slot_map(c.out().colour_prints()).trim_end())
         }
         Err(_) => format!("cluster {}", c.name()),
     }
