@@ -151,6 +151,15 @@ pub async fn count_keys(pool: &Pool, node: &NodeInfo, slots: &[u16]) -> Result<V
 // latest size) was 12% faster in 5 alternating pairs, but the probe's p99 was 0.3-1.2 ms worse
 // in every pair, and 4.33 ms against redis-cli's 2.04 in a 3-round bench: the listings' round
 // trips are the source's breathing room, and the issue puts clients first.
+//
+// Why MIGRATE at all: a prototype moving keys by WATCH + PTTL/DUMP on the source, ASKING +
+// RESTORE on the target, then MULTI/DEL/EXEC on the source (retried when EXEC aborts) took
+// 10.7-12.3 s against MIGRATE's 13.5-18.3 (3 pairs), the probe's p50 0.13-0.16 ms against
+// 0.25-0.30 and its p99 1.57-2.05 against 1.61-2.48, the source's CPU 3.9 s against 6.3: the
+// source never waits for the target. With 3 keys lanes, 7.6-8.0 s, and a p99 of 3.4-3.8 ms.
+// It is not safe: a client deleting a key between the DUMP and the EXEC aborts the EXEC and
+// leaves the restored copy on the target, which ASK then serves, and removing that copy can
+// delete what a client wrote there since. MIGRATE moves and deletes as one step.
 
 /// A MIGRATE carries about this much data when the key count is sized automatically.
 const TARGET_BYTES: u64 = 1 << 20;
