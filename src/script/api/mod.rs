@@ -67,13 +67,11 @@ fn resolve(topo: &Topology, who: &Dynamic) -> Result<NodeInfo, Error> {
 /// A selector that names a node removed earlier from here (`removed.jsonl`): at 3 a.m. the
 /// question is "did that already happen?", and the answer is more use than the candidates.
 fn removed_earlier(sel: &str) -> Option<Error> {
-    // The latest removal at that address: the registry lists one record per node id, by id.
+    // The latest removal at that address: the registry lists one record per node id, by id,
+    // each still removed.
     let r = crate::removed::load()
         .into_iter()
-        .filter(|r| {
-            r.event == "removed"
-                && (r.addr == sel || r.addr.rsplit_once(':').is_some_and(|(_, p)| p == sel) || r.id == sel)
-        })
+        .filter(|r| r.addr == sel || r.addr.rsplit_once(':').is_some_and(|(_, p)| p == sel) || r.id == sel)
         .max_by(|a, b| a.ts.total_cmp(&b.ts))?;
     Some(Error::usage(
         format!(
